@@ -1,0 +1,75 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import passport from 'passport';
+import type { Logger } from 'pino';
+import type { Config } from './config/index.js';
+import type { Db } from './db/client.js';
+import { AuditedRunner } from './audit/audited.js';
+import { BearerStrategy, requireBearer } from './auth/bearer-strategy.js';
+import type { KeyStore } from './auth/keys.js';
+import { TokenService } from './auth/tokens.js';
+import { DecisionPoint } from './authz/decide.js';
+import type { Policy } from './authz/policy.js';
+import { errorHandler, notFoundRoute } from './errors/handler.js';
+import { requestContext } from './http/request-context.js';
+import { auditRouter } from './modules/audit/routes.js';
+import { breakGlassRouter } from './modules/break-glass/routes.js';
+import { casesRouter } from './modules/cases/routes.js';
+import { consentsRouter } from './modules/consents/routes.js';
+import { healthRouter } from './modules/health/routes.js';
+import { oauthRouter } from './modules/oauth/routes.js';
+import { subjectsRouter } from './modules/subjects/routes.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  keys: KeyStore;
+  tokens: TokenService;
+  runner: AuditedRunner;
+  pdp: DecisionPoint;
+}
+
+/** Wires the services that routes share; the keys must already be loaded. */
+export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy): AppDeps {
+  const runner = new AuditedRunner(db, logger);
+  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner) };
+}
+
+/** helmet → request context → passport → routers (each with its own parser) → one error exit. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.set('trust proxy', false);
+  app.use(helmet());
+  app.use(requestContext);
+  app.use((req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    const started = process.hrtime.bigint();
+    res.on('finish', () =>
+      deps.logger.info({ requestId: req.id, method: req.method, route: req.route?.path ?? 'unmatched', status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
+    );
+    next();
+  });
+  // An authenticator per app, so that two apps in one process never share strategies.
+  const authenticator = new passport.Passport();
+  authenticator.use(new BearerStrategy(deps.tokens, deps.db));
+  app.use(authenticator.initialize());
+
+  app.use(healthRouter(deps));
+  app.use('/oauth', oauthRouter(deps));
+
+  const v1 = express.Router();
+  v1.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
+  v1.use(requireBearer(authenticator, deps.runner));
+  v1.use('/subjects', subjectsRouter(deps), breakGlassRouter(deps));
+  v1.use(consentsRouter(deps));
+  v1.use('/cases', casesRouter(deps));
+  v1.use('/audit', auditRouter(deps));
+  app.use('/v1', v1);
+
+  app.use(notFoundRoute);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

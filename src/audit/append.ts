@@ -1,0 +1,43 @@
+import type { Executor } from '../db/client.js';
+import { accessLog } from '../db/schema/index.js';
+import type { Principal } from '../auth/principal.js';
+import type { AuditAction, Basis, Decision } from './vocabulary.js';
+
+export interface AuditEntry {
+  requestId: string;
+  actor?: Principal;
+  subjectId?: string | null;
+  action: AuditAction;
+  decision: Decision;
+  tier?: string | null;
+  basis?: Basis[];
+  breakGlass?: boolean;
+  /** A rule name or short machine reason; never free text from the request. */
+  reason?: string | null;
+  /** Ids and counts only (matched subject ids, created ids, consent ids). */
+  detail?: Record<string, unknown>;
+}
+
+// Control characters are escaped so a logged string cannot forge lines in an export.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const clean = (s: string | null | undefined) =>
+  s == null ? s : s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** Appends one entry; callers pass the transaction that read or wrote the data. */
+export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<void> {
+  await db.insert(accessLog).values({
+    requestId: entry.requestId,
+    actorUserId: entry.actor?.userId ?? null,
+    actorUsername: clean(entry.actor?.username) ?? null,
+    actorAgency: entry.actor?.agency ?? null,
+    actorRole: entry.actor?.role ?? null,
+    subjectId: entry.subjectId ?? null,
+    action: entry.action,
+    decision: entry.decision,
+    tier: entry.tier ?? null,
+    basis: entry.basis ?? [],
+    breakGlass: entry.breakGlass ?? false,
+    reason: clean(entry.reason) ?? null,
+    detail: entry.detail ?? {},
+  });
+}

@@ -1,0 +1,72 @@
+import type { Request } from 'express';
+import type { Logger } from 'pino';
+import { errorSummary } from '../logger.js';
+import type { Db, Tx } from '../db/client.js';
+import { HttpProblem, ServiceUnavailable } from '../errors/problems.js';
+import { appendAccessLog, type AuditEntry } from './append.js';
+import type { AuditAction } from './vocabulary.js';
+
+/** What a unit of work may say about itself for its log entry. */
+export type AuditFacts = Pick<AuditEntry, 'subjectId' | 'tier' | 'basis' | 'breakGlass' | 'reason' | 'detail'>;
+
+export interface AuditScope {
+  tx: Tx;
+  /** Adds facts to this request's log entry (allowed or denied alike). */
+  note(facts: AuditFacts): void;
+}
+
+// Refusals that are decisions about access and so belong in the log; bad input is not one.
+const DENIAL_STATUSES = new Set([401, 403, 404]);
+
+/**
+ * Runs person-data work and its access-log entry in one transaction (SPEC principle 3).
+ * The response is built only from what `work` returns after the commit, so if the entry cannot
+ * be written nothing is disclosed: the transaction rolls back and the caller gets a 503.
+ * A denial rolls back the work and is logged in a transaction of its own, again failing closed.
+ */
+export class AuditedRunner {
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {}
+
+  async run<T>(req: Request, action: AuditAction, work: (scope: AuditScope) => Promise<T>): Promise<T> {
+    const entry: AuditEntry = { requestId: req.id, actor: req.user, action, decision: 'allow' };
+    const note = (facts: AuditFacts) => Object.assign(entry, facts);
+    try {
+      return await this.db.transaction(async (tx) => {
+        const result = await work({ tx, note });
+        await appendAccessLog(tx, entry);
+        return result;
+      });
+    } catch (err) {
+      if (err instanceof HttpProblem && DENIAL_STATUSES.has(err.status)) {
+        await this.deny({ ...entry, decision: 'deny', tier: null, reason: denialReason(err) });
+        throw err;
+      }
+      if (err instanceof HttpProblem) throw err;
+      this.logger.error({ requestId: req.id, action, err: errorSummary(err) }, 'audited work failed');
+      throw new ServiceUnavailable('The request could not be completed and logged; no data was disclosed.');
+    }
+  }
+
+  /** Writes a denial on its own; if even that fails, the request ends as a 503. */
+  deny(entry: AuditEntry): Promise<void> {
+    return this.record({ ...entry, decision: 'deny' });
+  }
+
+  /** Writes one entry that goes with no data read (a denial, a token issued); fails closed. */
+  async record(entry: AuditEntry): Promise<void> {
+    try {
+      await appendAccessLog(this.db, entry);
+    } catch (err) {
+      this.logger.error({ requestId: entry.requestId, action: entry.action, err: errorSummary(err) }, 'access log unwritable');
+      throw new ServiceUnavailable();
+    }
+  }
+}
+
+function denialReason(err: HttpProblem): string {
+  const reason = (err as { reason?: unknown }).reason;
+  return typeof reason === 'string' ? reason : err.status === 404 ? 'not-found' : `status-${err.status}`;
+}

@@ -1,0 +1,39 @@
+import { and, eq, gt } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import { agencies, revokedTokens, users } from '../db/schema/index.js';
+import type { AgencyKind } from '../authz/vocabulary.js';
+import type { Principal } from './principal.js';
+import type { AccessTokenClaims } from './tokens.js';
+import { TokenRejected } from './tokens.js';
+
+/**
+ * Turns verified claims into a Principal from the current rows, so a disabled user or agency,
+ * a changed role or a revoked token stops working on the very next request.
+ */
+export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims): Promise<Principal> {
+  const [row] = await db
+    .select({ user: users, agency: agencies })
+    .from(users)
+    .innerJoin(agencies, eq(users.agencyId, agencies.id))
+    .where(eq(users.id, claims.sub))
+    .limit(1);
+  if (!row) throw new TokenRejected('user_unknown');
+  if (row.user.disabledAt) throw new TokenRejected('user_disabled');
+  if (row.agency.disabledAt) throw new TokenRejected('agency_disabled');
+  if (row.user.role !== claims.role || row.agency.slug !== claims.agency) throw new TokenRejected('claims_stale');
+  const [revoked] = await db
+    .select({ jti: revokedTokens.jti })
+    .from(revokedTokens)
+    .where(and(eq(revokedTokens.jti, claims.jti), gt(revokedTokens.expiresAt, new Date())))
+    .limit(1);
+  if (revoked) throw new TokenRejected('token_revoked');
+  return {
+    userId: row.user.id,
+    username: row.user.username,
+    agencyId: row.agency.id,
+    agency: row.agency.slug,
+    agencyKind: row.agency.kind as AgencyKind,
+    role: row.user.role,
+    jti: claims.jti,
+  };
+}

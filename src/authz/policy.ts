@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { AGENCY_KINDS, ENTRY_TIERS, TIERS, type AgencyKind, type Tier } from './vocabulary.js';
+
+export const PERMISSIONS = [
+  'read',
+  'contribute-subject',
+  'contribute-risk-flag',
+  'contribute-entry',
+  'manage-consent',
+  'manage-case',
+  'break-glass',
+  'audit',
+  'admin',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+const roleSchema = z.strictObject({
+  permissions: z.array(z.enum(PERMISSIONS)).nonempty(),
+  ceiling: z.enum([...TIERS, 'none']),
+});
+
+const policySchema = z.strictObject({
+  permissions: z.record(z.enum(PERMISSIONS), z.string()),
+  roles: z.partialRecord(z.enum(AGENCY_KINDS), z.record(z.string().regex(/^[a-z][a-z_]*$/), roleSchema)),
+  breakGlass: z.strictObject({
+    tier: z.enum(ENTRY_TIERS),
+    minutes: z.number().int().min(5).max(24 * 60),
+    minReasonLength: z.number().int().min(1),
+  }),
+});
+
+export type RolePolicy = z.infer<typeof roleSchema>;
+export type Policy = z.infer<typeof policySchema>;
+
+export const DEFAULT_POLICY_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies/protocol.yaml');
+
+/** Reads and validates the protocol; any unknown word fails start-up with the offending path. */
+export function loadPolicy(file = DEFAULT_POLICY_FILE): Policy {
+  return parsePolicy(parse(readFileSync(file, 'utf8')));
+}
+
+export function parsePolicy(raw: unknown): Policy {
+  const parsed = policySchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`invalid policy: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  for (const [kind, roles] of Object.entries(parsed.data.roles)) {
+    for (const [role, rule] of Object.entries(roles ?? {})) {
+      const readsPersonData = rule.permissions.some((p) => p !== 'audit' && p !== 'admin');
+      if (readsPersonData && rule.ceiling === 'none') throw new Error(`invalid policy: ${kind}.${role} handles person data but has ceiling none`);
+      if (!readsPersonData && rule.ceiling !== 'none') throw new Error(`invalid policy: ${kind}.${role} reads no person data; its ceiling must be none`);
+    }
+  }
+  return parsed.data;
+}
+
+/** The rule of a role, or undefined: an unknown role gets nothing (default deny). */
+export function roleRule(policy: Policy, kind: AgencyKind, role: string): RolePolicy | undefined {
+  return policy.roles[kind]?.[role];
+}
+
+export function isKnownRole(policy: Policy, kind: AgencyKind, role: string): boolean {
+  return roleRule(policy, kind, role) !== undefined;
+}
+
+export function ceilingOf(rule: RolePolicy | undefined): Tier | undefined {
+  return rule && rule.ceiling !== 'none' ? rule.ceiling : undefined;
+}

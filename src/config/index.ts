@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+// The documented demo defaults. They exist so that `npm start` works on a fresh clone; production
+// refuses to start while any of them is in use (see `assertProductionReady`).
+export const DEMO_PASSWORD_DEFAULT = 'tiergate-demo';
+export const DEMO_KEY_ENCRYPTION_KEY = Buffer.alloc(32, 'tiergate-demo-key-encryption-key').toString('base64');
+
+const schema = z.object({
+  /** TCP port the HTTP server listens on. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** `production` disables the demo tenancy and the demo defaults; anything else is demo mode. */
+  NODE_ENV: z.string().default('development'),
+  /** PostgreSQL URL the gateway serves requests with (a least-privilege role). Unset: embedded PGlite. */
+  DATABASE_URL: z.string().url().optional(),
+  /** PostgreSQL URL of the schema owner, used only to apply migrations. Defaults to DATABASE_URL. */
+  MIGRATION_DATABASE_URL: z.string().url().optional(),
+  /** Folder of the embedded PGlite database (used when DATABASE_URL is unset); kept across restarts. */
+  DATA_DIR: z.string().default('./data'),
+  /** Password of every demo user; demo mode only. */
+  DEMO_PASSWORD: z.string().min(8).default(DEMO_PASSWORD_DEFAULT),
+  /** Base64 of 32 random bytes; encrypts the private halves of the signing keys at rest (AES-256-GCM). */
+  KEY_ENCRYPTION_KEY: z.string().default(DEMO_KEY_ENCRYPTION_KEY),
+  /** The `iss` of every access token, normally the gateway's public base URL. */
+  TOKEN_ISSUER: z.string().min(1).default('http://localhost:3000'),
+  /** The `aud` every access token must carry. */
+  TOKEN_AUDIENCE: z.string().min(1).default('tiergate-api'),
+  /** Access-token lifetime in seconds; SPEC caps it at 15 minutes. */
+  TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  /** Largest accepted request body. */
+  BODY_LIMIT: z.string().default('64kb'),
+  /** pino level for application logs (never carry person data). */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof schema> & { demoMode: boolean; keyEncryptionKey: Buffer };
+
+export class ConfigError extends Error {}
+
+/** Parses and checks the environment once; throws a ConfigError naming every bad key. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const keys = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${keys.join('; ')}`);
+  }
+  const keyEncryptionKey = Buffer.from(parsed.data.KEY_ENCRYPTION_KEY, 'base64');
+  if (keyEncryptionKey.length !== 32) throw new ConfigError('KEY_ENCRYPTION_KEY must be base64 of 32 bytes');
+  const config = { ...parsed.data, demoMode: parsed.data.NODE_ENV !== 'production', keyEncryptionKey };
+  if (!config.demoMode) assertProductionReady(config, env);
+  return config;
+}
+
+// Production must be configured explicitly: no demo secret, no embedded database, a real issuer.
+function assertProductionReady(config: Config, env: NodeJS.ProcessEnv): void {
+  const missing = ['DATABASE_URL', 'KEY_ENCRYPTION_KEY', 'TOKEN_ISSUER', 'TOKEN_AUDIENCE'].filter((k) => !env[k]);
+  if (missing.length > 0) throw new ConfigError(`production requires ${missing.join(', ')}`);
+  if (config.KEY_ENCRYPTION_KEY === DEMO_KEY_ENCRYPTION_KEY) {
+    throw new ConfigError('production refuses the demo KEY_ENCRYPTION_KEY');
+  }
+}

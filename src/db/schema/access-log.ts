@@ -1,0 +1,34 @@
+import { bigserial, boolean, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+/**
+ * The append-only access log. Rows hold ids, tiers and rule names, never clinical content.
+ * A trigger rejects UPDATE, DELETE and TRUNCATE, and the gateway's role holds no such privilege
+ * (see the append_only_access_log migration).
+ */
+export const accessLog = pgTable(
+  'access_log',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // Insertion order for cursor paging.
+    seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    requestId: text('request_id').notNull(),
+    actorUserId: uuid('actor_user_id'),
+    actorUsername: text('actor_username'),
+    actorAgency: text('actor_agency'),
+    actorRole: text('actor_role'),
+    subjectId: uuid('subject_id'),
+    action: text('action').notNull(),
+    decision: text('decision').notNull(),
+    tier: text('tier'),
+    basis: jsonb('basis').notNull().default([]),
+    breakGlass: boolean('break_glass').notNull().default(false),
+    reason: text('reason'),
+    detail: jsonb('detail').notNull().default({}),
+  },
+  (t) => [
+    index('access_log_subject_idx').on(t.subjectId, t.seq),
+    index('access_log_actor_idx').on(t.actorUserId, t.seq),
+    index('access_log_at_idx').on(t.at),
+  ],
+);

@@ -1,0 +1,3 @@
+export * from './identity.js';
+export * from './records.js';
+export * from './access-log.js';

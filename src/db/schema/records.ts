@@ -1,0 +1,169 @@
+import { sql } from 'drizzle-orm';
+import { check, date, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { agencies, users } from './identity.js';
+
+export const subjects = pgTable(
+  'subjects',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    givenName: text('given_name').notNull(),
+    familyName: text('family_name').notNull(),
+    birthDate: date('birth_date', { mode: 'string' }).notNull(),
+    sex: text('sex').notNull(),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // Dispatch searches by family name + date of birth while a call is live.
+  (t) => [index('subjects_search_idx').on(sql`lower(${t.familyName})`, t.birthDate)],
+);
+
+export const riskFlags = pgTable(
+  'risk_flags',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectId: uuid('subject_id')
+      .notNull()
+      .references(() => subjects.id),
+    code: text('code').notNull(),
+    severity: text('severity').notNull(),
+    note: text('note'),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('risk_flags_subject_idx').on(t.subjectId)],
+);
+
+export const clinicalEntries = pgTable(
+  'clinical_entries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectId: uuid('subject_id')
+      .notNull()
+      .references(() => subjects.id),
+    kind: text('kind').notNull(),
+    tier: text('tier').notNull(),
+    sensitivity: text('sensitivity').array().notNull().default(sql`'{}'::text[]`),
+    summary: text('summary').notNull(),
+    content: jsonb('content').notNull().default({}),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('clinical_entries_subject_idx').on(t.subjectId),
+    check('clinical_entries_tier_check', sql`${t.tier} in ('intermediate', 'full')`),
+  ],
+);
+
+/** Consents are never deleted: revocation is recorded in place, and the row stays as evidence. */
+export const consents = pgTable(
+  'consents',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectId: uuid('subject_id')
+      .notNull()
+      .references(() => subjects.id),
+    recipients: jsonb('recipients').notNull(),
+    // Resolved copies of `recipients`, so the policy context is filtered in SQL.
+    recipientAgencyIds: uuid('recipient_agency_ids').array().notNull(),
+    recipientKinds: text('recipient_kinds').array().notNull(),
+    tiers: text('tiers').array().notNull(),
+    sensitiveCategories: text('sensitive_categories').array().notNull(),
+    purpose: text('purpose').notNull(),
+    validFrom: timestamp('valid_from', { withTimezone: true }).notNull(),
+    validUntil: timestamp('valid_until', { withTimezone: true }),
+    evidence: jsonb('evidence').notNull(),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    recordedBy: uuid('recorded_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    revokedBy: uuid('revoked_by').references(() => users.id),
+    revocationReason: text('revocation_reason'),
+  },
+  (t) => [index('consents_subject_idx').on(t.subjectId)],
+);
+
+export const cases = pgTable(
+  'cases',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectId: uuid('subject_id')
+      .notNull()
+      .references(() => subjects.id),
+    title: text('title').notNull(),
+    status: text('status').notNull().default('open'),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    openedBy: uuid('opened_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    closedBy: uuid('closed_by').references(() => users.id),
+  },
+  (t) => [
+    index('cases_subject_idx').on(t.subjectId),
+    check('cases_status_check', sql`${t.status} in ('open', 'closed')`),
+  ],
+);
+
+/** Membership history: removal is recorded, so the log's case basis stays explainable later. */
+export const caseMembers = pgTable(
+  'case_members',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    caseId: uuid('case_id')
+      .notNull()
+      .references(() => cases.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    addedBy: uuid('added_by')
+      .notNull()
+      .references(() => users.id),
+    addedAt: timestamp('added_at', { withTimezone: true }).notNull().defaultNow(),
+    removedAt: timestamp('removed_at', { withTimezone: true }),
+    removedBy: uuid('removed_by').references(() => users.id),
+  },
+  (t) => [uniqueIndex('case_members_current_idx').on(t.caseId, t.userId).where(sql`${t.removedAt} is null`)],
+);
+
+export const breakGlassGrants = pgTable(
+  'break_glass_grants',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectId: uuid('subject_id')
+      .notNull()
+      .references(() => subjects.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    tier: text('tier').notNull(),
+    reason: text('reason').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('break_glass_subject_user_idx').on(t.subjectId, t.userId)],
+);

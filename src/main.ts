@@ -1,0 +1,55 @@
+import { createServer } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { buildDeps, createApp } from './app.js';
+import { KeyStore, rotateSigningKey } from './auth/keys.js';
+import { loadPolicy } from './authz/policy.js';
+import { loadConfig } from './config/index.js';
+import { openPglite, openPostgres, type Database } from './db/client.js';
+import { migrate } from './db/migrate.js';
+import { seedDemo } from './db/seed/demo.js';
+import { createLogger } from './logger.js';
+
+/** load config → open database → migrate → keys → build app → listen; SIGTERM drains. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const policy = loadPolicy();
+
+  let database: Database;
+  if (config.DATABASE_URL) {
+    const owner = openPostgres(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, { max: 1 });
+    await migrate(owner);
+    await owner.close();
+    database = openPostgres(config.DATABASE_URL);
+  } else {
+    mkdirSync(config.DATA_DIR, { recursive: true });
+    database = await openPglite(config.DATA_DIR);
+    await migrate(database);
+  }
+
+  const keys = new KeyStore(database.db, config.keyEncryptionKey);
+  await keys.load();
+  if (!keys.hasSigningKey()) {
+    if (!config.demoMode) throw new Error('no active signing key: run `npm run keys:rotate` before starting in production');
+    await rotateSigningKey(database.db, config.keyEncryptionKey, config.TOKEN_TTL_SECONDS);
+    await keys.load();
+  }
+  if (config.demoMode && (await seedDemo(database.db, config.DEMO_PASSWORD))) logger.info('seeded the demo tenancy');
+
+  const server = createServer(createApp(buildDeps(config, database.db, logger, keys, policy)));
+  server.listen(config.PORT, () => logger.info({ port: config.PORT, driver: database.driver, demo: config.demoMode }, 'tiergate listening'));
+
+  const shutdown = () => {
+    logger.info('draining');
+    server.close(() => void database.close().then(() => process.exit(0)));
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err: Error) => {
+  // Start-up failures name the bad setting; they never include secrets or person data.
+  console.error(`tiergate failed to start: ${err.message}`);
+  process.exit(1);
+});

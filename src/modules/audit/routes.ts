@@ -1,0 +1,89 @@
+import { Router } from 'express';
+import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { AppDeps } from '../../app.js';
+import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabulary.js';
+import { accessLog } from '../../db/schema/index.js';
+import { BadRequest } from '../../errors/problems.js';
+import { isoDateTime, uuid, validate } from '../../http/validate.js';
+
+export const MAX_PAGE = 200;
+export const MAX_CSV = 10_000;
+
+const eventsQuery = z.strictObject({
+  subject: uuid.optional(),
+  actor: z.string().min(1).max(200).optional(),
+  agency: z.string().regex(/^[a-z0-9-]{2,64}$/).optional(),
+  action: z.enum(Object.values(AUDIT_ACTIONS) as [string, ...string[]]).optional(),
+  decision: z.enum(DECISIONS).optional(),
+  from: isoDateTime.optional(),
+  to: isoDateTime.optional(),
+  cursor: z.string().regex(/^[0-9]{1,18}$/, 'must be a cursor from a previous page').optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+
+type Row = typeof accessLog.$inferSelect;
+
+function present(r: Row) {
+  return {
+    id: r.id,
+    at: r.at,
+    actor: { user: r.actorUsername, userId: r.actorUserId, agency: r.actorAgency, role: r.actorRole },
+    subject: r.subjectId,
+    action: r.action,
+    decision: r.decision,
+    tier: r.tier,
+    basis: r.basis,
+    breakGlass: r.breakGlass,
+    reason: r.reason,
+    requestId: r.requestId,
+    detail: r.detail,
+  };
+}
+
+const CSV_COLUMNS = ['id', 'at', 'actor_user', 'actor_agency', 'actor_role', 'subject', 'action', 'decision', 'tier', 'basis', 'break_glass', 'reason', 'request_id'];
+// RFC 4180 quoting, and a leading quote on anything a spreadsheet would run as a formula.
+const csvCell = (v: unknown) => {
+  let s = v == null ? '' : typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : JSON.stringify(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+const csvRow = (r: Row) =>
+  [r.id, r.at, r.actorUsername, r.actorAgency, r.actorRole, r.subjectId, r.action, r.decision, r.tier, r.basis, r.breakGlass, r.reason, r.requestId].map(csvCell).join(',');
+
+/** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
+export function auditRouter({ pdp, runner }: AppDeps): Router {
+  const router = Router();
+
+  router.get('/events', pdp.authorize('read', 'AuditEvent', A.auditRead), validate({ query: eventsQuery }), async (req, res) => {
+    const q = res.locals.query as z.infer<typeof eventsQuery>;
+    if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new BadRequest('`from` must be before `to`.');
+    const filters: (SQL | undefined)[] = [
+      q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
+      q.actor ? (uuid.safeParse(q.actor).success ? eq(accessLog.actorUserId, q.actor) : eq(accessLog.actorUsername, q.actor)) : undefined,
+      q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
+      q.action ? eq(accessLog.action, q.action) : undefined,
+      q.decision ? eq(accessLog.decision, q.decision) : undefined,
+      q.from ? gte(accessLog.at, new Date(q.from)) : undefined,
+      q.to ? lt(accessLog.at, new Date(q.to)) : undefined,
+      q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
+    ];
+    const limit = q.format === 'csv' ? MAX_CSV : q.limit;
+    const rows = await runner.run(req, A.auditRead, async ({ tx, note }) => {
+      const page = await tx.select().from(accessLog).where(and(...filters)).orderBy(desc(accessLog.seq)).limit(limit + 1);
+      note({ basis: [{ rule: 'audit' }], detail: { query: { ...q, cursor: undefined }, returned: Math.min(page.length, limit) } });
+      return page;
+    });
+    const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
+    const page = rows.slice(0, limit);
+    if (q.format === 'csv') {
+      if (next) res.set('Link', `<?cursor=${next}>; rel="next"`);
+      res.type('text/csv').attachment('access-log.csv').send([CSV_COLUMNS.join(','), ...page.map(csvRow)].join('\r\n') + '\r\n');
+      return;
+    }
+    res.json({ events: page.map(present), next });
+  });
+
+  return router;
+}

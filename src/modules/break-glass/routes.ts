@@ -1,0 +1,39 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { AppDeps } from '../../app.js';
+import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { ceilingOf, roleRule } from '../../authz/policy.js';
+import { tierRank } from '../../authz/vocabulary.js';
+import { breakGlassGrants } from '../../db/schema/index.js';
+import { Forbidden, NotFound } from '../../errors/problems.js';
+import { idParams, text, validate } from '../../http/validate.js';
+import { findSubject } from '../subjects/repository.js';
+
+/** POST /v1/subjects/:id/break-glass: a declared emergency, time-boxed, flagged and logged. */
+export function breakGlassRouter({ pdp, runner }: AppDeps): Router {
+  const { breakGlass } = pdp.policy;
+  const body = z.strictObject({ reason: text(1000).refine((r) => r.length >= breakGlass.minReasonLength, `must be at least ${breakGlass.minReasonLength} characters`) });
+  const router = Router();
+
+  router.post('/:id/break-glass', pdp.authorize('create', 'BreakGlass', A.breakGlass), validate({ params: idParams, body }), async (req, res) => {
+    const principal = req.user!;
+    const subjectId: string = res.locals.params.id;
+    const grant = await runner.run(req, A.breakGlass, async ({ tx, note }) => {
+      note({ subjectId, breakGlass: true, basis: [{ rule: 'break-glass' }] });
+      if (!(await findSubject(tx, subjectId))) throw new NotFound('subject');
+      const ceiling = ceilingOf(roleRule(pdp.policy, principal.agencyKind, principal.role));
+      if (!ceiling || tierRank(ceiling) < tierRank(breakGlass.tier)) throw new Forbidden('break-glass-above-ceiling');
+      const expiresAt = new Date(Date.now() + breakGlass.minutes * 60_000);
+      // The reason is free text and may name the person: it stays in the grant, not in the log.
+      const [row] = await tx
+        .insert(breakGlassGrants)
+        .values({ subjectId, userId: principal.userId, agencyId: principal.agencyId, tier: breakGlass.tier, reason: req.body.reason, expiresAt })
+        .returning({ id: breakGlassGrants.id, tier: breakGlassGrants.tier, expiresAt: breakGlassGrants.expiresAt });
+      note({ tier: row!.tier, basis: [{ tier: row!.tier, rule: 'break-glass', breakGlassId: row!.id }], detail: { breakGlassId: row!.id } });
+      return row!;
+    });
+    res.status(201).json({ id: grant.id, subjectId, tier: grant.tier, expiresAt: grant.expiresAt });
+  });
+
+  return router;
+}

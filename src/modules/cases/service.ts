@@ -1,0 +1,87 @@
+import { and, asc, eq, isNull, or } from 'drizzle-orm';
+import type { Principal } from '../../auth/principal.js';
+import type { AuditScope } from '../../audit/audited.js';
+import type { DecisionPoint } from '../../authz/decide.js';
+import type { Executor } from '../../db/client.js';
+import { agencies, caseMembers, cases, users } from '../../db/schema/index.js';
+import { Conflict, NotFound } from '../../errors/problems.js';
+import { findSubject } from '../subjects/repository.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function members(db: Executor, caseId: string) {
+  return db
+    .select({ userId: users.id, username: users.username, agency: agencies.slug, role: users.role, addedAt: caseMembers.addedAt })
+    .from(caseMembers)
+    .innerJoin(users, eq(users.id, caseMembers.userId))
+    .innerJoin(agencies, eq(agencies.id, users.agencyId))
+    .where(and(eq(caseMembers.caseId, caseId), isNull(caseMembers.removedAt)))
+    .orderBy(asc(caseMembers.addedAt), asc(users.username));
+}
+
+export class CaseService {
+  constructor(private readonly pdp: DecisionPoint) {}
+
+  /** Loads a case for update and checks, by instance, that the principal may manage it. */
+  private async loadManageable(tx: Executor, principal: Principal, caseId: string, note: AuditScope['note']) {
+    const [row] = await tx.select().from(cases).where(eq(cases.id, caseId)).for('update').limit(1);
+    if (!row) throw new NotFound('case');
+    note({ subjectId: row.subjectId, detail: { caseId } });
+    const team = await members(tx, caseId);
+    if (row.status !== 'open') {
+      // Only a member may learn that the case is closed; anyone else is simply refused.
+      if (!team.some((m) => m.userId === principal.userId)) throw new NotFound('case');
+      throw new Conflict('The case is closed.');
+    }
+    this.pdp.assertAllowed(principal, 'update', 'Case', { status: row.status, memberIds: team.map((m) => m.userId) });
+    return { row, team };
+  }
+
+  async create({ tx, note }: AuditScope, principal: Principal, body: { subjectId: string; title: string }) {
+    note({ subjectId: body.subjectId, basis: [{ rule: 'manage-case' }] });
+    if (!(await findSubject(tx, body.subjectId))) throw new NotFound('subject');
+    const [row] = await tx.insert(cases).values({ ...body, agencyId: principal.agencyId, openedBy: principal.userId }).returning();
+    await tx.insert(caseMembers).values({ caseId: row!.id, userId: principal.userId, addedBy: principal.userId });
+    note({ detail: { caseId: row!.id } });
+    return { id: row!.id, subjectId: row!.subjectId, title: row!.title, status: row!.status, createdAt: row!.createdAt, members: await members(tx, row!.id) };
+  }
+
+  async addMember({ tx, note }: AuditScope, principal: Principal, caseId: string, user: string) {
+    note({ basis: [{ rule: 'case-member' }] });
+    const { row } = await this.loadManageable(tx, principal, caseId, note);
+    const [target] = await tx
+      .select({ id: users.id, role: users.role, kind: agencies.kind, disabledAt: users.disabledAt })
+      .from(users)
+      .innerJoin(agencies, eq(agencies.id, users.agencyId))
+      .where(UUID.test(user) ? or(eq(users.id, user), eq(users.username, user)) : eq(users.username, user))
+      .limit(1);
+    if (!target || target.disabledAt) throw new NotFound('user');
+    if (!this.pdp.policy.roles[target.kind as keyof typeof this.pdp.policy.roles]?.[target.role]?.permissions.includes('read')) {
+      throw new Conflict("The user's role cannot read person data, so it cannot join a case team.");
+    }
+    const inserted = await tx.insert(caseMembers).values({ caseId, userId: target.id, addedBy: principal.userId }).onConflictDoNothing().returning({ id: caseMembers.id });
+    if (inserted.length === 0) throw new Conflict('The user is already a member of the case.');
+    note({ detail: { caseId, memberUserId: target.id } });
+    return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, members: await members(tx, caseId) };
+  }
+
+  async removeMember({ tx, note }: AuditScope, principal: Principal, caseId: string, userId: string) {
+    note({ basis: [{ rule: 'case-member' }] });
+    const { row } = await this.loadManageable(tx, principal, caseId, note);
+    const removed = await tx
+      .update(caseMembers)
+      .set({ removedAt: new Date(), removedBy: principal.userId })
+      .where(and(eq(caseMembers.caseId, caseId), eq(caseMembers.userId, userId), isNull(caseMembers.removedAt)))
+      .returning({ id: caseMembers.id });
+    if (removed.length === 0) throw new NotFound('case member');
+    note({ detail: { caseId, memberUserId: userId } });
+    return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, members: await members(tx, caseId) };
+  }
+
+  async close({ tx, note }: AuditScope, principal: Principal, caseId: string) {
+    note({ basis: [{ rule: 'case-member' }] });
+    const { row } = await this.loadManageable(tx, principal, caseId, note);
+    const [closed] = await tx.update(cases).set({ status: 'closed', closedAt: new Date(), closedBy: principal.userId }).where(eq(cases.id, caseId)).returning();
+    return { id: row.id, subjectId: row.subjectId, title: row.title, status: closed!.status, closedAt: closed!.closedAt };
+  }
+}

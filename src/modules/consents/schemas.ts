@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { ENTRY_TIERS, SENSITIVE_CATEGORIES } from '../../authz/vocabulary.js';
+import { isoDateTime, text } from '../../http/validate.js';
+
+const PARTNER_KINDS = ['police', 'mental_health', 'hospital'] as const;
+
+const recipient = z.union([
+  z.strictObject({ agency: z.string().regex(/^[a-z0-9-]{2,64}$/, 'must be an agency slug') }),
+  z.strictObject({ agencyKind: z.enum(PARTNER_KINDS) }),
+]);
+
+export const createConsentBody = z
+  .strictObject({
+    recipients: z.array(recipient).min(1).max(50),
+    // Consent can open the intermediate tier only: the full tier belongs to open-case members.
+    tiers: z
+      .array(z.enum(ENTRY_TIERS))
+      .min(1)
+      .refine((t) => !t.includes('full'), 'the full tier is granted by open-case membership, not by consent')
+      .transform((t) => [...new Set(t)]),
+    sensitiveCategories: z.array(z.enum(SENSITIVE_CATEGORIES)).default([]).transform((s) => [...new Set(s)]),
+    purpose: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination').max(64),
+    validFrom: isoDateTime.optional(),
+    validUntil: isoDateTime.optional(),
+    evidence: z
+      .strictObject({ form: z.enum(['written', 'verbal']), witness: text(200).optional(), reference: text(200).optional() })
+      .refine((e) => e.form !== 'verbal' || e.witness, { message: 'verbal consent needs a witness', path: ['witness'] }),
+  })
+  .refine((c) => !c.validFrom || !c.validUntil || Date.parse(c.validUntil) > Date.parse(c.validFrom), {
+    message: 'must be after validFrom',
+    path: ['validUntil'],
+  });
+
+export const revokeConsentBody = z.strictObject({ reason: text(500) });

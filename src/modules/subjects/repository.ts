@@ -1,0 +1,98 @@
+import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { agencies, clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
+
+const basicColumns = {
+  id: subjects.id,
+  givenName: subjects.givenName,
+  familyName: subjects.familyName,
+  birthDate: subjects.birthDate,
+  sex: subjects.sex,
+};
+
+export type BasicSubject = { id: string; givenName: string; familyName: string; birthDate: string; sex: string };
+
+export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {
+  const [row] = await db.select(basicColumns).from(subjects).where(eq(subjects.id, id)).limit(1);
+  return row;
+}
+
+/** Family name or "given family", case-insensitive, and the exact date of birth. */
+export async function searchSubjects(db: Executor, name: string, dob: string, limit: number): Promise<BasicSubject[]> {
+  const n = name.toLowerCase();
+  return db
+    .select(basicColumns)
+    .from(subjects)
+    .where(
+      and(
+        eq(subjects.birthDate, dob),
+        or(sql`lower(${subjects.familyName}) = ${n}`, sql`lower(${subjects.givenName} || ' ' || ${subjects.familyName}) = ${n}`),
+      ),
+    )
+    .orderBy(asc(subjects.familyName), asc(subjects.givenName), asc(subjects.id))
+    .limit(limit);
+}
+
+export async function insertSubject(
+  db: Executor,
+  values: Omit<BasicSubject, 'id'> & { agencyId: string; createdBy: string },
+): Promise<BasicSubject & { createdAt: Date }> {
+  const [row] = await db.insert(subjects).values(values).returning({ ...basicColumns, createdAt: subjects.createdAt });
+  return row!;
+}
+
+const flagColumns = {
+  id: riskFlags.id,
+  code: riskFlags.code,
+  severity: riskFlags.severity,
+  note: riskFlags.note,
+  contributedBy: agencies.slug,
+  createdAt: riskFlags.createdAt,
+};
+
+export async function listRiskFlags(db: Executor, subjectId: string) {
+  return db
+    .select(flagColumns)
+    .from(riskFlags)
+    .innerJoin(agencies, eq(agencies.id, riskFlags.agencyId))
+    .where(eq(riskFlags.subjectId, subjectId))
+    .orderBy(asc(riskFlags.createdAt), asc(riskFlags.id));
+}
+
+export async function insertRiskFlag(
+  db: Executor,
+  values: { subjectId: string; code: string; severity: string; note: string | null; agencyId: string; createdBy: string },
+) {
+  const [row] = await db.insert(riskFlags).values(values).returning({ id: riskFlags.id, createdAt: riskFlags.createdAt });
+  return row!;
+}
+
+/** Entries of the granted tiers whose labels are all released, plus the caller agency's own. */
+export async function listVisibleEntries(db: Executor, subjectId: string, filter: { tiers: string[]; released: string[]; ownAgencyId: string; ownTiers: string[] }) {
+  const released = filter.released.length ? sql`ARRAY[${sql.join(filter.released.map((c) => sql`${c}`), sql`, `)}]::text[]` : sql`'{}'::text[]`;
+  const granted = filter.tiers.length ? and(inArray(clinicalEntries.tier, filter.tiers), sql`${clinicalEntries.sensitivity} <@ ${released}`) : undefined;
+  return db
+    .select({
+      id: clinicalEntries.id,
+      kind: clinicalEntries.kind,
+      tier: clinicalEntries.tier,
+      sensitivity: clinicalEntries.sensitivity,
+      summary: clinicalEntries.summary,
+      content: clinicalEntries.content,
+      agencyId: clinicalEntries.agencyId,
+      contributedBy: agencies.slug,
+      createdAt: clinicalEntries.createdAt,
+    })
+    .from(clinicalEntries)
+    .innerJoin(agencies, eq(agencies.id, clinicalEntries.agencyId))
+    .where(and(eq(clinicalEntries.subjectId, subjectId), or(granted, filter.ownTiers.length ? and(eq(clinicalEntries.agencyId, filter.ownAgencyId), inArray(clinicalEntries.tier, filter.ownTiers)) : undefined)))
+    .orderBy(asc(clinicalEntries.createdAt), asc(clinicalEntries.id));
+}
+
+export async function insertEntry(
+  db: Executor,
+  values: { subjectId: string; kind: string; tier: string; sensitivity: string[]; summary: string; content: unknown; agencyId: string; createdBy: string },
+) {
+  const [row] = await db.insert(clinicalEntries).values(values).returning({ id: clinicalEntries.id, createdAt: clinicalEntries.createdAt });
+  return row!;
+}

@@ -1,0 +1,43 @@
+import { Router } from 'express';
+import type { AppDeps } from '../../app.js';
+import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { idParams, validate } from '../../http/validate.js';
+import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from './schemas.js';
+import { SubjectService } from './service.js';
+
+export function subjectsRouter({ pdp, runner }: AppDeps): Router {
+  const service = new SubjectService(pdp);
+  const router = Router();
+
+  router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchQuery }), async (req, res) => {
+    const { name, dob } = res.locals.query;
+    res.json(await runner.run(req, A.subjectSearch, (scope) => service.search(scope, name, dob)));
+  });
+
+  router.post('/', pdp.authorize('create', 'Subject', A.subjectCreate), validate({ body: createSubjectBody }), async (req, res) => {
+    res.status(201).json(await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, req.body)));
+  });
+
+  router.get('/:id', pdp.authorize('read', 'Subject', A.subjectRead), validate({ params: idParams }), async (req, res) => {
+    res.json(await runner.run(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id)));
+  });
+
+  router.get('/:id/risk-flags', pdp.authorize('read', 'Subject', A.riskFlagRead), validate({ params: idParams }), async (req, res) => {
+    res.json(await runner.run(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
+  });
+
+  router.post(
+    '/:id/risk-flags',
+    pdp.authorize('create', 'RiskFlag', A.riskFlagCreate),
+    validate({ params: idParams, body: createRiskFlagBody }),
+    async (req, res) => {
+      res.status(201).json(await runner.run(req, A.riskFlagCreate, (scope) => service.addRiskFlag(scope, req.user!, res.locals.params.id, req.body)));
+    },
+  );
+
+  router.post('/:id/entries', pdp.authorize('create', 'Entry', A.entryCreate), validate({ params: idParams, body: createEntryBody }), async (req, res) => {
+    res.status(201).json(await runner.run(req, A.entryCreate, (scope) => service.addEntry(scope, req.user!, res.locals.params.id, req.body)));
+  });
+
+  return router;
+}

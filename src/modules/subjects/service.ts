@@ -1,0 +1,71 @@
+import type { Principal } from '../../auth/principal.js';
+import type { AuditScope } from '../../audit/audited.js';
+import type { DecisionPoint } from '../../authz/decide.js';
+import { NotFound } from '../../errors/problems.js';
+import * as repo from './repository.js';
+
+export const SEARCH_LIMIT = 20;
+const BASIC_BASIS = [{ tier: 'basic', rule: 'partner-read' }];
+
+export class SubjectService {
+  constructor(private readonly pdp: DecisionPoint) {}
+
+  async search({ tx, note }: AuditScope, name: string, dob: string) {
+    const found = await repo.searchSubjects(tx, name, dob, SEARCH_LIMIT);
+    // The search terms are person data: the log keeps only which records were disclosed.
+    note({ tier: 'basic', basis: BASIC_BASIS, detail: { matches: found.map((s) => s.id) } });
+    return { subjects: found };
+  }
+
+  async read({ tx, note }: AuditScope, principal: Principal, id: string) {
+    note({ subjectId: id });
+    const subject = await repo.findSubject(tx, id);
+    if (!subject) throw new NotFound('subject');
+    const decision = await this.pdp.decideTier(tx, principal, id);
+    const [flags, rows] = await Promise.all([
+      repo.listRiskFlags(tx, id),
+      repo.listVisibleEntries(tx, id, { tiers: decision.entryTiers, released: decision.releasedCategories, ownAgencyId: principal.agencyId, ownTiers: decision.ceilingEntryTiers }),
+    ]);
+    // The SQL filter narrows; the policy decides. A row the policy refuses never leaves.
+    const entries = rows.filter((e) => decision.canSeeEntry(e)).map(({ agencyId: _agency, ...entry }) => entry);
+    const basis = entries.some((e) => e.contributedBy === principal.agency) ? [...decision.basis, { rule: 'own-contribution' }] : decision.basis;
+    note({ tier: decision.tier, basis, breakGlass: decision.breakGlass, detail: { entries: entries.map((e) => ({ id: e.id, kind: e.kind, tier: e.tier })) } });
+    return {
+      subject: { ...subject, riskFlags: flags, entries },
+      access: { tier: decision.tier, basis, withheld: decision.withheld },
+    };
+  }
+
+  async riskFlags({ tx, note }: AuditScope, id: string) {
+    note({ subjectId: id, tier: 'basic', basis: BASIC_BASIS });
+    if (!(await repo.findSubject(tx, id))) throw new NotFound('subject');
+    return { riskFlags: await repo.listRiskFlags(tx, id) };
+  }
+
+  async create({ tx, note }: AuditScope, principal: Principal, body: Omit<repo.BasicSubject, 'id'>) {
+    const created = await repo.insertSubject(tx, { ...body, agencyId: principal.agencyId, createdBy: principal.userId });
+    note({ subjectId: created.id, basis: [{ rule: 'contribute-subject' }] });
+    return created;
+  }
+
+  async addRiskFlag({ tx, note }: AuditScope, principal: Principal, subjectId: string, body: { code: string; severity: string; note?: string }) {
+    note({ subjectId, basis: [{ rule: 'contribute-risk-flag' }] });
+    if (!(await repo.findSubject(tx, subjectId))) throw new NotFound('subject');
+    const row = await repo.insertRiskFlag(tx, { subjectId, ...body, note: body.note ?? null, agencyId: principal.agencyId, createdBy: principal.userId });
+    note({ detail: { riskFlagId: row.id } });
+    return { id: row.id, subjectId, ...body, note: body.note ?? null, contributedBy: principal.agency, createdAt: row.createdAt };
+  }
+
+  async addEntry(
+    { tx, note }: AuditScope,
+    principal: Principal,
+    subjectId: string,
+    body: { kind: string; tier: string; sensitivity: string[]; summary: string; content: Record<string, unknown> },
+  ) {
+    note({ subjectId, basis: [{ rule: 'contribute-entry' }] });
+    if (!(await repo.findSubject(tx, subjectId))) throw new NotFound('subject');
+    const row = await repo.insertEntry(tx, { subjectId, ...body, agencyId: principal.agencyId, createdBy: principal.userId });
+    note({ tier: body.tier, detail: { entryId: row.id, kind: body.kind } });
+    return { id: row.id, subjectId, ...body, contributedBy: principal.agency, createdAt: row.createdAt };
+  }
+}
