@@ -3,7 +3,6 @@ import type { RequestHandler } from 'express';
 import type { Principal } from '../auth/principal.js';
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface User extends Principal {}
     interface Request {
