@@ -31,6 +31,7 @@ export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<
     actorUsername: clean(entry.actor?.username) ?? null,
     actorAgency: entry.actor?.agency ?? null,
     actorRole: entry.actor?.role ?? null,
+    actorClient: entry.actor?.clientId ?? null,
     subjectId: entry.subjectId ?? null,
     action: entry.action,
     decision: entry.decision,

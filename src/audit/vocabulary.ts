@@ -3,6 +3,8 @@ export const AUDIT_ACTIONS = {
   authenticate: 'authenticate',
   tokenIssue: 'token.issue',
   tokenRevoke: 'token.revoke',
+  mfaEnrol: 'mfa.enrol',
+  mfaConfirm: 'mfa.confirm',
   subjectSearch: 'subject.search',
   subjectRead: 'subject.read',
   subjectCreate: 'subject.create',

@@ -22,43 +22,55 @@ export function openSecret(sealed: string, kek: Buffer): string {
   return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8');
 }
 
-/** Creates a new active ES256 key; the previous active key keeps verifying until `retireAfter`. */
-export async function rotateSigningKey(db: Executor, kek: Buffer, maxTokenSeconds: number): Promise<string> {
+/** How long a new key sits in the JWKS before it signs: the JWKS max-age plus a margin. */
+export const DEFAULT_PUBLISH_DELAY_SECONDS = 120;
+
+/**
+ * Rotation with overlap: the new key is published at once and signs from `activatesAt`; the keys
+ * it replaces keep verifying until every token they could have signed has expired.
+ */
+export async function rotateSigningKey(db: Executor, kek: Buffer, maxTokenSeconds: number, publishDelaySeconds = 0): Promise<string> {
   const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
   const privateJwk = await exportJWK(privateKey);
   const now = new Date();
+  const activatesAt = new Date(now.getTime() + publishDelaySeconds * 1000);
   await db.transaction(async (tx) => {
+    await tx.update(signingKeys).set({ status: 'retired' }).where(and(eq(signingKeys.status, 'retiring'), lt(signingKeys.retireAfter, now)));
     await tx
       .update(signingKeys)
-      .set({ status: 'retiring', retireAfter: new Date(now.getTime() + maxTokenSeconds * 1000 + 60_000) })
+      .set({ status: 'retiring', retireAfter: new Date(activatesAt.getTime() + (maxTokenSeconds + 60) * 1000) })
       .where(eq(signingKeys.status, 'active'));
-    await tx.update(signingKeys).set({ status: 'retired' }).where(and(eq(signingKeys.status, 'retiring'), lt(signingKeys.retireAfter, now)));
     await tx.insert(signingKeys).values({
       kid,
       alg: SIGNING_ALG,
       publicJwk: { ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' },
       privateJwkEnc: sealSecret(JSON.stringify(privateJwk), kek),
       status: 'active',
+      activatesAt,
     });
   });
   return kid;
 }
 
-interface VerificationKey {
+interface StoredKey {
+  kid: string;
   jwk: JWK;
   key: CryptoKey;
+  activatesAt: number;
+  retireAfter?: number;
+  privateJwkEnc: string;
+  privateKey?: CryptoKey;
 }
 
 /**
- * The signing key and the verification keys, read from the database. Verification keys are
- * cached and re-read at most every `refreshMs`, so a key rotated by another instance is picked
- * up without a restart, and an unknown `kid` cannot make us hammer the database.
+ * The signing key and the verification keys, read from the database and re-read at most every
+ * `refreshMs`, so a key rotated by another instance is picked up without a restart and an unknown
+ * `kid` cannot make us hammer the database. The signer is the newest key whose time has come.
  */
 export class KeyStore {
-  private signer?: { kid: string; key: CryptoKey };
-  private verifiers = new Map<string, VerificationKey>();
+  private stored: StoredKey[] = [];
   private loadedAt = 0;
 
   constructor(
@@ -69,38 +81,58 @@ export class KeyStore {
 
   async load(): Promise<void> {
     const rows = await this.db.select().from(signingKeys).where(inArray(signingKeys.status, ['active', 'retiring']));
-    const now = Date.now();
-    const verifiers = new Map<string, VerificationKey>();
+    const previous = new Map(this.stored.map((k) => [k.kid, k]));
+    const stored: StoredKey[] = [];
     for (const row of rows) {
-      if (row.status === 'retiring' && row.retireAfter && row.retireAfter.getTime() < now) continue;
       const jwk = row.publicJwk as JWK;
-      verifiers.set(row.kid, { jwk, key: (await importJWK(jwk, SIGNING_ALG)) as CryptoKey });
-      if (row.status === 'active' && this.signer?.kid !== row.kid) {
-        const priv = JSON.parse(openSecret(row.privateJwkEnc, this.kek)) as JWK;
-        this.signer = { kid: row.kid, key: (await importJWK(priv, SIGNING_ALG)) as CryptoKey };
-      }
+      stored.push({
+        kid: row.kid,
+        jwk,
+        key: previous.get(row.kid)?.key ?? ((await importJWK(jwk, SIGNING_ALG)) as CryptoKey),
+        activatesAt: row.activatesAt.getTime(),
+        retireAfter: row.retireAfter?.getTime(),
+        privateJwkEnc: row.privateJwkEnc,
+        privateKey: previous.get(row.kid)?.privateKey,
+      });
     }
-    if (this.signer && !verifiers.has(this.signer.kid)) this.signer = undefined;
-    this.verifiers = verifiers;
-    this.loadedAt = now;
+    this.stored = stored;
+    this.loadedAt = Date.now();
+  }
+
+  private async refreshIfStale(): Promise<void> {
+    if (Date.now() - this.loadedAt > this.refreshMs) await this.load();
+  }
+
+  private live(now = Date.now()): StoredKey[] {
+    return this.stored.filter((k) => k.retireAfter === undefined || k.retireAfter > now);
+  }
+
+  private signer(now = Date.now()): StoredKey | undefined {
+    return this.live(now)
+      .filter((k) => k.activatesAt <= now && (k.retireAfter === undefined || k.retireAfter > now))
+      .sort((a, b) => b.activatesAt - a.activatesAt)[0];
   }
 
   hasSigningKey(): boolean {
-    return this.signer !== undefined;
+    return this.signer() !== undefined;
   }
 
-  signingKey(): { kid: string; key: CryptoKey } {
-    if (!this.signer) throw new Error('no active signing key');
-    return this.signer;
+  /** The key to sign with now; its private half is decrypted on first use. */
+  async signingKey(): Promise<{ kid: string; key: CryptoKey }> {
+    await this.refreshIfStale();
+    const k = this.signer();
+    if (!k) throw new Error('no active signing key');
+    k.privateKey ??= (await importJWK(JSON.parse(openSecret(k.privateJwkEnc, this.kek)) as JWK, SIGNING_ALG)) as CryptoKey;
+    return { kid: k.kid, key: k.privateKey };
   }
 
-  /** Looks `kid` up among known keys only; re-reads the table when stale. */
+  /** Looks `kid` up among known, unretired keys only; re-reads the table when stale. */
   async verificationKey(kid: string): Promise<CryptoKey | undefined> {
-    if (!this.verifiers.has(kid) && Date.now() - this.loadedAt > this.refreshMs) await this.load();
-    return this.verifiers.get(kid)?.key;
+    if (!this.live().some((k) => k.kid === kid)) await this.refreshIfStale();
+    return this.live().find((k) => k.kid === kid)?.key;
   }
 
   jwks(): { keys: JWK[] } {
-    return { keys: [...this.verifiers.values()].map((v) => v.jwk) };
+    return { keys: this.live().map((k) => k.jwk) };
   }
 }

@@ -9,4 +9,6 @@ export interface Principal {
   agencyKind: AgencyKind;
   role: string;
   jti: string;
+  /** The machine client that holds the token, acting alone or for this user. */
+  clientId?: string;
 }

@@ -1,6 +1,6 @@
 import { and, eq, gt } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
-import { agencies, revokedTokens, users } from '../db/schema/index.js';
+import { agencies, clients, revokedTokens, users } from '../db/schema/index.js';
 import type { AgencyKind } from '../authz/vocabulary.js';
 import type { Principal } from './principal.js';
 import type { AccessTokenClaims } from './tokens.js';
@@ -27,6 +27,10 @@ export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims):
     .where(and(eq(revokedTokens.jti, claims.jti), gt(revokedTokens.expiresAt, new Date())))
     .limit(1);
   if (revoked) throw new TokenRejected('token_revoked');
+  if (claims.client_id !== undefined) {
+    const [client] = await db.select({ agencyId: clients.agencyId, disabledAt: clients.disabledAt }).from(clients).where(eq(clients.clientId, claims.client_id)).limit(1);
+    if (!client || client.disabledAt || client.agencyId !== row.agency.id) throw new TokenRejected('client_disabled');
+  }
   return {
     userId: row.user.id,
     username: row.user.username,
@@ -35,5 +39,6 @@ export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims):
     agencyKind: row.agency.kind as AgencyKind,
     role: row.user.role,
     jti: claims.jti,
+    ...(claims.client_id !== undefined ? { clientId: claims.client_id } : {}),
   };
 }

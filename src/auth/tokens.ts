@@ -17,6 +17,7 @@ export interface AccessTokenClaims extends JWTPayload {
   agency_kind: string;
   role: string;
   amr: string[];
+  client_id?: string;
 }
 
 export interface IssueRequest {
@@ -25,6 +26,7 @@ export interface IssueRequest {
   agencyKind: string;
   role: string;
   amr: string[];
+  clientId?: string;
 }
 
 export class TokenService {
@@ -38,8 +40,8 @@ export class TokenService {
   }
 
   async issue(req: IssueRequest): Promise<string> {
-    const { kid, key } = this.keys.signingKey();
-    return new SignJWT({ agency: req.agency, agency_kind: req.agencyKind, role: req.role, amr: req.amr })
+    const { kid, key } = await this.keys.signingKey();
+    return new SignJWT({ agency: req.agency, agency_kind: req.agencyKind, role: req.role, amr: req.amr, ...(req.clientId ? { client_id: req.clientId } : {}) })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP })
       .setIssuer(this.config.TOKEN_ISSUER)
       .setAudience(this.config.TOKEN_AUDIENCE)

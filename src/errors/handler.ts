@@ -21,19 +21,25 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof OAuthError) {
       res.status(err.status).set('Cache-Control', 'no-store');
       if (err.status === 401) res.set('WWW-Authenticate', 'Basic realm="tiergate"');
+      if (err.retryAfter !== undefined) res.set('Retry-After', String(err.retryAfter));
       res.json({ error: err.error, ...(err.description ? { error_description: err.description } : {}) });
       return;
     }
     const problem = err instanceof HttpProblem ? err : fromParserError(err);
     if (problem) {
-      if (req.path.startsWith('/oauth/')) {
-        res.status(problem.status).set('Cache-Control', 'no-store').json({ error: 'invalid_request', error_description: problem.detail });
+      if (req.originalUrl.startsWith('/oauth/')) {
+        const error = problem.status === 503 ? 'temporarily_unavailable' : problem.status >= 500 ? 'server_error' : 'invalid_request';
+        res.status(problem.status).set('Cache-Control', 'no-store').json({ error, error_description: problem.detail });
         return;
       }
       sendProblem(res, problem, req.id);
       return;
     }
     logger.error({ requestId: req.id, err: errorSummary(err) }, 'unhandled error');
+    if (req.originalUrl.startsWith('/oauth/')) {
+      res.status(500).set('Cache-Control', 'no-store').json({ error: 'server_error' });
+      return;
+    }
     sendProblem(res, new HttpProblem(500, 'Internal Server Error', 'The request could not be completed.'), req.id);
   };
 }

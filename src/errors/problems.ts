@@ -60,6 +60,8 @@ export class OAuthError extends Error {
     readonly error: 'invalid_request' | 'invalid_grant' | 'invalid_client' | 'unsupported_grant_type' | 'unauthorized_client' | 'server_error' | 'temporarily_unavailable',
     readonly description?: string,
     readonly status = error === 'invalid_client' ? 401 : error.startsWith('server') ? 500 : error === 'temporarily_unavailable' ? 503 : 400,
+    /** Seconds for a Retry-After header (throttling). */
+    readonly retryAfter?: number,
   ) {
     super(description ?? error);
   }

@@ -17,6 +17,8 @@ export const accessLog = pgTable(
     actorUsername: text('actor_username'),
     actorAgency: text('actor_agency'),
     actorRole: text('actor_role'),
+    // The machine client that made the request, when one did (alone or for actor_user_id).
+    actorClient: text('actor_client'),
     subjectId: uuid('subject_id'),
     action: text('action').notNull(),
     decision: text('decision').notNull(),

@@ -1,0 +1,51 @@
+import type { Request } from 'express';
+import { decodeJwt } from 'jose';
+import type { AppDeps } from '../../app.js';
+import type { Principal } from '../../auth/principal.js';
+import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { OAuthError } from '../../errors/problems.js';
+import type { z } from 'zod';
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+}
+
+/** Parses a grant's fields strictly: a missing, unknown or malformed one is `invalid_request`. */
+export function parseGrant<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) throw new OAuthError('invalid_request', 'The request is missing a field, or has an unknown or malformed one.');
+  return parsed.data;
+}
+
+/** Logs a refused grant (failing closed) and answers `error` (invalid_grant unless told otherwise). */
+export async function refuseGrant(
+  { runner }: AppDeps,
+  req: Request,
+  reason: string,
+  detail: Record<string, unknown>,
+  error: OAuthError = new OAuthError('invalid_grant', 'The credentials are not valid.'),
+): Promise<never> {
+  await runner.deny({ requestId: req.id, action: A.tokenIssue, decision: 'deny', reason, detail }).catch(() => {
+    throw new OAuthError('temporarily_unavailable');
+  });
+  throw error;
+}
+
+/** Signs an access token for `principal` and logs its issue; no token leaves unless the entry is written. */
+export async function issueToken({ tokens, runner }: AppDeps, req: Request, principal: Omit<Principal, 'jti'>, amr: string[]): Promise<TokenResponse> {
+  const accessToken = await tokens.issue({
+    userId: principal.userId,
+    agency: principal.agency,
+    agencyKind: principal.agencyKind,
+    role: principal.role,
+    amr,
+    ...(principal.clientId ? { clientId: principal.clientId } : {}),
+  });
+  const jti = decodeJwt(accessToken).jti!;
+  await runner.record({ requestId: req.id, actor: { ...principal, jti }, action: A.tokenIssue, decision: 'allow', detail: { jti, amr } }).catch(() => {
+    throw new OAuthError('temporarily_unavailable');
+  });
+  return { access_token: accessToken, token_type: 'Bearer', expires_in: tokens.ttlSeconds };
+}
