@@ -48,8 +48,9 @@ export async function passwordGrant(deps: AppDeps, req: Request): Promise<TokenR
     if (!row.user.totpEnrolledAt || !row.user.totpSecretEnc) return 'mfa-not-enrolled';
     if (!input.otp) return 'otp-missing';
     if (RECOVERY_CODE.test(input.otp)) return (await spendRecoveryCode(db, row.user.id, input.otp)) ? undefined : 'recovery-code-invalid';
-    const step = verifyTotp(openSecret(row.user.totpSecretEnc, config.keyEncryptionKey), input.otp, row.user.totpLastStep);
-    if (step === undefined) return 'otp-invalid';
+    const secret = openSecret(row.user.totpSecretEnc, config.keyEncryptionKey);
+    const step = verifyTotp(secret, input.otp, row.user.totpLastStep);
+    if (step === undefined) return verifyTotp(secret, input.otp, null) === undefined ? 'otp-invalid' : 'otp-replayed';
     // Claim the step atomically: two concurrent logins with one code cannot both pass.
     const claimed = await db
       .update(users)
