@@ -1,4 +1,4 @@
-import { bigserial, boolean, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * The append-only access log. Rows hold ids, tiers and rule names, never clinical content.
@@ -34,3 +34,33 @@ export const accessLog = pgTable(
     index('access_log_at_idx').on(t.at),
   ],
 );
+
+/**
+ * The seal of each access-log entry: its position in the Merkle tree and its leaf hash.
+ * Written only by the sealer, in leaf order with no gaps; append-only like the log itself.
+ */
+export const auditSeals = pgTable('audit_seals', {
+  leafIndex: bigint('leaf_index', { mode: 'number' }).primaryKey(),
+  entryId: uuid('entry_id').notNull().unique(),
+  leafHash: text('leaf_hash').notNull(),
+  sealedAt: timestamp('sealed_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Signed tree heads: a JWS by the gateway's key over {tree_size, root_hash, issued_at}. */
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  treeSize: bigint('tree_size', { mode: 'number' }).primaryKey(),
+  rootHash: text('root_hash').notNull(),
+  issuedAt: timestamp('issued_at', { withTimezone: true }).notNull().defaultNow(),
+  kid: text('kid').notNull(),
+  jws: text('jws').notNull(),
+});
+
+/** Compliance reviews of break-glass grants; append-only (a changed mind is a new review). */
+export const breakGlassReviews = pgTable('break_glass_reviews', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  grantId: uuid('grant_id').notNull(),
+  reviewerId: uuid('reviewer_id').notNull(),
+  decision: text('decision').notNull(),
+  note: text('note'),
+  reviewedAt: timestamp('reviewed_at', { withTimezone: true }).notNull().defaultNow(),
+});
