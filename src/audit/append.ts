@@ -1,5 +1,5 @@
 import type { Executor } from '../db/client.js';
-import { accessLog } from '../db/schema/index.js';
+import { accessLog, auditSealQueue } from '../db/schema/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { AuditAction, Basis, Decision } from './vocabulary.js';
 
@@ -25,7 +25,9 @@ const clean = (s: string | null | undefined) =>
 
 /** Appends one entry; callers pass the transaction that read or wrote the data. */
 export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<void> {
-  await db.insert(accessLog).values({
+  const [row] = await db
+    .insert(accessLog)
+    .values({
     requestId: entry.requestId,
     actorUserId: entry.actor?.userId ?? null,
     actorUsername: clean(entry.actor?.username) ?? null,
@@ -40,5 +42,8 @@ export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<
     breakGlass: entry.breakGlass ?? false,
     reason: clean(entry.reason) ?? null,
     detail: entry.detail ?? {},
-  });
+    })
+    .returning({ id: accessLog.id, seq: accessLog.seq });
+  // Queued for the sealer in the same transaction: an entry is never committed unqueued.
+  await db.insert(auditSealQueue).values({ entryId: row!.id, seq: row!.seq });
 }

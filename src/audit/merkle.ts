@@ -21,11 +21,12 @@ function split(n: number): number {
   return k;
 }
 
-/** MTH(D[0:n]) over leaf hashes, computed bottom-up in O(n) without recursion depth limits. */
-export function rootOf(leaves: Buffer[]): Buffer {
-  if (leaves.length === 0) return EMPTY_ROOT;
-  // Folding the perfect subtrees left to right (as RFC 9162's MTH splits them) gives the same root.
-  const stack: { size: number; hash: Buffer }[] = [];
+/** The roots of the perfect subtrees that make up a tree, largest (leftmost) first. */
+export type Frontier = { size: number; hash: Buffer }[];
+
+/** Appends leaves to a frontier: O(new leaves · log n), the state needed for incremental roots. */
+export function extendFrontier(frontier: Frontier, leaves: Buffer[]): Frontier {
+  const stack = [...frontier];
   for (const leaf of leaves) {
     stack.push({ size: 1, hash: leaf });
     while (stack.length >= 2 && stack[stack.length - 1]!.size === stack[stack.length - 2]!.size) {
@@ -34,10 +35,19 @@ export function rootOf(leaves: Buffer[]): Buffer {
       stack.push({ size: left.size * 2, hash: nodeHash(left.hash, right.hash) });
     }
   }
-  let acc = stack.pop()!.hash;
-  while (stack.length) acc = nodeHash(stack.pop()!.hash, acc);
+  return stack;
+}
+
+/** The root of the tree a frontier describes: right-to-left fold, as RFC 9162's MTH splits it. */
+export function rootOfFrontier(frontier: Frontier): Buffer {
+  if (frontier.length === 0) return EMPTY_ROOT;
+  let acc = frontier[frontier.length - 1]!.hash;
+  for (let i = frontier.length - 2; i >= 0; i--) acc = nodeHash(frontier[i]!.hash, acc);
   return acc;
 }
+
+/** MTH(D[0:n]) over leaf hashes, bottom-up in O(n). */
+export const rootOf = (leaves: Buffer[]): Buffer => rootOfFrontier(extendFrontier([], leaves));
 
 /** RFC 9162 2.1.3.1 PATH(m, D[n]): the inclusion proof of leaf m in the tree of these leaves. */
 export function inclusionProof(m: number, leaves: Buffer[]): Buffer[] {

@@ -25,7 +25,9 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     return {
       app: database,
       driver: 'pglite',
-      admin: async (sql, params) => database.client.query(sql, params) as Promise<{ rows: Record<string, unknown>[] }>,
+      // Without parameters several statements may be sent at once (a BEGIN ... COMMIT block).
+      admin: async (sql, params) =>
+        (params ? await database.client.query(sql, params) : ((await database.client.exec(sql)).at(-1) ?? { rows: [] })) as { rows: Record<string, unknown>[] },
       close: () => database.close(),
     };
   }

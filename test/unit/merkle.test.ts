@@ -49,3 +49,15 @@ describe('Merkle tree (RFC 9162)', () => {
     }
   });
 });
+
+describe('incremental roots', () => {
+  it('gives the same root whether leaves arrive at once or in batches', async () => {
+    const { extendFrontier, rootOfFrontier } = await import('../../src/audit/merkle.js');
+    const d = leaves(37);
+    let frontier = extendFrontier([], []);
+    for (const [a, b] of [[0, 5], [5, 6], [6, 16], [16, 37]] as const) {
+      frontier = extendFrontier(frontier, d.slice(a, b));
+      expect(rootOfFrontier(frontier).equals(mth(d.slice(0, b)))).toBe(true);
+    }
+  });
+});

@@ -53,6 +53,9 @@ export const auditCheckpoints = pgTable('audit_checkpoints', {
   issuedAt: timestamp('issued_at', { withTimezone: true }).notNull().defaultNow(),
   kid: text('kid').notNull(),
   jws: text('jws').notNull(),
+  // The roots of the perfect subtrees at this size (RFC 9162 compact range), so the next
+  // checkpoint's root folds in only the leaves sealed since.
+  frontier: jsonb('frontier').notNull().default([]),
 });
 
 /** Compliance reviews of break-glass grants; append-only (a changed mind is a new review). */
@@ -63,4 +66,13 @@ export const breakGlassReviews = pgTable('break_glass_reviews', {
   decision: text('decision').notNull(),
   note: text('note'),
   reviewedAt: timestamp('reviewed_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * Entries appended but not yet sealed, written in the same transaction as the entry. The sealer
+ * drains it in sequence order, so sealing costs O(new entries) and never scans the whole log.
+ */
+export const auditSealQueue = pgTable('audit_seal_queue', {
+  entryId: uuid('entry_id').primaryKey(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
 });

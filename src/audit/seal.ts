@@ -1,0 +1,92 @@
+import { asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { CompactSign, type JWK } from 'jose';
+import type { KeyStore } from '../auth/keys.js';
+import { SIGNING_ALG } from '../auth/keys.js';
+import type { Db, Executor } from '../db/client.js';
+import { accessLog, auditCheckpoints, auditSeals, auditSealQueue, signingKeys } from '../db/schema/index.js';
+import { entryLeafHash, sealedColumns } from './canonical.js';
+import { extendFrontier, rootOfFrontier, type Frontier } from './merkle.js';
+
+// One sealer at a time across every instance: a transaction-scoped advisory lock, held only by the
+// sealer's own short transaction, never by request transactions (they only insert into the queue).
+const SEALER_LOCK = 7_420_101;
+export const CHECKPOINT_TYP = 'tiergate-checkpoint+jws';
+export const LOG_ID = 'tiergate-access-log';
+
+export interface Checkpoint {
+  treeSize: number;
+  rootHash: string;
+  issuedAt: Date;
+  kid: string;
+  jws: string;
+}
+
+/**
+ * Seals queued entries in sequence order: each gets the next leaf index (no gaps: only the sealer
+ * assigns them, under the lock) and its leaf hash. Returns how many were sealed.
+ */
+export async function sealPending(db: Db, batch = 5_000): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
+    const queued = await tx.select({ entryId: auditSealQueue.entryId }).from(auditSealQueue).orderBy(asc(auditSealQueue.seq)).limit(batch);
+    if (queued.length === 0) return 0;
+    const ids = queued.map((q) => q.entryId);
+    const rows = await tx.select(sealedColumns).from(accessLog).where(inArray(accessLog.id, ids)).orderBy(asc(accessLog.seq));
+    const [last] = await tx.select({ leafIndex: auditSeals.leafIndex }).from(auditSeals).orderBy(desc(auditSeals.leafIndex)).limit(1);
+    let next = (last?.leafIndex ?? -1) + 1;
+    if (rows.length) await tx.insert(auditSeals).values(rows.map((r) => ({ leafIndex: next++, entryId: r.id, leafHash: entryLeafHash(r).toString('hex') })));
+    await tx.delete(auditSealQueue).where(inArray(auditSealQueue.entryId, ids));
+    return rows.length;
+  });
+}
+
+export async function latestCheckpoint(db: Executor): Promise<(Checkpoint & { frontier: Frontier }) | undefined> {
+  const [row] = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.treeSize)).limit(1);
+  if (!row) return undefined;
+  const frontier = (row.frontier as { size: number; hash: string }[]).map((f) => ({ size: f.size, hash: Buffer.from(f.hash, 'hex') }));
+  return { ...row, frontier };
+}
+
+/** Signs a checkpoint over every sealed leaf when the tree grew; returns the latest checkpoint. */
+export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
+    const previous = await latestCheckpoint(tx);
+    const from = previous?.treeSize ?? 0;
+    const fresh = await tx.select({ leafHash: auditSeals.leafHash }).from(auditSeals).where(sql`${auditSeals.leafIndex} >= ${from}`).orderBy(asc(auditSeals.leafIndex));
+    if (fresh.length === 0) return previous;
+    const frontier = extendFrontier(previous?.frontier ?? [], fresh.map((f) => Buffer.from(f.leafHash, 'hex')));
+    const treeSize = from + fresh.length;
+    const rootHash = rootOfFrontier(frontier).toString('hex');
+    const issuedAt = new Date();
+    const { kid, key } = await keys.signingKey();
+    const payload = { log: LOG_ID, tree_size: treeSize, root_hash: rootHash, issued_at: issuedAt.toISOString() };
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: SIGNING_ALG, kid, typ: CHECKPOINT_TYP }).sign(key);
+    const row = { treeSize, rootHash, issuedAt, kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };
+    await tx.insert(auditCheckpoints).values(row);
+    return row;
+  });
+}
+
+/** Seals what is queued and signs a checkpoint if the tree grew. */
+export async function sealAndCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+  while ((await sealPending(db)) > 0);
+  return issueCheckpoint(db, keys);
+}
+
+/** Public keys of every key that ever signed, for verifying old checkpoints offline. */
+export async function allPublicKeys(db: Executor): Promise<JWK[]> {
+  return (await db.select({ jwk: signingKeys.publicJwk }).from(signingKeys)).map((r) => r.jwk as JWK);
+}
+
+/** Every sealed leaf hash in order; O(n), for proofs on demand. */
+export async function sealedLeaves(db: Executor, size?: number): Promise<Buffer[]> {
+  const q = db.select({ leafHash: auditSeals.leafHash }).from(auditSeals).orderBy(asc(auditSeals.leafIndex));
+  const rows = size === undefined ? await q : await q.limit(size);
+  return rows.map((r) => Buffer.from(r.leafHash, 'hex'));
+}
+
+export async function sealOf(db: Executor, entryId: string) {
+  const [row] = await db.select().from(auditSeals).where(eq(auditSeals.entryId, entryId)).limit(1);
+  return row;
+}
