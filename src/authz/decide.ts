@@ -84,7 +84,8 @@ export interface TierDecision {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Only a well-formed subject id from the path goes into the log of a refused request.
+// Only a well-formed subject id from the path goes into the log of a refused request
+// (break-glass is declared at /subjects/:id/break-glass, so its :id is a subject id too).
 function uuidParam(value: unknown, type: SubjectType): string | undefined {
-  return (type === 'Subject' || type === 'Entry' || type === 'RiskFlag') && typeof value === 'string' && UUID.test(value) ? value : undefined;
+  return (type === 'Subject' || type === 'Entry' || type === 'RiskFlag' || type === 'BreakGlass') && typeof value === 'string' && UUID.test(value) ? value : undefined;
 }
