@@ -16,29 +16,28 @@ export interface SubjectContext {
 }
 
 export async function loadSubjectContext(db: Executor, principal: Principal, subjectId: string, now = new Date()): Promise<SubjectContext> {
-  const [consentRows, caseRows, grantRows] = await Promise.all([
-    db
-      .select({ id: consents.id, tiers: consents.tiers, sensitiveCategories: consents.sensitiveCategories })
-      .from(consents)
-      .where(
-        and(
-          eq(consents.subjectId, subjectId),
-          isNull(consents.revokedAt),
-          lte(consents.validFrom, now),
-          or(isNull(consents.validUntil), gt(consents.validUntil, now)),
-          or(arrayContains(consents.recipientAgencyIds, [principal.agencyId]), arrayContains(consents.recipientKinds, [principal.agencyKind])),
-        ),
+  // Sequential: `db` is usually the request's transaction, one connection.
+  const consentRows = await db
+    .select({ id: consents.id, tiers: consents.tiers, sensitiveCategories: consents.sensitiveCategories })
+    .from(consents)
+    .where(
+      and(
+        eq(consents.subjectId, subjectId),
+        isNull(consents.revokedAt),
+        lte(consents.validFrom, now),
+        or(isNull(consents.validUntil), gt(consents.validUntil, now)),
+        or(arrayContains(consents.recipientAgencyIds, [principal.agencyId]), arrayContains(consents.recipientKinds, [principal.agencyKind])),
       ),
-    db
-      .select({ id: cases.id })
-      .from(cases)
-      .innerJoin(caseMembers, and(eq(caseMembers.caseId, cases.id), eq(caseMembers.userId, principal.userId), isNull(caseMembers.removedAt)))
-      .where(and(eq(cases.subjectId, subjectId), eq(cases.status, 'open'))),
-    db
-      .select({ id: breakGlassGrants.id, tier: breakGlassGrants.tier })
-      .from(breakGlassGrants)
-      .where(and(eq(breakGlassGrants.subjectId, subjectId), eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.expiresAt, now))),
-  ]);
+    );
+  const caseRows = await db
+    .select({ id: cases.id })
+    .from(cases)
+    .innerJoin(caseMembers, and(eq(caseMembers.caseId, cases.id), eq(caseMembers.userId, principal.userId), isNull(caseMembers.removedAt)))
+    .where(and(eq(cases.subjectId, subjectId), eq(cases.status, 'open')));
+  const grantRows = await db
+    .select({ id: breakGlassGrants.id, tier: breakGlassGrants.tier })
+    .from(breakGlassGrants)
+    .where(and(eq(breakGlassGrants.subjectId, subjectId), eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.expiresAt, now)));
   return {
     subjectId,
     consents: consentRows as SubjectContext['consents'],

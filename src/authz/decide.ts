@@ -28,7 +28,7 @@ export class DecisionPoint {
       if (ability.can(action, type)) return next();
       const err = new Forbidden(`no-rule:${action}:${type}`);
       this.runner
-        .deny({ requestId: req.id, actor: req.user, action: auditAction, decision: 'deny', reason: err.reason, subjectId: uuidParam(req.params.id, type) })
+        .deny({ requestId: req.id, actor: req.user, action: auditAction, decision: 'deny', reason: err.reason, subjectId: subjectInPath(req.originalUrl) })
         .then(() => next(err), next);
     };
   }
@@ -83,9 +83,8 @@ export interface TierDecision {
   canSeeEntry(entry: { tier: string; sensitivity: string[]; agencyId: string }): boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Only a well-formed subject id from the path goes into the log of a refused request
-// (break-glass is declared at /subjects/:id/break-glass, so its :id is a subject id too).
-function uuidParam(value: unknown, type: SubjectType): string | undefined {
-  return (type === 'Subject' || type === 'Entry' || type === 'RiskFlag' || type === 'BreakGlass') && typeof value === 'string' && UUID.test(value) ? value : undefined;
+// A refused request under /v1/subjects/:id is logged against that person (only a well-formed id).
+const SUBJECT_PATH = /^\/v1\/subjects\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[/?]|$)/i;
+function subjectInPath(url: string): string | undefined {
+  return SUBJECT_PATH.exec(url)?.[1]?.toLowerCase();
 }

@@ -22,10 +22,9 @@ export class SubjectService {
     const subject = await repo.findSubject(tx, id);
     if (!subject) throw new NotFound('subject');
     const decision = await this.pdp.decideTier(tx, principal, id);
-    const [flags, rows] = await Promise.all([
-      repo.listRiskFlags(tx, id),
-      repo.listVisibleEntries(tx, id, { tiers: decision.entryTiers, released: decision.releasedCategories, ownAgencyId: principal.agencyId, ownTiers: decision.ceilingEntryTiers }),
-    ]);
+    // One query at a time: a transaction is one connection.
+    const flags = await repo.listRiskFlags(tx, id);
+    const rows = await repo.listVisibleEntries(tx, id, { tiers: decision.entryTiers, released: decision.releasedCategories, ownAgencyId: principal.agencyId, ownTiers: decision.ceilingEntryTiers });
     // The SQL filter narrows; the policy decides. A row the policy refuses never leaves.
     const entries = rows.filter((e) => decision.canSeeEntry(e)).map(({ agencyId: _agency, ...entry }) => entry);
     const basis = entries.some((e) => e.contributedBy === principal.agency) ? [...decision.basis, { rule: 'own-contribution' }] : decision.basis;
