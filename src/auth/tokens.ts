@@ -7,6 +7,7 @@ import { SIGNING_ALG } from './keys.js';
 /** RFC 9068 access tokens: `typ` tells them apart from any other JWT the gateway might sign. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 const CLOCK_TOLERANCE_SECONDS = 30;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Header parameters that point at keys elsewhere; they are refused, never followed (RFC 8725 3.10).
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
 
@@ -71,6 +72,8 @@ export class TokenService {
       for (const claim of ['agency', 'agency_kind', 'role'] as const) {
         if (typeof payload[claim] !== 'string') throw new TokenRejected('claim_missing');
       }
+      // `sub` is a user id: anything else is the token's fault (401), not a database error (503).
+      if (!UUID.test(String(payload.sub)) || typeof payload.jti !== 'string') throw new TokenRejected('claim_invalid');
       return payload as AccessTokenClaims;
     } catch (err) {
       // Anything else (the key table unreachable) is not the token's fault: let it become a 503.

@@ -21,6 +21,10 @@ export function openPostgres(url: string, options: { max?: number } = {}): Datab
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
   // An idle client that loses its server must not crash the process; the next query fails instead.
   pool.on('error', () => undefined);
+  // A client checked out for a request's transaction has no pool listener: if its connection drops
+  // mid-request, its 'error' event would be uncaught and crash the process. The query in flight
+  // rejects anyway (the request ends as a 503) and the pool discards the client on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = drizzlePg(pool, { schema }) as unknown as Db;
   return { db, driver: 'pg', close: () => pool.end() };
 }

@@ -2,9 +2,17 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { BadRequest } from '../errors/problems.js';
 
-// zod's messages name the expected shape, not the received value, so no input is echoed back.
+// zod's messages name the expected shape, not the received value. Paths and unknown keys do come
+// from the request, though (a record key in clinical content, a stray field named after a person):
+// only names shaped like field names are shown, anything else as `*`, so no input is echoed back.
+const FIELD_NAME = /^[A-Za-z_$][A-Za-z0-9_$-]{0,63}$/;
+const safeKey = (k: PropertyKey) => (typeof k === 'number' ? String(k) : typeof k === 'string' && FIELD_NAME.test(k) ? k : '*');
+
 function issues(error: z.ZodError) {
-  return error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
+  return error.issues.map((i) => ({
+    path: i.path.map(safeKey).join('.') || '(root)',
+    message: i.code === 'unrecognized_keys' ? `Unrecognized key${i.keys.length > 1 ? 's' : ''}: ${i.keys.map((k) => `"${safeKey(k)}"`).join(', ')}` : i.message,
+  }));
 }
 
 /** Replaces req.body / the validated query with the parsed value, or answers 400 problem+json. */

@@ -23,7 +23,8 @@ export function oauthRouter(deps: AppDeps): Router {
   router.post('/token', ...formOrJson, async (req, res) => {
     const grantType = (req.body as { grant_type?: unknown } | undefined)?.grant_type;
     const grant = grantType === 'password' ? passwordGrant : grantType === 'client_credentials' ? clientCredentialsGrant : undefined;
-    if (!grant) throw new OAuthError(grantType ? 'unsupported_grant_type' : 'invalid_request');
+    // A missing or repeated (array) grant_type is invalid_request (RFC 6749 section 5.2).
+    if (!grant) throw new OAuthError(typeof grantType === 'string' && grantType ? 'unsupported_grant_type' : 'invalid_request');
     const body = await grant(deps, req);
     res.set('Cache-Control', 'no-store').set('Pragma', 'no-cache').json(body);
   });
