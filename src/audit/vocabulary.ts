@@ -20,6 +20,24 @@ export const AUDIT_ACTIONS = {
   caseClose: 'case.close',
   breakGlass: 'break-glass.declare',
   auditRead: 'audit.read',
+  // A person's accounting of disclosures; the break-glass review queue read, and one review.
+  auditDisclosures: 'audit.disclosures.read',
+  auditBreakGlassRead: 'audit.break-glass.read',
+  breakGlassReview: 'audit.break-glass.review',
+  // Onboarding by gateway operators (HTTP /v1/admin and the admin CLI); they read no person data.
+  adminAgencyCreate: 'admin.agency.create',
+  adminAgencyList: 'admin.agency.list',
+  adminAgencyDisable: 'admin.agency.disable',
+  adminUserInvite: 'admin.user.invite',
+  adminUserList: 'admin.user.list',
+  adminUserRole: 'admin.user.role',
+  adminUserDisable: 'admin.user.disable',
+  adminUserResetMfa: 'admin.user.reset-mfa',
+  adminClientRegister: 'admin.client.register',
+  adminClientList: 'admin.client.list',
+  adminClientDisable: 'admin.client.disable',
+  adminKeysList: 'admin.keys.list',
+  adminKeysRotate: 'admin.keys.rotate',
 } as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS];
 

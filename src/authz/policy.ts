@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { AUDIT_ACTIONS as A } from '../audit/vocabulary.js';
 import { AGENCY_KINDS, ENTRY_TIERS, TIERS, type AgencyKind, type Tier } from './vocabulary.js';
 
 export const PERMISSIONS = [
@@ -23,6 +24,34 @@ const roleSchema = z.strictObject({
   ceiling: z.enum([...TIERS, 'none']),
 });
 
+/** Logged actions that disclose person data; the policy picks which of them the accounting counts. */
+export const DISCLOSING_ACTIONS = [A.subjectRead, A.subjectSearch, A.riskFlagRead, A.consentRead] as const;
+const purposeCode = z
+  .string()
+  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination')
+  .max(64);
+
+// The accounting of disclosures (45 CFR 164.528): what counts, what is exempt, and why it was disclosed.
+const disclosuresSchema = z.strictObject({
+  count: z.array(z.enum(DISCLOSING_ACTIONS)).nonempty(),
+  exemptRecipientAgencies: z.enum(['sameAsContributor', 'none']),
+  exemptRecipientKinds: z.array(z.enum(AGENCY_KINDS)),
+  exemptPurposes: z.array(purposeCode),
+  purposes: z.strictObject({
+    'open-case-member': purposeCode,
+    'break-glass': purposeCode,
+    // By the recipient's agency kind, else `default`.
+    'partner-read': z.strictObject({
+      default: purposeCode,
+      police: purposeCode.optional(),
+      mental_health: purposeCode.optional(),
+      hospital: purposeCode.optional(),
+      gateway: purposeCode.optional(),
+    } satisfies Record<AgencyKind | 'default', z.ZodType>),
+  }),
+  purposeOfUse: z.record(purposeCode, z.string().regex(/^[A-Z]+$/, 'must be a v3-ActReason code like TREAT')),
+});
+
 const policySchema = z.strictObject({
   permissions: z.record(z.enum(PERMISSIONS), z.string()),
   roles: z.partialRecord(z.enum(AGENCY_KINDS), z.record(z.string().regex(/^[a-z][a-z_]*$/), roleSchema)),
@@ -31,10 +60,12 @@ const policySchema = z.strictObject({
     minutes: z.number().int().min(5).max(24 * 60),
     minReasonLength: z.number().int().min(1),
   }),
+  disclosures: disclosuresSchema,
 });
 
 export type RolePolicy = z.infer<typeof roleSchema>;
 export type Policy = z.infer<typeof policySchema>;
+export type DisclosurePolicy = Policy['disclosures'];
 
 export const DEFAULT_POLICY_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies/protocol.yaml');
 

@@ -6,6 +6,8 @@ import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabu
 import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
 import { isoDateTime, uuid, validate } from '../../http/validate.js';
+import { breakGlassReviewRouter } from './break-glass-review.js';
+import { disclosuresRouter } from './disclosures.js';
 
 export const MAX_PAGE = 200;
 export const MAX_CSV = 10_000;
@@ -85,5 +87,6 @@ export function auditRouter({ pdp, runner }: AppDeps): Router {
     res.json({ events: page.map(present), next });
   });
 
+  router.use(disclosuresRouter({ pdp, runner }), breakGlassReviewRouter({ pdp, runner }));
   return router;
 }

@@ -1,0 +1,177 @@
+import { and, asc, eq, gte, inArray, lt, or, sql } from 'drizzle-orm';
+import { AUDIT_ACTIONS as A, type Basis } from '../../audit/vocabulary.js';
+import type { DisclosurePolicy } from '../../authz/policy.js';
+import { AGENCY_KINDS, TIERS, type AgencyKind, type Tier } from '../../authz/vocabulary.js';
+import type { Executor } from '../../db/client.js';
+import { accessLog, agencies, clinicalEntries, consents, riskFlags, subjects } from '../../db/schema/index.js';
+
+// The accounting of disclosures (45 CFR 164.528), read from the access log under the policy's
+// `disclosures` section. The rules are explained in docs/disclosures.md.
+
+/** 164.528(a)(3): an accounting reaches back six years at most. */
+export const ACCOUNTING_YEARS = 6;
+
+export interface Disclosure {
+  /** The access-log entry the disclosure is read from. */
+  eventId: string;
+  at: Date;
+  action: string;
+  recipient: { user: string | null; userId: string | null; agency: string | null; agencyKind: AgencyKind | null; role: string | null; client: string | null };
+  tier: string | null;
+  /** What was disclosed, by category: demographics, risk-flags, consents and the entry kinds. */
+  kinds: string[];
+  purpose: string;
+  basis: Basis[];
+  breakGlass: boolean;
+  /** The agencies whose contributions went out (the recipient's own are not counted). */
+  disclosedBy: string[];
+}
+
+type LogRow = typeof accessLog.$inferSelect;
+interface LoggedDetail {
+  entries?: { id: string; kind: string }[];
+}
+/** Who contributed which part of the person's record. */
+interface Contributions {
+  subjectAgency: string;
+  entryAgency: Map<string, string>;
+  flags: { agency: string; createdAt: Date }[];
+}
+
+/** The person's disclosures in [from, to), oldest first (by time, then log order); undefined for an unknown person. */
+export async function accountDisclosures(db: Executor, policy: DisclosurePolicy, subjectId: string, from: Date, to: Date): Promise<Disclosure[] | undefined> {
+  const contributions = await loadContributions(db, subjectId);
+  if (!contributions) return undefined;
+  const rows = await loadDisclosingAccesses(db, policy, subjectId, from, to);
+  // One after another: a transaction is one connection, and pg@9 refuses overlapping queries on it.
+  const kinds = await loadAgencyKinds(
+    db,
+    rows.map((r) => r.actorAgency),
+  );
+  const consentPurposes = await loadConsentPurposes(
+    db,
+    rows.flatMap((r) => (r.basis as Basis[]).map((b) => b.consentId)),
+  );
+  return rows
+    .map((row) => {
+      const agencyKind = (row.actorAgency && kinds.get(row.actorAgency)) || null;
+      const { kinds: disclosedKinds, contributors } = disclosedParts(row, contributions);
+      return {
+        eventId: row.id,
+        at: row.at,
+        action: row.action,
+        recipient: { user: row.actorUsername, userId: row.actorUserId, agency: row.actorAgency, agencyKind, role: row.actorRole, client: row.actorClient },
+        tier: row.tier,
+        kinds: disclosedKinds,
+        purpose: purposeOf(row, agencyKind, consentPurposes, policy),
+        basis: row.basis as Basis[],
+        breakGlass: row.breakGlass,
+        disclosedBy: [...contributors].filter((a) => a !== row.actorAgency).sort(),
+      };
+    })
+    .filter((d) => !isExempt(d, policy));
+}
+
+// Allowed accesses of the counted kinds that name the person, or (a search) matched them.
+// Denials never count: nothing left the gateway.
+function loadDisclosingAccesses(db: Executor, policy: DisclosurePolicy, subjectId: string, from: Date, to: Date): Promise<LogRow[]> {
+  return db
+    .select()
+    .from(accessLog)
+    .where(
+      and(
+        eq(accessLog.decision, 'allow'),
+        inArray(accessLog.action, [...policy.count]),
+        gte(accessLog.at, from),
+        lt(accessLog.at, to),
+        or(
+          eq(accessLog.subjectId, subjectId),
+          and(eq(accessLog.action, A.subjectSearch), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([subjectId])}::jsonb`),
+        ),
+      ),
+    )
+    .orderBy(asc(accessLog.at), asc(accessLog.seq));
+}
+
+async function loadContributions(db: Executor, subjectId: string): Promise<Contributions | undefined> {
+  const [subject] = await db
+    .select({ agency: agencies.slug })
+    .from(subjects)
+    .innerJoin(agencies, eq(agencies.id, subjects.agencyId))
+    .where(eq(subjects.id, subjectId));
+  if (!subject) return undefined;
+  const entries = await db
+    .select({ id: clinicalEntries.id, agency: agencies.slug })
+    .from(clinicalEntries)
+    .innerJoin(agencies, eq(agencies.id, clinicalEntries.agencyId))
+    .where(eq(clinicalEntries.subjectId, subjectId));
+  const flags = await db
+    .select({ agency: agencies.slug, createdAt: riskFlags.createdAt })
+    .from(riskFlags)
+    .innerJoin(agencies, eq(agencies.id, riskFlags.agencyId))
+    .where(eq(riskFlags.subjectId, subjectId));
+  return { subjectAgency: subject.agency, entryAgency: new Map(entries.map((e) => [e.id, e.agency])), flags };
+}
+
+async function loadAgencyKinds(db: Executor, slugs: (string | null)[]): Promise<Map<string, AgencyKind>> {
+  const wanted = [...new Set(slugs.filter((s): s is string => !!s))];
+  if (!wanted.length) return new Map();
+  const rows = await db.select({ slug: agencies.slug, kind: agencies.kind }).from(agencies).where(inArray(agencies.slug, wanted));
+  return new Map(rows.filter((r) => (AGENCY_KINDS as readonly string[]).includes(r.kind)).map((r) => [r.slug, r.kind as AgencyKind]));
+}
+
+async function loadConsentPurposes(db: Executor, ids: (string | undefined)[]): Promise<Map<string, string>> {
+  const wanted = [...new Set(ids.filter((s): s is string => !!s))];
+  if (!wanted.length) return new Map();
+  const rows = await db.select({ id: consents.id, purpose: consents.purpose }).from(consents).where(inArray(consents.id, wanted));
+  return new Map(rows.map((r) => [r.id, r.purpose]));
+}
+
+// What one access disclosed and whose contributions those were. A search shows demographics;
+// a read shows demographics, the risk flags that existed then and the entries it logged.
+function disclosedParts(row: LogRow, c: Contributions): { kinds: string[]; contributors: Set<string> } {
+  const contributors = new Set([c.subjectAgency]);
+  const kinds = new Set<string>();
+  const flagsThen = () => {
+    kinds.add('risk-flags');
+    for (const f of c.flags) if (f.createdAt <= row.at) contributors.add(f.agency);
+  };
+  if (row.action === A.subjectSearch) kinds.add('demographics');
+  else if (row.action === A.riskFlagRead) flagsThen();
+  else if (row.action === A.consentRead) kinds.add('consents');
+  else if (row.action === A.subjectRead) {
+    kinds.add('demographics');
+    flagsThen();
+    for (const e of (row.detail as LoggedDetail).entries ?? []) {
+      kinds.add(e.kind);
+      const agency = c.entryAgency.get(e.id);
+      if (agency) contributors.add(agency);
+    }
+  }
+  return { kinds: [...kinds], contributors };
+}
+
+// Why it was disclosed: break-glass first, else the rule that granted the highest tier (an open
+// case before a consent before a partner read); a consent's basis carries its own purpose.
+const RULE_ORDER = ['break-glass', 'open-case-member', 'consent', 'partner-read'];
+const rank = (b: Basis) => (b.tier && (TIERS as readonly string[]).includes(b.tier) ? TIERS.indexOf(b.tier as Tier) : -1);
+
+function purposeOf(row: LogRow, kind: AgencyKind | null, consentPurposes: Map<string, string>, policy: DisclosurePolicy): string {
+  const partnerRead = (kind && policy.purposes['partner-read'][kind]) || policy.purposes['partner-read'].default;
+  if (row.breakGlass) return policy.purposes['break-glass'];
+  const ranked = (row.basis as Basis[])
+    .filter((b) => RULE_ORDER.includes(b.rule))
+    .sort((a, b) => rank(b) - rank(a) || RULE_ORDER.indexOf(a.rule) - RULE_ORDER.indexOf(b.rule));
+  for (const b of ranked) {
+    if (b.rule === 'break-glass' || b.rule === 'open-case-member') return policy.purposes[b.rule];
+    if (b.rule === 'consent' && b.consentId && consentPurposes.has(b.consentId)) return consentPurposes.get(b.consentId)!;
+    if (b.rule === 'partner-read') return partnerRead;
+  }
+  return partnerRead;
+}
+
+function isExempt(d: Disclosure, policy: DisclosurePolicy): boolean {
+  if (d.recipient.agencyKind && policy.exemptRecipientKinds.includes(d.recipient.agencyKind)) return true;
+  if (policy.exemptRecipientAgencies === 'sameAsContributor' && d.disclosedBy.length === 0) return true;
+  return policy.exemptPurposes.includes(d.purpose);
+}
