@@ -7,7 +7,8 @@ import { loadConfig } from './config/index.js';
 import { openPglite, openPostgres, type Database } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { seedDemo } from './db/seed/demo.js';
-import { createLogger } from './logger.js';
+import { createLogger, errorSummary } from './logger.js';
+import { sealAndCheckpoint } from './audit/seal.js';
 
 /** load config → open database → migrate → keys → build app → listen; SIGTERM drains. */
 async function main(): Promise<void> {
@@ -39,8 +40,19 @@ async function main(): Promise<void> {
   const server = createServer(createApp(buildDeps(config, database.db, logger, keys, policy)));
   server.listen(config.PORT, () => logger.info({ port: config.PORT, driver: database.driver, demo: config.demoMode }, 'tiergate listening'));
 
+  // Seals new log entries and signs a checkpoint; off the request path, one sealer cluster-wide.
+  let sealing = false;
+  const sealer = setInterval(() => {
+    if (sealing) return;
+    sealing = true;
+    sealAndCheckpoint(database.db, keys)
+      .catch((err: unknown) => logger.error({ err: errorSummary(err) }, 'sealing failed'))
+      .finally(() => (sealing = false));
+  }, config.SEAL_INTERVAL_MS);
+
   const shutdown = () => {
     logger.info('draining');
+    clearInterval(sealer);
     server.close(() => void database.close().then(() => process.exit(0)));
     setTimeout(() => process.exit(1), 10_000).unref();
   };

@@ -20,6 +20,8 @@ export const AUDIT_ACTIONS = {
   caseClose: 'case.close',
   breakGlass: 'break-glass.declare',
   auditRead: 'audit.read',
+  checkpointRead: 'audit.checkpoint.read',
+  proofRead: 'audit.proof.read',
   // A person's accounting of disclosures; the break-glass review queue read, and one review.
   auditDisclosures: 'audit.disclosures.read',
   auditBreakGlassRead: 'audit.break-glass.read',

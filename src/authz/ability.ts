@@ -6,7 +6,7 @@ import { ceilingOf, roleRule, type Policy } from './policy.js';
 import { SENSITIVE_CATEGORIES, TIERS, tierRank, type Tier } from './vocabulary.js';
 
 export type Action = 'search' | 'read' | 'create' | 'manage' | 'update';
-export type SubjectType = 'Subject' | 'Entry' | 'RiskFlag' | 'Consent' | 'Case' | 'BreakGlass' | 'AuditEvent' | 'Admin';
+export type SubjectType = 'Subject' | 'Entry' | 'RiskFlag' | 'Consent' | 'Case' | 'BreakGlass' | 'AuditEvent' | 'Checkpoint' | 'Admin';
 export type AppAbility = MongoAbility<[Action, SubjectType | Record<string, unknown>]>;
 
 /** Field names on 'Subject' that stand for the tiers; field-level rules grant them. */
@@ -49,6 +49,9 @@ export function compileAbility(policy: Policy, principal: Principal, context?: S
   }
   if (perms.has('break-glass')) can('create', 'BreakGlass').because('break-glass');
   if (perms.has('audit')) can('read', 'AuditEvent').because('audit');
+  // Signed checkpoints hold no person data: partners verify them as compliance does.
+  if (perms.has('audit') || (perms.has('read') && ceiling)) can('read', 'Checkpoint').because('checkpoint-read');
+  if (perms.has('admin')) can('manage', 'Admin').because('admin');
 
   if (context && perms.has('read') && ceiling) {
     const id = context.subjectId;

@@ -26,6 +26,8 @@ const schema = z.object({
   TOKEN_AUDIENCE: z.string().min(1).default('tiergate-api'),
   /** Access-token lifetime in seconds; SPEC caps it at 15 minutes. */
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  /** How often the access log is sealed into the Merkle tree and a checkpoint signed, in ms. */
+  SEAL_INTERVAL_MS: z.coerce.number().int().min(200).max(3_600_000).default(5_000),
   /** Largest accepted request body. */
   BODY_LIMIT: z.string().default('64kb'),
   /** pino level for application logs (never carry person data). */

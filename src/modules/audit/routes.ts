@@ -7,6 +7,7 @@ import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
 import { isoDateTime, uuid, validate } from '../../http/validate.js';
 import { breakGlassReviewRouter } from './break-glass-review.js';
+import { checkpointsRouter } from './checkpoints.js';
 import { disclosuresRouter } from './disclosures.js';
 
 export const MAX_PAGE = 200;
@@ -55,7 +56,8 @@ const csvRow = (r: Row) =>
   [r.id, r.at, r.actorUsername, r.actorAgency, r.actorRole, r.subjectId, r.action, r.decision, r.tier, r.basis, r.breakGlass, r.reason, r.requestId].map(csvCell).join(',');
 
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
-export function auditRouter({ pdp, runner }: AppDeps): Router {
+export function auditRouter(deps: AppDeps): Router {
+  const { pdp, runner } = deps;
   const router = Router();
 
   router.get('/events', pdp.authorize('read', 'AuditEvent', A.auditRead), validate({ query: eventsQuery }), async (req, res) => {
@@ -87,6 +89,6 @@ export function auditRouter({ pdp, runner }: AppDeps): Router {
     res.json({ events: page.map(present), next });
   });
 
-  router.use(disclosuresRouter({ pdp, runner }), breakGlassReviewRouter({ pdp, runner }));
+  router.use(disclosuresRouter({ pdp, runner }), breakGlassReviewRouter({ pdp, runner }), checkpointsRouter(deps));
   return router;
 }

@@ -1,0 +1,98 @@
+import request from 'supertest';
+import { compactVerify, createLocalJWKSet } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import { sealAndCheckpoint } from '../../src/audit/seal.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { bearer, createAgency, createSubject, createUser, type TestUser } from '../helpers/factories.js';
+
+let database: TestDatabase;
+let t: TestApp;
+let clerk: TestUser;
+let dispatcher: TestUser;
+let compliance: TestUser;
+let admin: TestUser;
+let firstSize: number;
+let readEntryId: string;
+
+beforeAll(async () => {
+  database = await openTestDatabase();
+  t = await createTestApp(database.app);
+  const police = await createAgency(t.deps.db, 'police');
+  clerk = await createUser(t.deps, police, 'records_staff');
+  dispatcher = await createUser(t.deps, police, 'dispatcher');
+  const gateway = await createAgency(t.deps.db, 'gateway');
+  compliance = await createUser(t.deps, gateway, 'compliance_officer');
+  admin = await createUser(t.deps, gateway, 'admin');
+  const clinician = await createUser(t.deps, await createAgency(t.deps.db, 'mental_health'), 'clinician');
+  const subject = await createSubject(t.deps.db, clinician);
+  const read = await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(clerk));
+  const { rows } = await database.admin('select id::text as id from access_log where request_id = $1', [read.headers['x-request-id']]);
+  readEntryId = rows[0]!.id as string;
+  firstSize = (await sealAndCheckpoint(t.deps.db, t.deps.keys))!.treeSize;
+  for (let i = 0; i < 5; i++) await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(clerk));
+});
+afterAll(() => database?.close());
+
+describe('signed checkpoints', () => {
+  it('gives partners the latest checkpoint, signed by a key in the JWKS', async () => {
+    for (const who of [clerk, dispatcher, compliance]) {
+      const res = await request(t.app).get('/v1/audit/checkpoints/latest').set(bearer(who));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.treeSize).toBeGreaterThan(firstSize);
+      const jwks = await request(t.app).get('/.well-known/jwks.json');
+      const { payload, protectedHeader } = await compactVerify(res.body.jws, createLocalJWKSet(jwks.body));
+      expect(protectedHeader.typ).toBe('tiergate-checkpoint+jws');
+      expect(JSON.parse(new TextDecoder().decode(payload))).toMatchObject({ tree_size: res.body.treeSize, root_hash: res.body.rootHash });
+    }
+  });
+
+  it('refuses the admin, who has no business with the log', async () => {
+    const res = await request(t.app).get('/v1/audit/checkpoints/latest').set(bearer(admin));
+    expect(res.status).toBe(403);
+  });
+
+  it('proves an entry is in the log, to compliance only', async () => {
+    const res = await request(t.app).get(`/v1/audit/entries/${readEntryId}/proof?treeSize=${firstSize}`).set(bearer(compliance));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const proof = res.body.proof.map((h: string) => Buffer.from(h, 'hex'));
+    expect(verifyInclusion(res.body.leafIndex, firstSize, Buffer.from(res.body.leafHash, 'hex'), proof, Buffer.from(res.body.checkpoint.rootHash, 'hex'))).toBe(true);
+    expect((await request(t.app).get(`/v1/audit/entries/${readEntryId}/proof`).set(bearer(clerk))).status).toBe(403);
+    expect((await request(t.app).get(`/v1/audit/entries/${readEntryId}/proof?treeSize=999999`).set(bearer(compliance))).status).toBe(400);
+  });
+
+  it('proves a later checkpoint extends an earlier one', async () => {
+    const latest = await request(t.app).get('/v1/audit/checkpoints/latest').set(bearer(clerk));
+    const res = await request(t.app).get(`/v1/audit/checkpoints/consistency?from=${firstSize}&to=${latest.body.treeSize}`).set(bearer(clerk));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const proof = res.body.proof.map((h: string) => Buffer.from(h, 'hex'));
+    const root = (s: string) => Buffer.from(s, 'hex');
+    expect(verifyConsistency(firstSize, latest.body.treeSize, root(res.body.from.rootHash), root(res.body.to.rootHash), proof)).toBe(true);
+    expect((await request(t.app).get(`/v1/audit/checkpoints/consistency?from=${latest.body.treeSize}&to=${firstSize}`).set(bearer(clerk))).status).toBe(400);
+  });
+});
+
+describe('offline verification (npm run audit:verify -- --file)', () => {
+  it('verifies an export on its own and names the first altered entry', async () => {
+    const { execFileSync, spawnSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { exportLog } = await import('../../src/audit/export.js');
+    await sealAndCheckpoint(t.deps.db, t.deps.keys);
+    const dir = mkdtempSync(path.join(tmpdir(), 'tiergate-export-'));
+    const good = path.join(dir, 'good.json');
+    const data = await exportLog(t.deps.db);
+    writeFileSync(good, JSON.stringify(data));
+    const ok = execFileSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good], { encoding: 'utf8' });
+    expect(ok).toMatch(/^OK: \d+ sealed entries verify against \d+ signed checkpoints/);
+
+    const bad = path.join(dir, 'bad.json');
+    data.leaves[2]!.entry!.decision = data.leaves[2]!.entry!.decision === 'allow' ? 'deny' : 'allow';
+    writeFileSync(bad, JSON.stringify(data));
+    const failed = spawnSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', bad], { encoding: 'utf8' });
+    expect(failed.status).toBe(1);
+    expect(failed.stdout).toContain(`FAILED at leaf 2 (entry ${data.leaves[2]!.entry!.id})`);
+  }, 60_000);
+});
