@@ -12,6 +12,7 @@ import { DecisionPoint } from './authz/decide.js';
 import type { Policy } from './authz/policy.js';
 import { errorHandler, notFoundRoute } from './errors/handler.js';
 import { requestContext } from './http/request-context.js';
+import { adminRouter } from './modules/admin/routes.js';
 import { auditRouter } from './modules/audit/routes.js';
 import { breakGlassRouter } from './modules/break-glass/routes.js';
 import { casesRouter } from './modules/cases/routes.js';
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps): Express {
   v1.use(consentsRouter(deps));
   v1.use('/cases', casesRouter(deps));
   v1.use('/audit', auditRouter(deps));
+  v1.use('/admin', adminRouter(deps));
   app.use('/v1', v1);
 
   app.use(notFoundRoute);

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { CLIENT_ID } from '../../auth/clients.js';
+import { AGENCY_KINDS } from '../../authz/vocabulary.js';
+import { BadRequest } from '../../errors/problems.js';
+import { text, uuid } from '../../http/validate.js';
+
+// Inputs of the onboarding actions, shared by the HTTP routes (through validate()) and the admin
+// CLI (through parseInput), so that both accept exactly the same things.
+
+/** An agency slug: lower-case words joined by hyphens, like `metro-police`. */
+export const agencySlug = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be lower-case letters and digits in words joined by hyphens');
+
+/**
+ * A person's username: lower-case, optionally `name@agency`. No `:`, so it can never take the
+ * `client:<id>` form reserved for the service users of machine clients.
+ */
+export const username = z
+  .string()
+  .max(200)
+  .regex(/^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9][a-z0-9.-]{0,126})?$/, 'must be lower-case letters, digits and . _ - (optionally name@agency)');
+
+/** A role name as the policy spells it; whether it exists for the agency's kind is checked against the policy. */
+export const roleName = z
+  .string()
+  .max(64)
+  .regex(/^[a-z][a-z_]*$/, 'must be a role name like records_staff');
+
+export const clientId = z.string().regex(CLIENT_ID, 'must be 1 to 128 letters, digits or . _ ~ : - starting with a letter or digit');
+
+export const createAgencyBody = z.strictObject({ slug: agencySlug, name: text(200), kind: z.enum(AGENCY_KINDS) });
+export const inviteUserBody = z.strictObject({ username, agency: agencySlug, role: roleName });
+export const setRoleBody = z.strictObject({ role: roleName });
+/** A public JWK set; each key's type, size and members are checked at registration (normalizeClientJwks). */
+export const jwks = z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(10) });
+export const registerClientBody = z.strictObject({ clientId, agency: agencySlug, role: roleName, jwks });
+
+export const listUsersQuery = z.strictObject({ agency: agencySlug.optional() });
+export const agencyParams = z.strictObject({ slug: agencySlug });
+export const userParams = z.strictObject({ id: uuid });
+export const clientParams = z.strictObject({ clientId });
+
+export type CreateAgencyInput = z.infer<typeof createAgencyBody>;
+export type InviteUserInput = z.infer<typeof inviteUserBody>;
+export type RegisterClientBody = z.infer<typeof registerClientBody>;
+
+/** Parses outside an HTTP request (the CLI): the same 400 problem validate() gives. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new BadRequest(
+    'The input is invalid.',
+    parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+  );
+}

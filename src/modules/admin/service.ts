@@ -1,0 +1,310 @@
+import { and, asc, eq, inArray, isNull, type SQL } from 'drizzle-orm';
+import type { JWK } from 'jose';
+import { registerClient } from '../../auth/clients.js';
+import { issueEnrolmentCode } from '../../auth/enrolment.js';
+import { DEFAULT_PUBLISH_DELAY_SECONDS, rotateSigningKey } from '../../auth/keys.js';
+import type { Principal } from '../../auth/principal.js';
+import type { AuditScope } from '../../audit/audited.js';
+import { roleRule, type Policy } from '../../authz/policy.js';
+import type { AgencyKind } from '../../authz/vocabulary.js';
+import type { Executor } from '../../db/client.js';
+import { agencies, clients, recoveryCodes, signingKeys, users } from '../../db/schema/index.js';
+import { BadRequest, Conflict, NotFound } from '../../errors/problems.js';
+import type { CreateAgencyInput, InviteUserInput, RegisterClientBody } from './schemas.js';
+
+/** Enrolment codes handed out by an admin are valid this long. */
+export const ENROLMENT_CODE_HOURS = 72;
+/**
+ * An invited user's password hash until enrolment sets one: not a valid hash, so no password
+ * ever matches it (verifyPassword treats it as a failed check).
+ */
+const UNUSABLE_PASSWORD_HASH = '!';
+
+/** A user named by id (HTTP) or by username (the CLI). */
+export type UserRef = { id: string } | { username: string };
+
+/** Who is acting: the admin's principal over HTTP, undefined for an operator at the CLI. */
+export type Operator = Principal | undefined;
+
+export interface AdminSettings {
+  /** Encrypts new signing keys at rest. */
+  keyEncryptionKey: Buffer;
+  /** Longest access-token lifetime, so a replaced key verifies until its last token expires. */
+  tokenTtlSeconds: number;
+}
+
+// Columns an admin may see. Password hashes, TOTP secrets, enrolment-code hashes, private keys
+// and the JWK sets' key material are never selected.
+const agencyColumns = {
+  id: agencies.id,
+  slug: agencies.slug,
+  name: agencies.name,
+  kind: agencies.kind,
+  disabledAt: agencies.disabledAt,
+  createdAt: agencies.createdAt,
+};
+const userColumns = {
+  id: users.id,
+  username: users.username,
+  agency: agencies.slug,
+  agencyKind: agencies.kind,
+  role: users.role,
+  kind: users.kind,
+  mfaEnrolledAt: users.totpEnrolledAt,
+  enrolmentExpiresAt: users.enrolmentExpiresAt,
+  disabledAt: users.disabledAt,
+  createdAt: users.createdAt,
+};
+const clientColumns = {
+  id: clients.id,
+  clientId: clients.clientId,
+  agency: agencies.slug,
+  role: users.role,
+  serviceUserId: clients.serviceUserId,
+  jwks: clients.jwks,
+  disabledAt: clients.disabledAt,
+  createdAt: clients.createdAt,
+};
+const keyColumns = {
+  kid: signingKeys.kid,
+  alg: signingKeys.alg,
+  status: signingKeys.status,
+  createdAt: signingKeys.createdAt,
+  activatesAt: signingKeys.activatesAt,
+  retireAfter: signingKeys.retireAfter,
+};
+
+const selectUsers = (tx: Executor, where: SQL | undefined) =>
+  tx.select(userColumns).from(users).innerJoin(agencies, eq(agencies.id, users.agencyId)).where(where);
+type UserRow = Awaited<ReturnType<typeof selectUsers>>[number];
+
+/** What a user looks like to an admin: state, not secrets. */
+function userView(row: UserRow) {
+  const { mfaEnrolledAt, enrolmentExpiresAt, agencyKind: _kind, ...rest } = row;
+  return { ...rest, mfaEnrolled: mfaEnrolledAt !== null, enrolmentPending: enrolmentExpiresAt !== null && enrolmentExpiresAt > new Date() };
+}
+
+/** A client's keys by kid and algorithm only. */
+function clientView<R extends { jwks: unknown }>(row: R): Omit<R, 'jwks'> & { keys: { kid?: string; kty?: string; alg?: string }[] } {
+  const { jwks, ...rest } = row;
+  const keys = ((jwks as { keys?: JWK[] } | null)?.keys ?? []).map((k) => ({ kid: k.kid, kty: k.kty, alg: k.alg }));
+  return { ...rest, keys };
+}
+
+/**
+ * Onboarding: agencies, users, machine clients and signing keys. Every method runs inside the
+ * caller's audited transaction (`runner.run` for HTTP, the CLI's own for an operator) and says
+ * what it changed through `note`, ids only, for the access log. Refusals are HttpProblems, so
+ * the HTTP routes and the CLI report them alike and the transaction rolls back.
+ */
+export class AdminService {
+  constructor(
+    private readonly policy: Policy,
+    private readonly settings: AdminSettings,
+  ) {}
+
+  // ---- agencies ----------------------------------------------------------------------------
+
+  async createAgency({ tx, note }: AuditScope, input: CreateAgencyInput) {
+    const [row] = await tx.insert(agencies).values(input).onConflictDoNothing({ target: agencies.slug }).returning(agencyColumns);
+    if (!row) throw new Conflict('An agency with this slug already exists.');
+    note({ detail: { agencyId: row.id, kind: row.kind } });
+    return row;
+  }
+
+  async listAgencies({ tx, note }: AuditScope) {
+    const rows = await tx.select(agencyColumns).from(agencies).orderBy(asc(agencies.slug));
+    note({ detail: { count: rows.length } });
+    return { agencies: rows };
+  }
+
+  async disableAgency({ tx, note }: AuditScope, slug: string, operator: Operator) {
+    const agency = await this.agency(tx, slug);
+    note({ detail: { agencyId: agency.id } });
+    if (operator && operator.agencyId === agency.id) throw new Conflict('An admin cannot disable their own agency.');
+    if (agency.disabledAt) return agency;
+    const [row] = await tx.update(agencies).set({ disabledAt: new Date() }).where(eq(agencies.id, agency.id)).returning(agencyColumns);
+    return row!;
+  }
+
+  // ---- users -------------------------------------------------------------------------------
+
+  /** Creates a person who cannot log in until they enrol with the returned one-time code. */
+  async inviteUser({ tx, note }: AuditScope, input: InviteUserInput) {
+    const agency = await this.enabledAgency(tx, input.agency, 'agency');
+    this.assertRole(agency.kind, input.role, 'role');
+    const [created] = await tx
+      .insert(users)
+      .values({ username: input.username, agencyId: agency.id, role: input.role, kind: 'person', passwordHash: UNUSABLE_PASSWORD_HASH })
+      .onConflictDoNothing({ target: users.username })
+      .returning({ id: users.id });
+    if (!created) throw new Conflict('A user with this username already exists.');
+    const enrolmentCode = await issueEnrolmentCode(tx, created.id, ENROLMENT_CODE_HOURS);
+    note({ detail: { userId: created.id, agencyId: agency.id, role: input.role } });
+    return this.withEnrolmentCode(tx, created.id, enrolmentCode);
+  }
+
+  async listUsers({ tx, note }: AuditScope, filter: { agency?: string } = {}) {
+    if (filter.agency) await this.agency(tx, filter.agency);
+    const rows = await selectUsers(tx, filter.agency ? eq(agencies.slug, filter.agency) : undefined).orderBy(asc(users.username));
+    note({ detail: { count: rows.length } });
+    return { users: rows.map(userView) };
+  }
+
+  async setUserRole({ tx, note }: AuditScope, ref: UserRef, role: string, operator: Operator) {
+    const user = await this.userRow(tx, ref, true);
+    note({ detail: { userId: user.id, role } });
+    if (operator?.userId === user.id) throw new Conflict('An admin cannot change their own role.');
+    this.assertRole(user.agencyKind as AgencyKind, role, 'role');
+    if (user.kind === 'service' && this.isAdminRole(user.agencyKind as AgencyKind, role)) {
+      throw new BadRequest('A machine client cannot hold an admin role.', [{ path: 'role', message: 'not allowed for a client' }]);
+    }
+    note({ detail: { userId: user.id, role, previousRole: user.role } });
+    await tx.update(users).set({ role }).where(eq(users.id, user.id));
+    return userView(await this.userRow(tx, { id: user.id }));
+  }
+
+  async disableUser({ tx, note }: AuditScope, ref: UserRef, operator: Operator) {
+    const user = await this.userRow(tx, ref, true);
+    note({ detail: { userId: user.id } });
+    if (operator?.userId === user.id) throw new Conflict('An admin cannot disable their own account.');
+    if (!user.disabledAt) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
+    return userView(await this.userRow(tx, { id: user.id }));
+  }
+
+  /**
+   * A lost or compromised second factor: the TOTP secret and unused recovery codes are voided
+   * and a new one-time enrolment code is returned; the user enrols again (and sets a password).
+   */
+  async resetMfa({ tx, note }: AuditScope, ref: UserRef, operator: Operator) {
+    const user = await this.userRow(tx, ref, true);
+    note({ detail: { userId: user.id } });
+    if (user.kind !== 'person') throw new Conflict('A service user has no second factor.');
+    if (user.disabledAt) throw new Conflict('The user is disabled.');
+    if (operator?.userId === user.id) throw new Conflict('An admin cannot reset their own second factor.');
+    await tx
+      .update(recoveryCodes)
+      .set({ usedAt: new Date() })
+      .where(and(eq(recoveryCodes.userId, user.id), isNull(recoveryCodes.usedAt)));
+    return this.withEnrolmentCode(tx, user.id, await issueEnrolmentCode(tx, user.id, ENROLMENT_CODE_HOURS));
+  }
+
+  /** The user as an admin sees them, plus the one-time code (shown once, stored only hashed) and its expiry. */
+  private async withEnrolmentCode(tx: Executor, userId: string, enrolmentCode: string) {
+    const row = await this.userRow(tx, { id: userId });
+    return { ...userView(row), enrolmentCode, enrolmentExpiresAt: row.enrolmentExpiresAt };
+  }
+
+  // ---- machine clients ---------------------------------------------------------------------
+
+  /** Registers a client (RFC 7523 private_key_jwt) with its public keys and its service user. */
+  async registerClient({ tx, note }: AuditScope, input: RegisterClientBody) {
+    const agency = await this.enabledAgency(tx, input.agency, 'agency');
+    this.assertRole(agency.kind, input.role, 'role');
+    if (this.isAdminRole(agency.kind, input.role)) {
+      throw new BadRequest('A machine client cannot hold an admin role.', [{ path: 'role', message: 'not allowed for a client' }]);
+    }
+    // Its service user is `client:<clientId>`; a person's username has no ':' so they never collide.
+    const registered = await registerClient(tx, { clientId: input.clientId, agencyId: agency.id, role: input.role, jwks: input.jwks });
+    note({ detail: { clientId: registered.clientId, serviceUserId: registered.serviceUserId, agencyId: agency.id, role: input.role } });
+    return this.client(tx, registered.clientId);
+  }
+
+  async listClients({ tx, note }: AuditScope) {
+    const rows = await tx
+      .select(clientColumns)
+      .from(clients)
+      .innerJoin(agencies, eq(agencies.id, clients.agencyId))
+      .innerJoin(users, eq(users.id, clients.serviceUserId))
+      .orderBy(asc(clients.clientId));
+    note({ detail: { count: rows.length } });
+    return { clients: rows.map(clientView) };
+  }
+
+  async disableClient({ tx, note }: AuditScope, clientId: string) {
+    const client = await this.client(tx, clientId);
+    note({ detail: { clientId, serviceUserId: client.serviceUserId } });
+    if (!client.disabledAt) await tx.update(clients).set({ disabledAt: new Date() }).where(eq(clients.clientId, clientId));
+    return this.client(tx, clientId);
+  }
+
+  // ---- signing keys ------------------------------------------------------------------------
+
+  async listKeys({ tx, note }: AuditScope) {
+    const rows = await tx.select(keyColumns).from(signingKeys).orderBy(asc(signingKeys.createdAt));
+    note({ detail: { count: rows.length } });
+    return { keys: rows };
+  }
+
+  /**
+   * Rotates with overlap: the new key is published at once and signs after the publish delay
+   * (every verifier has fetched it by then); the keys it replaces verify until their last token
+   * expires. With no active key to overlap with, the new key signs at once. Callers reload their
+   * KeyStore after the transaction commits.
+   */
+  async rotateKeys({ tx, note }: AuditScope) {
+    const [active] = await tx.select({ kid: signingKeys.kid }).from(signingKeys).where(eq(signingKeys.status, 'active')).limit(1);
+    const delay = active ? DEFAULT_PUBLISH_DELAY_SECONDS : 0;
+    const kid = await rotateSigningKey(tx, this.settings.keyEncryptionKey, this.settings.tokenTtlSeconds, delay);
+    const keys = await tx
+      .select(keyColumns)
+      .from(signingKeys)
+      .where(inArray(signingKeys.status, ['active', 'retiring']))
+      .orderBy(asc(signingKeys.createdAt));
+    const key = keys.find((k) => k.kid === kid)!;
+    note({
+      detail: { kid, activatesAt: key.activatesAt.toISOString(), replaced: keys.filter((k) => k.kid !== kid && k.status === 'retiring').map((k) => k.kid) },
+    });
+    return { ...key, publishDelaySeconds: delay, keys };
+  }
+
+  // ---- lookups -----------------------------------------------------------------------------
+
+  private async agency(tx: Executor, slug: string) {
+    const [row] = await tx.select(agencyColumns).from(agencies).where(eq(agencies.slug, slug)).limit(1);
+    if (!row) throw new NotFound('agency');
+    return row;
+  }
+
+  /** An agency named in a request body: unknown is bad input (400), disabled a conflict. */
+  private async enabledAgency(tx: Executor, slug: string, path: string) {
+    const [row] = await tx.select(agencyColumns).from(agencies).where(eq(agencies.slug, slug)).limit(1);
+    if (!row) throw new BadRequest('No such agency.', [{ path, message: 'unknown agency' }]);
+    if (row.disabledAt) throw new Conflict('The agency is disabled.');
+    return { ...row, kind: row.kind as AgencyKind };
+  }
+
+  /** One user, locked for update when `forUpdate`; 404 when there is none. */
+  private async userRow(tx: Executor, ref: UserRef, forUpdate = false): Promise<UserRow> {
+    const query = selectUsers(tx, 'id' in ref ? eq(users.id, ref.id) : eq(users.username, ref.username)).limit(1);
+    const [row] = forUpdate ? await query.for('update', { of: users }) : await query;
+    if (!row) throw new NotFound('user');
+    return row;
+  }
+
+  private async client(tx: Executor, clientId: string) {
+    const [row] = await tx
+      .select(clientColumns)
+      .from(clients)
+      .innerJoin(agencies, eq(agencies.id, clients.agencyId))
+      .innerJoin(users, eq(users.id, clients.serviceUserId))
+      .where(eq(clients.clientId, clientId))
+      .limit(1);
+    if (!row) throw new NotFound('client');
+    return clientView(row);
+  }
+
+  /** The role must exist for the agency's kind in the policy: an unknown role would get nothing. */
+  private assertRole(kind: AgencyKind, role: string, path: string): void {
+    if (!roleRule(this.policy, kind, role)) {
+      const known = Object.keys(this.policy.roles[kind] ?? {});
+      throw new BadRequest(`The policy defines no role ${role} for ${kind} agencies; known roles: ${known.join(', ') || 'none'}.`, [
+        { path, message: 'unknown role for the agency kind' },
+      ]);
+    }
+  }
+
+  private isAdminRole(kind: AgencyKind, role: string): boolean {
+    return roleRule(this.policy, kind, role)?.permissions.includes('admin') ?? false;
+  }
+}
