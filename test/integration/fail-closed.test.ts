@@ -91,6 +91,16 @@ describe('fail closed: the access log cannot be written', () => {
     faulted = false;
   });
 
+  it('readyz reports 503 while the log refuses entries, and 200 again once it takes them', async () => {
+    await breakLog();
+    const down = await request(t.app).get('/readyz');
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ status: 'unavailable', logWritable: false });
+    await database.admin('DROP TRIGGER IF EXISTS fault_block_log ON access_log');
+    faulted = false;
+    expect((await request(t.app).get('/readyz')).status).toBe(200);
+  });
+
   it('control: without the fault the same requests disclose data and are logged', async () => {
     const before = await count('access_log');
     const read = await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(clinician));
@@ -207,6 +217,17 @@ describe('fail closed: the access log cannot be written', () => {
     expect(res.status, res.text).toBe(503);
     expect(res.body).toEqual({ error: 'temporarily_unavailable' });
     expect(res.text).not.toContain('access_token');
+  });
+
+  it('a revocation that cannot be logged is not made: 503, and the token still works afterwards', async () => {
+    await breakLog();
+    const res = await request(t.app).post('/oauth/revoke').type('form').send({ token: clerk.token });
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ error: 'temporarily_unavailable' });
+    expect((await database.admin('select count(*)::int as n from revoked_tokens')).rows[0]!.n).toBe(0);
+    await database.admin('DROP TRIGGER IF EXISTS fault_block_log ON access_log');
+    faulted = false;
+    expect((await request(t.app).get(`/v1/subjects?name=${FAMILY}&dob=${DOB}`).set(bearer(clerk))).status).toBe(200);
   });
 
   it('the log works again once the fault is gone', async () => {

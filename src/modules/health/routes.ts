@@ -1,5 +1,6 @@
 import { Router } from 'express';
-import { sql } from 'drizzle-orm';
+import { TransactionRollbackError } from 'drizzle-orm';
+import { accessLog } from '../../db/schema/index.js';
 import type { AppDeps } from '../../app.js';
 
 /** Liveness, readiness (database reachable and the access log insertable), and the public keys. */
@@ -8,15 +9,20 @@ export function healthRouter({ db, keys }: AppDeps): Router {
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Ready means the log takes an entry right now: a probe insert that is always rolled back.
   router.get('/readyz', async (_req, res) => {
+    let logWritable = false;
     try {
-      const result = await db.execute(sql`select has_table_privilege('access_log', 'INSERT') as writable`);
-      const rows = (Array.isArray(result) ? result : (result as { rows: { writable: boolean }[] }).rows) as { writable: boolean }[];
-      const writable = rows[0]?.writable === true;
-      res.status(writable && keys.hasSigningKey() ? 200 : 503).json({ status: writable ? 'ready' : 'log-unwritable', database: 'ok', signingKey: keys.hasSigningKey() });
-    } catch {
-      res.status(503).json({ status: 'unavailable', database: 'unreachable' });
+      await db.transaction(async (tx) => {
+        await tx.insert(accessLog).values({ requestId: 'readyz-probe', action: 'readyz', decision: 'allow' });
+        logWritable = true;
+        tx.rollback();
+      });
+    } catch (err) {
+      if (!(err instanceof TransactionRollbackError)) logWritable = false;
     }
+    const ready = logWritable && keys.hasSigningKey();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', logWritable, signingKey: keys.hasSigningKey() });
   });
   router.get('/.well-known/jwks.json', (_req, res) => {
     res.set('Cache-Control', 'public, max-age=60').json(keys.jwks());

@@ -5,6 +5,8 @@ import { TokenRejected } from '../../auth/tokens.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { revokedTokens } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
+import { appendAccessLog } from '../../audit/append.js';
+import { errorSummary } from '../../logger.js';
 import { clientCredentialsGrant } from './client-credentials-grant.js';
 import { enrolmentRouter } from './enrolment.js';
 import { parseGrant } from './issue.js';
@@ -16,7 +18,7 @@ const revokeBody = z.strictObject({ token: z.string().min(1).max(8192), token_ty
 const formOrJson: RequestHandler[] = [express.urlencoded({ extended: false, limit: '8kb' }), express.json({ limit: '8kb' })];
 
 export function oauthRouter(deps: AppDeps): Router {
-  const { db, tokens, runner } = deps;
+  const { db, tokens } = deps;
   const router = Router();
 
   /** POST /oauth/token: dispatches on grant_type; each grant enforces its own rules. */
@@ -25,7 +27,12 @@ export function oauthRouter(deps: AppDeps): Router {
     const grant = grantType === 'password' ? passwordGrant : grantType === 'client_credentials' ? clientCredentialsGrant : undefined;
     // A missing or repeated (array) grant_type is invalid_request (RFC 6749 section 5.2).
     if (!grant) throw new OAuthError(typeof grantType === 'string' && grantType ? 'unsupported_grant_type' : 'invalid_request');
-    const body = await grant(deps, req);
+    // A database failure inside a grant is not the client's fault: RFC 6749's temporarily_unavailable.
+    const body = await grant(deps, req).catch((err: unknown) => {
+      if (err instanceof OAuthError) throw err;
+      deps.logger.error({ requestId: req.id, err: errorSummary(err) }, 'token grant failed');
+      throw new OAuthError('temporarily_unavailable');
+    });
     res.set('Cache-Control', 'no-store').set('Pragma', 'no-cache').json(body);
   });
 
@@ -39,16 +46,18 @@ export function oauthRouter(deps: AppDeps): Router {
       throw new OAuthError('temporarily_unavailable');
     });
     if (claims) {
+      // The revocation and its log entry commit together, or neither does.
       await db
-        .insert(revokedTokens)
-        .values({ jti: claims.jti, expiresAt: new Date(claims.exp! * 1000) })
-        .onConflictDoNothing()
+        .transaction(async (tx) => {
+          await tx
+            .insert(revokedTokens)
+            .values({ jti: claims.jti, expiresAt: new Date(claims.exp! * 1000) })
+            .onConflictDoNothing();
+          await appendAccessLog(tx, { requestId: req.id, action: A.tokenRevoke, decision: 'allow', detail: { jti: claims.jti, sub: claims.sub } });
+        })
         .catch(() => {
           throw new OAuthError('temporarily_unavailable');
         });
-      await runner.record({ requestId: req.id, action: A.tokenRevoke, decision: 'allow', detail: { jti: claims.jti, sub: claims.sub } }).catch(() => {
-        throw new OAuthError('temporarily_unavailable');
-      });
     }
     res.set('Cache-Control', 'no-store').status(200).json({});
   });
