@@ -61,6 +61,10 @@ function fromParserError(err: { type?: string; status?: number }): HttpProblem |
 export function sendProblem(res: Parameters<RequestHandler>[1], problem: HttpProblem, requestId?: string): void {
   const slug = problem.title.toLowerCase().replace(/[^a-z]+/g, '-');
   res.status(problem.status).type('application/problem+json');
-  if (problem.status === 401) res.set('WWW-Authenticate', 'Bearer realm="tiergate", error="invalid_token"');
+  // RFC 6750 section 3.1: no error attribute when the request carried no credentials at all.
+  if (problem.status === 401) {
+    const missing = (problem as { reason?: string }).reason === 'token_missing';
+    res.set('WWW-Authenticate', missing ? 'Bearer realm="tiergate"' : 'Bearer realm="tiergate", error="invalid_token"');
+  }
   res.json({ type: PROBLEM_TYPE_BASE + slug, title: problem.title, status: problem.status, detail: problem.detail, instance: requestId ? `urn:uuid:${requestId}` : undefined, ...problem.extra });
 }

@@ -298,6 +298,10 @@ describe('everyone but compliance is refused', () => {
   it('no token: 401, logged as an authentication failure', async () => {
     const res = await request(t.app).get('/v1/audit/events');
     expectProblem(res, 401);
+    // RFC 6750 3.1: a request without credentials gets the challenge but no error code.
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="tiergate"');
+    const bad = await request(t.app).get('/v1/audit/events').set('Authorization', 'Bearer a.b.c');
+    expect(bad.headers['www-authenticate']).toBe('Bearer realm="tiergate", error="invalid_token"');
     expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'authenticate', decision: 'deny', reason: 'token_missing' })]);
   });
 });

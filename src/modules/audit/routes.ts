@@ -82,7 +82,11 @@ export function auditRouter(deps: AppDeps): Router {
     const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
     const page = rows.slice(0, limit);
     if (q.format === 'csv') {
-      if (next) res.set('Link', `<?cursor=${next}>; rel="next"`);
+      if (next) {
+        // The next page keeps every filter and the CSV format; only the cursor moves.
+        const params = new URLSearchParams(Object.entries({ ...q, limit: undefined, cursor: next }).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
+        res.set('Link', `<${req.baseUrl}/events?${params.toString()}>; rel="next"`);
+      }
       res.type('text/csv').attachment('access-log.csv').send([CSV_COLUMNS.join(','), ...page.map(csvRow)].join('\r\n') + '\r\n');
       return;
     }
