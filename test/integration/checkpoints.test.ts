@@ -76,7 +76,7 @@ describe('signed checkpoints', () => {
 describe('offline verification (npm run audit:verify -- --file)', () => {
   it('verifies an export on its own and names the first altered entry', async () => {
     const { execFileSync, spawnSync } = await import('node:child_process');
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
     const { exportLog } = await import('../../src/audit/export.js');
@@ -94,5 +94,6 @@ describe('offline verification (npm run audit:verify -- --file)', () => {
     const failed = spawnSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', bad], { encoding: 'utf8' });
     expect(failed.status).toBe(1);
     expect(failed.stdout).toContain(`FAILED at leaf 2 (entry ${data.leaves[2]!.entry!.id})`);
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 });
