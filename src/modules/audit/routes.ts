@@ -8,6 +8,7 @@ import { BadRequest } from '../../errors/problems.js';
 import { isoDateTime, uuid, validate } from '../../http/validate.js';
 import { breakGlassReviewRouter } from './break-glass-review.js';
 import { checkpointsRouter } from './checkpoints.js';
+import { toCsv } from './csv.js';
 import { disclosuresRouter } from './disclosures.js';
 
 export const MAX_PAGE = 200;
@@ -46,14 +47,7 @@ function present(r: Row) {
 }
 
 const CSV_COLUMNS = ['id', 'at', 'actor_user', 'actor_agency', 'actor_role', 'subject', 'action', 'decision', 'tier', 'basis', 'break_glass', 'reason', 'request_id'];
-// RFC 4180 quoting, and a leading quote on anything a spreadsheet would run as a formula.
-const csvCell = (v: unknown) => {
-  let s = v == null ? '' : typeof v === 'string' ? v : v instanceof Date ? v.toISOString() : JSON.stringify(v);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-const csvRow = (r: Row) =>
-  [r.id, r.at, r.actorUsername, r.actorAgency, r.actorRole, r.subjectId, r.action, r.decision, r.tier, r.basis, r.breakGlass, r.reason, r.requestId].map(csvCell).join(',');
+const csvRow = (r: Row) => [r.id, r.at, r.actorUsername, r.actorAgency, r.actorRole, r.subjectId, r.action, r.decision, r.tier, r.basis, r.breakGlass, r.reason, r.requestId];
 
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
 export function auditRouter(deps: AppDeps): Router {
@@ -87,7 +81,7 @@ export function auditRouter(deps: AppDeps): Router {
         const params = new URLSearchParams(Object.entries({ ...q, limit: undefined, cursor: next }).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
         res.set('Link', `<${req.baseUrl}/events?${params.toString()}>; rel="next"`);
       }
-      res.type('text/csv').attachment('access-log.csv').send([CSV_COLUMNS.join(','), ...page.map(csvRow)].join('\r\n') + '\r\n');
+      res.type('text/csv').attachment('access-log.csv').send(toCsv(CSV_COLUMNS, page.map(csvRow)));
       return;
     }
     res.json({ events: page.map(present), next });
