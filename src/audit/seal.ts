@@ -9,7 +9,7 @@ import { extendFrontier, rootOfFrontier, type Frontier } from './merkle.js';
 
 // One sealer at a time across every instance: a transaction-scoped advisory lock, held only by the
 // sealer's own short transaction, never by request transactions (they only insert into the queue).
-const SEALER_LOCK = 7_420_101;
+export const SEALER_LOCK = 7_420_101;
 export const CHECKPOINT_TYP = 'tiergate-checkpoint+jws';
 export const LOG_ID = 'tiergate-access-log';
 
@@ -49,6 +49,9 @@ export async function latestCheckpoint(db: Executor): Promise<(Checkpoint & { fr
 
 /** Signs a checkpoint over every sealed leaf when the tree grew; returns the latest checkpoint. */
 export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+  // Outside the transaction: a stale key store re-reads its table through `db`, which on PGlite's
+  // single connection would wait forever for this very transaction.
+  const { kid, key } = await keys.signingKey();
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
     const previous = await latestCheckpoint(tx);
@@ -59,7 +62,6 @@ export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoin
     const treeSize = from + fresh.length;
     const rootHash = rootOfFrontier(frontier).toString('hex');
     const issuedAt = new Date();
-    const { kid, key } = await keys.signingKey();
     const payload = { log: LOG_ID, tree_size: treeSize, root_hash: rootHash, issued_at: issuedAt.toISOString() };
     const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: SIGNING_ALG, kid, typ: CHECKPOINT_TYP }).sign(key);
     const row = { treeSize, rootHash, issuedAt, kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };

@@ -1,3 +1,4 @@
+import { promisify } from 'node:util';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAccessLog } from '../../src/audit/append.js';
@@ -100,6 +101,20 @@ describe('tamper evidence', () => {
     await tamper(`delete from audit_checkpoints; insert into audit_checkpoints select * from saved; drop table saved`);
     expect((await verify()).ok).toBe(true);
   });
+});
+
+describe('the sealer', () => {
+  // PGlite only: on PostgreSQL a re-read takes another pooled connection and cannot block itself.
+  it.runIf(process.env.TEST_DRIVER !== 'pg')(
+    'signs a checkpoint while its key store re-reads the keys (no self-deadlock on one connection)',
+    async () => {
+      const { execFile } = await import('node:child_process');
+      const run = promisify(execFile);
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/fixtures/checkpoint-with-stale-keys.ts'], { timeout: 60_000, killSignal: 'SIGKILL' });
+      expect(JSON.parse(stdout)).toEqual({ treeSize: 1 });
+    },
+    90_000,
+  );
 });
 
 describe('concurrent writers', () => {
