@@ -21,5 +21,5 @@ export default tseslint.config(
       'no-console': ['error', { allow: ['error'] }],
     },
   },
-  { files: ['scripts/**/*.ts', 'bench/**/*.ts'], rules: { 'no-console': 'off' } },
+  { files: ['scripts/**/*.ts', 'bench/**/*.ts', 'test/fixtures/**/*.ts'], rules: { 'no-console': 'off' } },
 );

@@ -1,8 +1,11 @@
-// `npm run audit:verify [-- --file EXPORT.json]`: checks the whole access log against its signed
-// checkpoints, from an export (offline, on any machine) or from the database of DATABASE_URL /
-// DATA_DIR. Exits 0 when it verifies, 1 naming the first entry that fails.
+// `npm run audit:verify [-- --file EXPORT.json] [--keys JWKS.json]`: checks the whole access log
+// against its signed checkpoints, from an export (offline, on any machine) or from the database of
+// DATABASE_URL / DATA_DIR. --keys pins the public keys to trust (the gateway's JWKS, fetched from
+// /.well-known/jwks.json earlier) instead of the keys the export carries. Exits 0 when it
+// verifies, 1 naming the first entry that fails.
 import { readFileSync } from 'node:fs';
 import { exportLog } from '../src/audit/export.js';
+import type { JWK } from 'jose';
 import { verifyLog, type LogExport } from '../src/audit/verify.js';
 import { openFromEnvironment } from './database.js';
 
@@ -15,11 +18,17 @@ if (fileAt > 0) {
   data = await exportLog(database.db);
   await database.close();
 }
+const keysAt = process.argv.indexOf('--keys');
+let trusted: JWK[] | undefined;
+if (keysAt > 0) {
+  const jwks = JSON.parse(readFileSync(process.argv[keysAt + 1]!, 'utf8')) as { keys?: JWK[] } | JWK[];
+  trusted = Array.isArray(jwks) ? jwks : (jwks.keys ?? []);
+}
 const started = performance.now();
-const report = await verifyLog(data);
+const report = await verifyLog(data, trusted);
 const ms = Math.round(performance.now() - started);
 if (report.ok) {
-  console.log(`OK: ${report.leaves} sealed entries verify against ${report.checkpoints} signed checkpoints (${ms} ms)`);
+  console.log(`OK: ${report.leaves} sealed entries verify against ${report.checkpoints} signed checkpoints${report.retired ? ` (${report.retired} retired under signed retention records)` : ''} (${ms} ms)`);
 } else {
   const f = report.failure!;
   console.log(`FAILED at ${f.leafIndex !== undefined ? `leaf ${f.leafIndex}` : `checkpoint ${f.checkpoint}`}${f.entryId ? ` (entry ${f.entryId})` : ''}: ${f.reason}`);

@@ -8,7 +8,10 @@ import { openPglite, openPostgres, type Database } from './db/client.js';
 import { migrate } from './db/migrate.js';
 import { seedDemo } from './db/seed/demo.js';
 import { createLogger, errorSummary } from './logger.js';
+import { ensureLogPartitions } from './audit/retention.js';
 import { sealAndCheckpoint } from './audit/seal.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** load config → open database → migrate → keys → build app → listen; SIGTERM drains. */
 async function main(): Promise<void> {
@@ -27,6 +30,10 @@ async function main(): Promise<void> {
     database = await openPglite(config.DATA_DIR);
     await migrate(database);
   }
+
+  // The log is partitioned by month: this month's partition and the next two must exist before
+  // the first request, and are topped up daily (an entry without a partition fails closed, 503).
+  await ensureLogPartitions(database.db);
 
   const keys = new KeyStore(database.db, config.keyEncryptionKey);
   await keys.load();
@@ -50,9 +57,14 @@ async function main(): Promise<void> {
       .finally(() => (sealing = false));
   }, config.SEAL_INTERVAL_MS);
 
+  const partitions = setInterval(() => {
+    ensureLogPartitions(database.db).catch((err: unknown) => logger.error({ err: errorSummary(err) }, 'creating log partitions failed'));
+  }, DAY_MS);
+
   const shutdown = () => {
     logger.info('draining');
     clearInterval(sealer);
+    clearInterval(partitions);
     server.close(() => void database.close().then(() => process.exit(0)));
     setTimeout(() => process.exit(1), 10_000).unref();
   };

@@ -2,6 +2,7 @@ import { compactVerify, importJWK, type JWK } from 'jose';
 import { SIGNING_ALG } from '../auth/keys.js';
 import { entryLeafHash, type SealedFields } from './canonical.js';
 import { extendFrontier, rootOfFrontier } from './merkle.js';
+import { RETENTION_TYP, type LeafRanges } from './retention.js';
 import { CHECKPOINT_TYP, LOG_ID } from './seal.js';
 
 /** What an offline verifier needs: public keys, checkpoints, and the sealed leaves with their entries. */
@@ -10,12 +11,16 @@ export interface LogExport {
   keys: JWK[];
   checkpoints: { treeSize: number; rootHash: string; jws: string }[];
   leaves: { leafIndex: number; leafHash: string; entry: SealedFields | null }[];
+  /** Signed records of months dropped by the retention command (absent in older exports). */
+  retentions?: { partition: string; jws: string }[];
 }
 
 export interface VerifyReport {
   ok: boolean;
   leaves: number;
   checkpoints: number;
+  /** Leaves whose entries were dropped by a signed retention record. */
+  retired: number;
   /** The first thing that failed, naming the entry where one can be named. */
   failure?: { leafIndex?: number; entryId?: string; checkpoint?: number; reason: string };
 }
@@ -23,25 +28,42 @@ export interface VerifyReport {
 /**
  * Checks the whole log: every checkpoint is signed by a known key over what it claims; leaves
  * run 0..n-1 without gaps; each entry hashes to its sealed leaf; and the root over the first
- * `tree_size` leaves equals every checkpoint's root. Edits, deletions, reordering and a cut-off
+ * `tree_size` leaves equals every checkpoint's root. Leaves whose entries a signed retention
+ * record retired may lack their entry. Edits, deletions, reordering and a cut-off
  * tail (fewer leaves than a checkpoint counted) all fail, with the first failing entry named.
  */
-export async function verifyLog(data: LogExport): Promise<VerifyReport> {
-  const fail = (failure: VerifyReport['failure']): VerifyReport => ({ ok: false, leaves: data.leaves.length, checkpoints: data.checkpoints.length, failure });
-  const keys = new Map(data.keys.filter((k) => k.kid).map((k) => [k.kid!, k]));
+export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<VerifyReport> {
+  let retired = 0;
+  const fail = (failure: VerifyReport['failure']): VerifyReport => ({ ok: false, leaves: data.leaves.length, checkpoints: data.checkpoints.length, retired, failure });
+  // An auditor pins the keys they fetched from the gateway's JWKS beforehand; the export's own
+  // key list is only as trustworthy as the database it was read from.
+  const keys = new Map((trustedKeys ?? data.keys).filter((k) => k.kid).map((k) => [k.kid!, k]));
 
   const checkpoints = [...data.checkpoints].sort((a, b) => a.treeSize - b.treeSize);
   for (const cp of checkpoints) {
     const reason = await checkSignature(cp, keys);
     if (reason) return fail({ checkpoint: cp.treeSize, reason });
   }
+  const retiredRanges: LeafRanges = [];
+  for (const r of data.retentions ?? []) {
+    const checked = await checkRetention(r, keys, checkpoints);
+    if (typeof checked === 'string') return fail({ reason: `retention record ${r.partition}: ${checked}` });
+    retiredRanges.push(...checked);
+  }
+  const isRetired = (i: number) => retiredRanges.some(([from, to]) => i >= from && i < to);
 
   const leaves = [...data.leaves].sort((a, b) => a.leafIndex - b.leafIndex);
   const seenEntries = new Set<string>();
   for (let i = 0; i < leaves.length; i++) {
     const leaf = leaves[i]!;
     if (leaf.leafIndex !== i) return fail({ leafIndex: i, reason: `leaf ${i} is missing (next present is ${leaf.leafIndex})` });
-    if (!leaf.entry) return fail({ leafIndex: i, reason: 'the entry sealed at this leaf is missing' });
+    if (!leaf.entry) {
+      if (isRetired(i)) {
+        retired++;
+        continue;
+      }
+      return fail({ leafIndex: i, reason: 'the entry sealed at this leaf is missing' });
+    }
     if (seenEntries.has(leaf.entry.id)) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' });
     seenEntries.add(leaf.entry.id);
     if (entryLeafHash(leaf.entry).toString('hex') !== leaf.leafHash) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry does not match its seal (altered)' });
@@ -60,13 +82,34 @@ export async function verifyLog(data: LogExport): Promise<VerifyReport> {
       return fail({ checkpoint: cp.treeSize, leafIndex: firstAfter, entryId: leaves[firstAfter]?.entry?.id, reason: `root differs from checkpoint ${cp.treeSize}: an entry in leaves ${firstAfter}..${cp.treeSize - 1} was altered, reordered or replaced together with its seal` });
     }
   }
-  return { ok: true, leaves: leaves.length, checkpoints: checkpoints.length };
+  return { ok: true, leaves: leaves.length, checkpoints: checkpoints.length, retired };
 }
 
 async function checkSignature(cp: LogExport['checkpoints'][number], keys: Map<string, JWK>): Promise<string | undefined> {
+  const claims = await verifiedClaims<{ tree_size?: number; root_hash?: string }>(cp.jws, keys, CHECKPOINT_TYP);
+  if (!claims) return 'checkpoint signature does not verify with any known key';
+  if (claims.tree_size !== cp.treeSize || claims.root_hash !== cp.rootHash) return 'checkpoint fields differ from what was signed';
+  return undefined;
+}
+
+/** The leaf ranges a retention record retires, or why it cannot be trusted. */
+async function checkRetention(r: NonNullable<LogExport['retentions']>[number], keys: Map<string, JWK>, checkpoints: LogExport['checkpoints']): Promise<LeafRanges | string> {
+  const claims = await verifiedClaims<{ partition?: string; leaf_ranges?: unknown; tree_size?: number; root_hash?: string | null }>(r.jws, keys, RETENTION_TYP);
+  if (!claims) return 'signature does not verify with any known key';
+  if (claims.partition !== r.partition) return 'fields differ from what was signed';
+  const ranges = claims.leaf_ranges;
+  if (!Array.isArray(ranges) || !ranges.every((x) => Array.isArray(x) && x.length === 2 && x.every(Number.isSafeInteger) && x[0] < x[1])) return 'malformed leaf ranges';
+  // Every retired leaf was covered by the checkpoint the record names, and that checkpoint is in the log.
+  const cp = checkpoints.find((c) => c.treeSize === claims.tree_size);
+  if (!cp || cp.rootHash !== claims.root_hash) return `names checkpoint ${claims.tree_size} which the log does not hold`;
+  if ((ranges as LeafRanges).some(([, to]) => to > cp.treeSize)) return 'retires leaves its checkpoint does not cover';
+  return ranges as LeafRanges;
+}
+
+async function verifiedClaims<T>(jws: string, keys: Map<string, JWK>, typ: string): Promise<(T & { log?: string }) | undefined> {
   try {
     const { payload, protectedHeader } = await compactVerify(
-      cp.jws,
+      jws,
       async (header) => {
         const jwk = header.kid ? keys.get(header.kid) : undefined;
         if (!jwk) throw new Error('unknown key');
@@ -74,11 +117,10 @@ async function checkSignature(cp: LogExport['checkpoints'][number], keys: Map<st
       },
       { algorithms: [SIGNING_ALG] },
     );
-    if (protectedHeader.typ !== CHECKPOINT_TYP) return 'checkpoint has the wrong typ';
-    const claims = JSON.parse(new TextDecoder().decode(payload)) as { log?: string; tree_size?: number; root_hash?: string };
-    if (claims.log !== LOG_ID || claims.tree_size !== cp.treeSize || claims.root_hash !== cp.rootHash) return 'checkpoint fields differ from what was signed';
-    return undefined;
+    if (protectedHeader.typ !== typ) return undefined;
+    const claims = JSON.parse(new TextDecoder().decode(payload)) as T & { log?: string };
+    return claims.log === LOG_ID ? claims : undefined;
   } catch {
-    return 'checkpoint signature does not verify with any known key';
+    return undefined;
   }
 }

@@ -26,6 +26,8 @@ export const AUDIT_ACTIONS = {
   auditDisclosures: 'audit.disclosures.read',
   auditBreakGlassRead: 'audit.break-glass.read',
   breakGlassReview: 'audit.break-glass.review',
+  // A month of the log dropped by the retention command (its signed record names the leaves).
+  auditRetention: 'audit.retention',
   // Onboarding by gateway operators (HTTP /v1/admin and the admin CLI); they read no person data.
   adminAgencyCreate: 'admin.agency.create',
   adminAgencyList: 'admin.agency.list',

@@ -7,6 +7,10 @@ export interface TestDatabase {
   /** What the gateway uses: on PostgreSQL a login role that is only a member of tiergate_app. */
   app: Database;
   driver: 'pglite' | 'pg';
+  /** The schema owner, for what only the owner may do (the retention command). PGlite: `app`. */
+  owner: Database;
+  /** The owner's URL on PostgreSQL, for command-line tools run against this database. */
+  ownerUrl?: string;
   /** Runs SQL as a superuser, for fault injection and for checks that bypass the gateway. */
   admin(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
   close(): Promise<void>;
@@ -25,6 +29,7 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     return {
       app: database,
       driver: 'pglite',
+      owner: database,
       // Without parameters several statements may be sent at once (a BEGIN ... COMMIT block).
       admin: async (sql, params) =>
         (params ? await database.client.query(sql, params) : ((await database.client.exec(sql)).at(-1) ?? { rows: [] })) as { rows: Record<string, unknown>[] },
@@ -59,6 +64,8 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   return {
     app,
     driver: 'pg',
+    owner,
+    ownerUrl: url.toString(),
     admin: async (sql, params) => adminPool.query(sql, params),
     close: async () => {
       await app.close().catch(() => undefined);

@@ -88,6 +88,17 @@ describe('offline verification (npm run audit:verify -- --file)', () => {
     const ok = execFileSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good], { encoding: 'utf8' });
     expect(ok).toMatch(/^OK: \d+ sealed entries verify against \d+ signed checkpoints/);
 
+    // An auditor pins the keys published at /.well-known/jwks.json; keys of anyone else verify nothing.
+    const jwks = path.join(dir, 'jwks.json');
+    writeFileSync(jwks, JSON.stringify((await request(t.app).get('/.well-known/jwks.json')).body));
+    expect(execFileSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good, '--keys', jwks], { encoding: 'utf8' })).toMatch(/^OK: /);
+    const { exportJWK, generateKeyPair } = await import('jose');
+    const stranger = path.join(dir, 'stranger.json');
+    writeFileSync(stranger, JSON.stringify({ keys: [{ ...(await exportJWK((await generateKeyPair('ES256')).publicKey)), kid: data.keys[0]!.kid }] }));
+    const untrusted = spawnSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good, '--keys', stranger], { encoding: 'utf8' });
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.stdout).toMatch(/FAILED at checkpoint \d+: checkpoint signature does not verify/);
+
     const bad = path.join(dir, 'bad.json');
     data.leaves[2]!.entry!.decision = data.leaves[2]!.entry!.decision === 'allow' ? 'deny' : 'allow';
     writeFileSync(bad, JSON.stringify(data));

@@ -437,6 +437,8 @@ describe('GET /v1/audit/subjects/:id/disclosures (JSON)', () => {
   });
 
   it('reaches back six years, and no further', async () => {
+    // Entries of an older deployment: their months' partitions first (the log is partitioned by month).
+    await database.admin(`select tiergate_create_log_partition(now() - interval '5 years'), tiergate_create_log_partition(now() - interval '7 years')`);
     const p = await database.admin(
       `INSERT INTO access_log (request_id, actor_user_id, actor_username, actor_agency, actor_role, subject_id, action, decision, tier, basis, at)
        VALUES ('old-1', $1, $2, $3, 'records_staff', $4, 'subject.read', 'allow', 'basic', '[{"tier":"basic","rule":"partner-read"}]', now() - interval '5 years'),

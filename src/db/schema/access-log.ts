@@ -1,16 +1,18 @@
-import { bigint, bigserial, boolean, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * The append-only access log. Rows hold ids, tiers and rule names, never clinical content.
  * A trigger rejects UPDATE, DELETE and TRUNCATE, and the gateway's role holds no such privilege
- * (see the append_only_access_log migration).
+ * (see the append_only_access_log migration). The table is range-partitioned by month of `at`
+ * (migration 0007, which drizzle cannot express), so keys include `at` and retention drops whole
+ * months; `id` and `seq` come from gen_random_uuid() and a sequence.
  */
 export const accessLog = pgTable(
   'access_log',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     // Insertion order for cursor paging.
-    seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
     requestId: text('request_id').notNull(),
     actorUserId: uuid('actor_user_id'),
@@ -29,6 +31,8 @@ export const accessLog = pgTable(
     detail: jsonb('detail').notNull().default({}),
   },
   (t) => [
+    primaryKey({ name: 'access_log_pkey', columns: [t.id, t.at] }),
+    unique('access_log_seq_unique').on(t.seq, t.at),
     index('access_log_subject_idx').on(t.subjectId, t.seq),
     index('access_log_actor_idx').on(t.actorUserId, t.seq),
     index('access_log_at_idx').on(t.at),
@@ -75,4 +79,22 @@ export const breakGlassReviews = pgTable('break_glass_reviews', {
 export const auditSealQueue = pgTable('audit_seal_queue', {
   entryId: uuid('entry_id').primaryKey(),
   seq: bigint('seq', { mode: 'number' }).notNull(),
+});
+
+/**
+ * Signed records of partitions dropped by the retention command: which months and which leaves
+ * of the Merkle tree they held. Seals stay, so the tree still verifies; an entry may be missing
+ * only where a record signed by the gateway's key says it was retired. Append-only.
+ */
+export const auditRetentions = pgTable('audit_retentions', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  partition: text('partition').notNull().unique(),
+  rangeFrom: timestamp('range_from', { withTimezone: true }).notNull(),
+  rangeTo: timestamp('range_to', { withTimezone: true }).notNull(),
+  entries: integer('entries').notNull(),
+  // Half-open [from, to) runs of the leaf indices the partition held.
+  leafRanges: jsonb('leaf_ranges').notNull(),
+  droppedAt: timestamp('dropped_at', { withTimezone: true }).notNull().defaultNow(),
+  kid: text('kid').notNull(),
+  jws: text('jws').notNull(),
 });
