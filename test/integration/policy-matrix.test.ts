@@ -98,6 +98,10 @@ const callers = new Map<string, TestUser>();
 const otherAgencyOf = new Map<string, { id: string }>();
 /** A clinician of a third mental_health agency: contributes every fixture entry, records consents, opens cases. */
 let contributor: TestUser;
+/** Access-log entries before the first cell, and HTTP requests made since. */
+let entriesBefore: number;
+let requestsMade = 0;
+const logCount = async () => (await database.admin('select count(*)::int as n from access_log')).rows[0]!.n as number;
 
 beforeAll(async () => {
   database = await openTestDatabase();
@@ -112,6 +116,7 @@ beforeAll(async () => {
       callers.set(role, await createUser(t.deps, own, role.split('/')[1]!));
     }
   }
+  entriesBefore = await logCount();
 });
 afterAll(() => database?.close());
 
@@ -166,6 +171,7 @@ const basisKey = (b: Record<string, unknown>) => JSON.stringify(Object.fromEntri
 
 async function checkCell(caller: TestUser, fx: Fixture, want: Expectation) {
   const res = await request(t.app).get(`/v1/subjects/${fx.subject.id}`).set(bearer(caller));
+  requestsMade++;
   const raw = JSON.stringify(res.body);
   const allMarkers = Object.entries(fx.markers) as [EntryName, string][];
   const logRows = (
@@ -279,5 +285,13 @@ describe('own contribution (no consent, no case)', () => {
           };
     for (const name of want.entries) expect(OWN as readonly string[], `ownContribution.${role}`).toContain(name);
     await checkCell(caller, fx, want);
+  });
+});
+
+// Runs last (vitest runs a file's tests in order): over the whole table, one entry per request.
+describe('the access log over the whole table', () => {
+  it('holds exactly as many new entries as requests were made, allows and denials alike', async () => {
+    expect(requestsMade).toBeGreaterThan(290);
+    expect((await logCount()) - entriesBefore).toBe(requestsMade);
   });
 });
