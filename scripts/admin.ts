@@ -3,19 +3,18 @@
 // transaction that makes the change, with request id `cli:<uuid>`, no actor and the operator's
 // login name in the detail. Connects like the gateway: DATABASE_URL, else PGlite under DATA_DIR
 // (migrated first). Exit codes: 0 done, 1 refused or failed, 2 usage.
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { appendAccessLog } from '../src/audit/append.js';
-import type { AuditFacts, AuditScope } from '../src/audit/audited.js';
+import type { AuditScope } from '../src/audit/audited.js';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../src/audit/vocabulary.js';
 import { loadPolicy } from '../src/authz/policy.js';
 import { loadConfig } from '../src/config/index.js';
-import { openPglite, openPostgres, type Database, type Db } from '../src/db/client.js';
+import { openPglite, openPostgres, type Database } from '../src/db/client.js';
 import { migrate } from '../src/db/migrate.js';
 import { HttpProblem } from '../src/errors/problems.js';
 import { agencySlug, clientId, createAgencyBody, inviteUserBody, parseInput, registerClientBody, roleName } from '../src/modules/admin/schemas.js';
 import { AdminService } from '../src/modules/admin/service.js';
+import { auditedCli } from './audited-cli.js';
 
 const USAGE = `usage: npm run admin -- [--json] <command> [arguments]
 
@@ -169,22 +168,6 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-/** Runs one action and its access-log entry in one transaction, as the HTTP routes do. */
-async function audited<T>(db: Db, action: AuditAction, work: (scope: AuditScope) => Promise<T>): Promise<T> {
-  const facts: AuditFacts = {};
-  return db.transaction(async (tx) => {
-    const result = await work({ tx, note: (f) => Object.assign(facts, f) });
-    await appendAccessLog(tx, {
-      requestId: `cli:${randomUUID()}`,
-      action,
-      decision: 'allow',
-      ...facts,
-      detail: { ...facts.detail, operator: process.env.USER ?? 'cli' },
-    });
-    return result;
-  });
-}
-
 function parseArgv(argv: string[]): { json: boolean; name: string; command: Command; args: string[] } {
   const json = argv.includes('--json');
   const [name, ...args] = argv.filter((a) => a !== '--json');
@@ -222,7 +205,7 @@ async function main(): Promise<number> {
   const database = await open();
   try {
     const { command, args, json } = parsed;
-    const result = await audited(database.db, command.action, (scope) => command.run(service, scope, args));
+    const result = await auditedCli(database.db, command.action, (scope) => command.run(service, scope, args));
     console.log(json ? JSON.stringify(result, null, 2) : command.print(result as never));
     return 0;
   } catch (err) {

@@ -657,3 +657,41 @@ describe('everyone but compliance is refused', () => {
     expectProblem(await request(t.app).get(`/v1/audit/subjects/${s.id}/disclosures`), 401);
   });
 });
+
+describe('npm run audit:disclosures (the same accounting from the command line)', () => {
+  const cli = async (args: string[], env: Record<string, string> = {}) => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    return promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/audit-disclosures.ts', ...args], {
+      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', USER: 'compliance-ops', ...env },
+      timeout: 60_000,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+  };
+
+  it('answers usage (2) to a missing or malformed subject id, format or date', async () => {
+    for (const args of [[], ['not-a-uuid'], [s.id, '--format', 'xml'], [s.id, '--from', 'last year'], [s.id, '--bogus']]) {
+      expect(await cli(args), args.join(' ')).toMatchObject({ code: 2, stderr: expect.stringMatching(/usage/) });
+    }
+  });
+
+  it('prints the accounting as CSV, logs it with the operator, refuses an unknown person and a period out of reach', async () => {
+    if (database.driver !== 'pg') return; // the in-memory PGlite of this file is not reachable from another process
+    const env = { DATABASE_URL: database.ownerUrl! };
+    const api = parseCsv((await accounting(s.id, { format: 'csv' })).text);
+    const printed = await cli([s.id, '--format', 'csv'], env);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(parseCsv(printed.stdout.replace(/\n$/, ''))).toEqual(api);
+    const { rows } = await database.admin(`select decision, subject_id, detail from access_log where request_id like 'cli:%' order by seq`);
+    expect(rows).toEqual([{ decision: 'allow', subject_id: s.id, detail: expect.objectContaining({ format: 'csv', returned: api.length - 1, operator: 'compliance-ops' }) }]);
+
+    const unknown = '00000000-0000-4000-8000-000000000001';
+    expect(await cli([unknown], env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/refused/) });
+    const denied = await database.admin(`select decision, reason from access_log where request_id like 'cli:%' and subject_id = $1`, [unknown]);
+    expect(denied.rows).toEqual([{ decision: 'deny', reason: 'not-found' }]);
+    const sevenYears = new Date(Date.now() - 7 * 365.25 * 86_400_000).toISOString();
+    expect(await cli([s.id, '--from', sevenYears], env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/six years|6 years/) });
+  });
+});
