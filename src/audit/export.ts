@@ -1,6 +1,6 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
-import { accessLog, auditCheckpoints, auditSeals } from '../db/schema/index.js';
+import { accessLog, auditCheckpoints, auditSeals, auditSealQueue } from '../db/schema/index.js';
 import { sealedColumns } from './canonical.js';
 import { retentionRecords } from './retention.js';
 import { allPublicKeys } from './seal.js';
@@ -8,7 +8,7 @@ import type { LogExport } from './verify.js';
 
 /** Reads everything the offline verifier needs. Entries carry ids and rule names only, no clinical content. */
 export async function exportLog(db: Executor): Promise<LogExport> {
-  const [keys, checkpoints, rows, retentions] = await Promise.all([
+  const [keys, checkpoints, rows, retentions, unsealed] = await Promise.all([
     allPublicKeys(db),
     db.select({ treeSize: auditCheckpoints.treeSize, rootHash: auditCheckpoints.rootHash, jws: auditCheckpoints.jws }).from(auditCheckpoints).orderBy(asc(auditCheckpoints.treeSize)),
     db
@@ -17,7 +17,13 @@ export async function exportLog(db: Executor): Promise<LogExport> {
       .leftJoin(accessLog, eq(accessLog.id, auditSeals.entryId))
       .orderBy(asc(auditSeals.leafIndex)),
     retentionRecords(db),
+    // Entries not sealed yet: each must still wait in the queue, or the queue was tampered with.
+    db
+      .select({ entry: sealedColumns, queued: sql<boolean>`exists (select 1 from ${auditSealQueue} q where q.entry_id = ${accessLog.id})` })
+      .from(accessLog)
+      .where(sql`not exists (select 1 from ${auditSeals} s where s.entry_id = ${accessLog.id})`)
+      .orderBy(asc(accessLog.seq)),
   ]);
   const leaves = rows.map((r) => ({ leafIndex: r.leafIndex, leafHash: r.leafHash, entry: r.entry?.id ? r.entry : null }));
-  return { version: 1, keys, checkpoints, leaves: leaves as LogExport['leaves'], retentions };
+  return { version: 1, keys, checkpoints, leaves: leaves as LogExport['leaves'], retentions, unsealed: unsealed as LogExport['unsealed'] };
 }

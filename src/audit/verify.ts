@@ -13,6 +13,8 @@ export interface LogExport {
   leaves: { leafIndex: number; leafHash: string; entry: SealedFields | null }[];
   /** Signed records of months dropped by the retention command (absent in older exports). */
   retentions?: { partition: string; jws: string }[];
+  /** Entries in the log without a seal, and whether each still waits in the sealer's queue. */
+  unsealed?: { entry: SealedFields; queued: boolean }[];
 }
 
 export interface VerifyReport {
@@ -21,6 +23,8 @@ export interface VerifyReport {
   checkpoints: number;
   /** Leaves whose entries were dropped by a signed retention record. */
   retired: number;
+  /** Entries written but not sealed yet (still queued). */
+  pending: number;
   /** The first thing that failed, naming the entry where one can be named. */
   failure?: { leafIndex?: number; entryId?: string; checkpoint?: number; reason: string };
 }
@@ -34,7 +38,8 @@ export interface VerifyReport {
  */
 export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<VerifyReport> {
   let retired = 0;
-  const fail = (failure: VerifyReport['failure']): VerifyReport => ({ ok: false, leaves: data.leaves.length, checkpoints: data.checkpoints.length, retired, failure });
+  const pending = data.unsealed?.length ?? 0;
+  const fail = (failure: VerifyReport['failure']): VerifyReport => ({ ok: false, leaves: data.leaves.length, checkpoints: data.checkpoints.length, retired, pending, failure });
   // An auditor pins the keys they fetched from the gateway's JWKS beforehand; the export's own
   // key list is only as trustworthy as the database it was read from.
   const keys = new Map((trustedKeys ?? data.keys).filter((k) => k.kid).map((k) => [k.kid!, k]));
@@ -82,7 +87,10 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
       return fail({ checkpoint: cp.treeSize, leafIndex: firstAfter, entryId: leaves[firstAfter]?.entry?.id, reason: `root differs from checkpoint ${cp.treeSize}: an entry in leaves ${firstAfter}..${cp.treeSize - 1} was altered, reordered or replaced together with its seal` });
     }
   }
-  return { ok: true, leaves: leaves.length, checkpoints: checkpoints.length, retired };
+  // An entry dropped from the queue would never be sealed, and so never checked: that is tampering.
+  const orphan = data.unsealed?.find((u) => !u.queued);
+  if (orphan) return fail({ entryId: orphan.entry.id, reason: 'entry is neither sealed nor queued for sealing (removed from the queue)' });
+  return { ok: true, leaves: leaves.length, checkpoints: checkpoints.length, retired, pending };
 }
 
 async function checkSignature(cp: LogExport['checkpoints'][number], keys: Map<string, JWK>): Promise<string | undefined> {

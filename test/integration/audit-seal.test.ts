@@ -13,6 +13,7 @@ let database: TestDatabase;
 let t: TestApp;
 let clerk: TestUser;
 let clinician: TestUser;
+let subjectId: string;
 const WRITERS = 50;
 // PGlite is one embedded connection that runs transactions one at a time; the full 50 x 200
 // runs on PostgreSQL, where the writers and the sealer really are concurrent.
@@ -24,6 +25,7 @@ beforeAll(async () => {
   clerk = await createUser(t.deps, await createAgency(t.deps.db, 'police'), 'records_staff');
   clinician = await createUser(t.deps, await createAgency(t.deps.db, 'mental_health'), 'clinician');
   const subject = await createSubject(t.deps.db, clinician);
+  subjectId = subject.id;
   for (let i = 0; i < 12; i++) {
     await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(i % 2 ? clerk : clinician));
     if (i === 5) await sealAndCheckpoint(t.deps.db, t.deps.keys);
@@ -93,6 +95,21 @@ describe('tamper evidence', () => {
     expect((await verify()).failure).toMatchObject({ reason: expect.stringMatching(/entries removed/), leafIndex: last - 2 });
     await tamper(`insert into access_log select * from saved_log; insert into audit_seals select * from saved_seals; drop table saved_log; drop table saved_seals`);
     expect((await verify()).ok).toBe(true);
+  });
+
+  it('detects an entry taken out of the sealer\'s queue before it was sealed', async () => {
+    // The gateway's role may delete from the queue (the sealer does); an entry it drops would
+    // otherwise never be sealed and never checked.
+    const res = await request(t.app).get(`/v1/subjects/${subjectId}`).set(bearer(clerk));
+    const { rows } = await database.admin('select id::text as id, seq from access_log where request_id = $1', [res.headers['x-request-id']]);
+    const { id, seq } = rows[0]!;
+    expect(await verify()).toMatchObject({ ok: true, pending: 1 });
+    await database.admin('delete from audit_seal_queue where entry_id = $1', [id]);
+    expect((await verify()).failure).toMatchObject({ entryId: id, reason: expect.stringMatching(/neither sealed nor queued/) });
+    await database.admin('insert into audit_seal_queue (entry_id, seq) values ($1, $2)', [id, seq]);
+    expect(await verify()).toMatchObject({ ok: true, pending: 1 });
+    await sealAndCheckpoint(t.deps.db, t.deps.keys);
+    expect(await verify()).toMatchObject({ ok: true, pending: 0 });
   });
 
   it('rejects a checkpoint whose signature or fields were forged', async () => {
