@@ -112,13 +112,54 @@ describe('the access log is append-only', () => {
     if (database.driver === 'pg') expect(await failure(t.deps.db.execute(sql.raw('TRUNCATE consents CASCADE')))).toMatch(/permission denied/);
   });
 
+  it('consents, cases, teams and break-glass grants keep their history: only revoke, close and remove are allowed', async () => {
+    const consent = await createConsent(t.deps.db, subject.id, clinician, { kinds: ['hospital'] });
+    const kase = await createCase(t.deps.db, subject.id, clinician, [clinician]);
+    const grant = await request(t.app)
+      .post(`/v1/subjects/${subject.id}/break-glass`)
+      .set(bearer(clinician))
+      .send({ reason: 'Patient unresponsive, need the crisis plan now' });
+    expect(grant.status, grant.text).toBe(201);
+    const refused = /append-only|may only|permission denied/;
+    // Through the gateway's connection and as the superuser alike.
+    for (const run of [(q: string) => t.deps.db.execute(sql.raw(q)), (q: string) => database.admin(q)]) {
+      for (const q of [
+        `UPDATE consents SET valid_until = now() + interval '10 years' WHERE id = '${consent.id}'`,
+        `UPDATE consents SET tiers = '{intermediate,full}' WHERE id = '${consent.id}'`,
+        `UPDATE cases SET subject_id = subject_id, title = 'renamed' WHERE id = '${kase.id}'`,
+        `DELETE FROM cases WHERE id = '${kase.id}'`,
+        `UPDATE case_members SET user_id = user_id, added_at = now() WHERE case_id = '${kase.id}'`,
+        `DELETE FROM case_members WHERE case_id = '${kase.id}'`,
+        `UPDATE break_glass_grants SET reason = 'edited' WHERE id = '${grant.body.id}'`,
+        `UPDATE break_glass_grants SET expires_at = now() + interval '1 year' WHERE id = '${grant.body.id}'`,
+        `DELETE FROM break_glass_grants WHERE id = '${grant.body.id}'`,
+      ]) {
+        expect(await failure(run(q)), q).toMatch(refused);
+      }
+    }
+    // The allowed transitions, once each: revoke, remove, close; a second time, or undoing them, fails.
+    await database.admin(`UPDATE consents SET revoked_at = now(), revoked_by = '${clinician.userId}' WHERE id = '${consent.id}'`);
+    expect(await failure(database.admin(`UPDATE consents SET revoked_at = NULL, revoked_by = NULL WHERE id = '${consent.id}'`))).toMatch(/may only be revoked/);
+    expect(await failure(database.admin(`UPDATE consents SET revoked_at = now() WHERE id = '${consent.id}'`))).toMatch(/may only be revoked/);
+    await database.admin(`UPDATE case_members SET removed_at = now(), removed_by = '${clinician.userId}' WHERE case_id = '${kase.id}'`);
+    expect(await failure(database.admin(`UPDATE case_members SET removed_at = NULL WHERE case_id = '${kase.id}'`))).toMatch(/may only be removed/);
+    await database.admin(`UPDATE cases SET status = 'closed', closed_at = now(), closed_by = '${clinician.userId}' WHERE id = '${kase.id}'`);
+    expect(await failure(database.admin(`UPDATE cases SET status = 'open', closed_at = NULL WHERE id = '${kase.id}'`))).toMatch(/may only be closed/);
+    for (const table of ['consents', 'cases', 'case_members', 'break_glass_grants']) {
+      expect(await failure(database.admin(`TRUNCATE ${table} CASCADE`)), table).toMatch(/append-only/);
+    }
+  });
+
   it('PostgreSQL: the app role holds no UPDATE, DELETE or TRUNCATE on the log, and cannot switch the triggers off', async () => {
     if (database.driver !== 'pg') return; // PGlite has one superuser connection: the trigger is the guard there.
     const priv = async (table: string, p: string) =>
       (await database.admin(`SELECT has_table_privilege($1, $2, $3) AS ok`, [APP_LOGIN_ROLE, table, p])).rows[0]!.ok;
     for (const p of ['UPDATE', 'DELETE', 'TRUNCATE']) expect(await priv('access_log', p), `access_log ${p}`).toBe(false);
     for (const p of ['INSERT', 'SELECT']) expect(await priv('access_log', p), `access_log ${p}`).toBe(true);
-    for (const p of ['DELETE', 'TRUNCATE']) expect(await priv('consents', p), `consents ${p}`).toBe(false);
+    for (const table of ['consents', 'cases', 'case_members', 'break_glass_grants']) {
+      for (const p of ['DELETE', 'TRUNCATE']) expect(await priv(table, p), `${table} ${p}`).toBe(false);
+    }
+    expect(await priv('break_glass_grants', 'UPDATE')).toBe(false);
 
     const { rows } = await database.admin(
       `SELECT r.rolsuper, r.rolbypassrls, pg_has_role($1, t.tableowner, 'MEMBER') AS owns

@@ -184,7 +184,8 @@ describe('POST /v1/subjects/:id/break-glass', () => {
     const res = await declare(doctor, p.id);
     expect(res.status).toBe(201);
     expect((await read(doctor, p.id)).body.access.tier).toBe('intermediate');
-    await database.admin("UPDATE break_glass_grants SET expires_at = now() - interval '1 minute' WHERE id = $1", [res.body.id]);
+    // An hour passes (as the superuser, past the trigger that keeps grants unchanged).
+    await database.admin(`BEGIN; SET LOCAL session_replication_role = replica; UPDATE break_glass_grants SET expires_at = now() - interval '1 minute' WHERE id = '${res.body.id}'; COMMIT;`);
     const after = await read(doctor, p.id);
     expectBasicRead(after, p);
     expect(await logOf(after)).toEqual([expect.objectContaining({ action: 'subject.read', tier: 'basic', break_glass: false })]);

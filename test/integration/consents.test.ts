@@ -296,7 +296,10 @@ describe('what a consent grants', () => {
     const p = await personWithEntries();
     await record(p.id, [{ agencyKind: 'police' }], { validFrom: new Date(Date.now() + 3_600_000).toISOString(), validUntil: new Date(Date.now() + 7_200_000).toISOString() });
     const expired = await record(p.id, [{ agencyKind: 'police' }]);
-    await database.admin("UPDATE consents SET valid_from = now() - interval '2 days', valid_until = now() - interval '1 day' WHERE id = $1", [expired.id]);
+    // Time passes (as the superuser, past the trigger that keeps consents unchanged but for revocation).
+    await database.admin(
+      `BEGIN; SET LOCAL session_replication_role = replica; UPDATE consents SET valid_from = now() - interval '2 days', valid_until = now() - interval '1 day' WHERE id = '${expired.id}'; COMMIT;`,
+    );
     const res = await read(officer, p.id);
     expect(res.body.access.tier).toBe('basic');
     expectNoMarkers(res, [p.inter, p.sud, p.psy, p.full]);
