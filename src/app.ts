@@ -11,6 +11,7 @@ import { TokenService } from './auth/tokens.js';
 import { DecisionPoint } from './authz/decide.js';
 import type { Policy } from './authz/policy.js';
 import { errorHandler, notFoundRoute } from './errors/handler.js';
+import { openApiRoute } from './http/openapi.js';
 import { requestContext } from './http/request-context.js';
 import { adminRouter } from './modules/admin/routes.js';
 import { auditRouter } from './modules/audit/routes.js';
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(authenticator.initialize());
 
   app.use(healthRouter(deps));
+  app.get('/openapi.json', openApiRoute(deps));
   app.use('/oauth', oauthRouter(deps));
 
   const v1 = express.Router();

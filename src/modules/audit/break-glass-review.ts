@@ -11,11 +11,11 @@ import { idParams, text, validate } from '../../http/validate.js';
 export const REVIEW_DECISIONS = ['justified', 'unjustified', 'needs-follow-up'] as const;
 const MAX_QUEUE = 200;
 
-const queueQuery = z.strictObject({
+export const queueQuery = z.strictObject({
   status: z.enum(['awaiting', 'reviewed', 'all']).default('awaiting'),
   limit: z.coerce.number().int().min(1).max(MAX_QUEUE).default(50),
 });
-const reviewBody = z.strictObject({ decision: z.enum(REVIEW_DECISIONS), note: text(2000).optional() });
+export const reviewBody = z.strictObject({ decision: z.enum(REVIEW_DECISIONS), note: text(2000).optional() });
 
 // Accesses made under a grant: allowed, flagged break-glass entries whose basis names it
 // (the declaration itself is not an access to the record).

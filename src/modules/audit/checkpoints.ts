@@ -11,8 +11,8 @@ import { idParams, validate } from '../../http/validate.js';
 import type { Executor } from '../../db/client.js';
 
 const size = z.coerce.number().int().min(1);
-const proofQuery = z.strictObject({ treeSize: size.optional() });
-const consistencyQuery = z.strictObject({ from: size, to: size });
+export const proofQuery = z.strictObject({ treeSize: size.optional() });
+export const consistencyQuery = z.strictObject({ from: size, to: size });
 
 const present = (c: { treeSize: number; rootHash: string; issuedAt: Date; kid: string; jws: string }) => ({
   treeSize: c.treeSize,

@@ -7,7 +7,7 @@ import { idParams, isoDateTime, validate } from '../../http/validate.js';
 import { accountDisclosures } from './accounting.js';
 import { accountingPeriod, DISCLOSURE_FORMATS, renderAccounting } from './accounting-formats.js';
 
-const disclosuresQuery = z.strictObject({
+export const disclosuresQuery = z.strictObject({
   from: isoDateTime.optional(),
   to: isoDateTime.optional(),
   format: z.enum(DISCLOSURE_FORMATS).default('json'),

@@ -14,7 +14,7 @@ import { disclosuresRouter } from './disclosures.js';
 export const MAX_PAGE = 200;
 export const MAX_CSV = 10_000;
 
-const eventsQuery = z.strictObject({
+export const eventsQuery = z.strictObject({
   subject: uuid.optional(),
   actor: z.string().min(1).max(200).optional(),
   agency: z.string().regex(/^[a-z0-9-]{2,64}$/).optional(),

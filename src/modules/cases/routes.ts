@@ -5,9 +5,9 @@ import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { idParams, text, uuid, validate } from '../../http/validate.js';
 import { CaseService } from './service.js';
 
-const createCaseBody = z.strictObject({ subjectId: uuid, title: text(200) });
-const addMemberBody = z.strictObject({ user: z.string().trim().min(1).max(200) });
-const memberParams = z.strictObject({ id: uuid, userId: uuid });
+export const createCaseBody = z.strictObject({ subjectId: uuid, title: text(200) });
+export const addMemberBody = z.strictObject({ user: z.string().trim().min(1).max(200) });
+export const memberParams = z.strictObject({ id: uuid, userId: uuid });
 
 export function casesRouter({ pdp, runner }: AppDeps): Router {
   const service = new CaseService(pdp);

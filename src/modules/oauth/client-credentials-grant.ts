@@ -53,7 +53,7 @@ import { agencies, clients, users } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
 import { issueToken, parseGrant, refuseGrant, type TokenResponse } from './issue.js';
 
-const body = z.strictObject({
+export const body = z.strictObject({
   grant_type: z.literal('client_credentials'),
   client_assertion_type: z.literal(CLIENT_ASSERTION_TYPE),
   client_assertion: z.string().min(1).max(4096),

@@ -13,8 +13,8 @@ import { OAuthError } from '../../errors/problems.js';
 import { parseGrant } from './issue.js';
 
 const code = z.string().regex(/^[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}$/);
-const start = z.strictObject({ username: z.string().min(1).max(200), enrolment_code: code, password: z.string().min(12).max(1024) });
-const confirm = z.strictObject({ username: z.string().min(1).max(200), enrolment_code: code, otp: z.string().regex(/^[0-9]{6}$/) });
+export const start = z.strictObject({ username: z.string().min(1).max(200), enrolment_code: code, password: z.string().min(12).max(1024) });
+export const confirm = z.strictObject({ username: z.string().min(1).max(200), enrolment_code: code, otp: z.string().regex(/^[0-9]{6}$/) });
 
 /**
  * Second-factor enrolment for an invited user, with the one-time code an admin handed over:

@@ -12,7 +12,7 @@ import { agencies, users } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
 import { issueToken, parseGrant, refuseGrant, type TokenResponse } from './issue.js';
 
-const body = z.strictObject({
+export const body = z.strictObject({
   grant_type: z.literal('password'),
   username: z.string().min(1).max(200),
   password: z.string().min(1).max(1024),

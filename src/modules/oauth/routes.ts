@@ -12,7 +12,7 @@ import { enrolmentRouter } from './enrolment.js';
 import { parseGrant } from './issue.js';
 import { passwordGrant } from './password-grant.js';
 
-const revokeBody = z.strictObject({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(50).optional() });
+export const revokeBody = z.strictObject({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(50).optional() });
 
 /** Rejects anything but a flat form or JSON object; unknown fields are `invalid_request`. */
 const formOrJson: RequestHandler[] = [express.urlencoded({ extended: false, limit: '8kb' }), express.json({ limit: '8kb' })];

@@ -1,0 +1,230 @@
+import { AGENCY_KINDS, ENTRY_KINDS, ENTRY_TIERS, RISK_SEVERITIES, SENSITIVE_CATEGORIES, SEXES, TIERS } from '../authz/vocabulary.js';
+import { DECISIONS } from '../audit/vocabulary.js';
+import { REVIEW_DECISIONS } from '../modules/audit/break-glass-review.js';
+
+// What the gateway answers, as components of the OpenAPI document (src/http/openapi.ts): SPEC's
+// core shapes and the rest, written by hand because the services build their answers by hand.
+// SPEC lets the code add fields, so no shape is closed; test/integration/openapi.test.ts checks
+// real answers against them.
+
+export type Json = Record<string, unknown>;
+
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+export const string = { type: 'string' };
+export const id = { type: 'string', format: 'uuid' };
+export const at = { type: 'string', format: 'date-time' };
+export const nullable = (schema: Json) => ({ anyOf: [schema, { type: 'null' }] });
+export const enumOf = (values: readonly string[]) => ({ type: 'string', enum: [...values] });
+export const list = (items: Json) => ({ type: 'array', items });
+/** Response objects: SPEC lets the code add fields, so none is closed. */
+export const object = (properties: Record<string, Json>, required: string[] = Object.keys(properties)) => ({ type: 'object', properties, required });
+
+export const responseSchemas: Record<string, Json> = {
+  Problem: {
+    ...object(
+      {
+        type: { type: 'string', format: 'uri' },
+        title: string,
+        status: { type: 'integer' },
+        detail: string,
+        instance: { type: 'string', description: 'urn:uuid: of the request id' },
+        errors: list(object({ path: string, message: string })),
+      },
+      ['type', 'title', 'status'],
+    ),
+    description: 'RFC 9457 problem details. `detail` and `errors` name fields and rules, never the submitted values.',
+  },
+  OAuthError: object(
+    {
+      error: enumOf([
+        'invalid_request',
+        'invalid_grant',
+        'invalid_client',
+        'unsupported_grant_type',
+        'unauthorized_client',
+        'server_error',
+        'temporarily_unavailable',
+      ]),
+      error_description: string,
+    },
+    ['error'],
+  ),
+  TokenResponse: object({ access_token: string, token_type: { const: 'Bearer' }, expires_in: { type: 'integer' } }),
+  JwkSet: object({ keys: list({ type: 'object' }) }),
+  Basis: object({ rule: string, tier: enumOf(TIERS), consentId: id, caseId: id, breakGlassId: id }, ['rule']),
+  Access: {
+    ...object({ tier: enumOf(TIERS), basis: list(ref('Basis')), withheld: list(enumOf(TIERS)) }),
+    description: 'The tier granted, on what basis, and the tiers withheld (by name only, never whether data exists).',
+  },
+  SubjectSummary: object({ id, givenName: string, familyName: string, birthDate: { type: 'string', format: 'date' }, sex: enumOf(SEXES) }),
+  RiskFlag: object({ id, subjectId: id, code: string, severity: enumOf(RISK_SEVERITIES), note: nullable(string), contributedBy: string, createdAt: at }, [
+    'id',
+    'code',
+    'severity',
+    'note',
+    'contributedBy',
+    'createdAt',
+  ]),
+  Entry: object(
+    {
+      id,
+      subjectId: id,
+      kind: enumOf(ENTRY_KINDS),
+      tier: enumOf(ENTRY_TIERS),
+      sensitivity: list(enumOf(SENSITIVE_CATEGORIES)),
+      summary: string,
+      content: { type: 'object' },
+      contributedBy: string,
+      createdAt: at,
+    },
+    ['id', 'kind', 'tier', 'sensitivity', 'summary', 'content', 'contributedBy', 'createdAt'],
+  ),
+  SubjectRecord: object({
+    subject: {
+      allOf: [
+        ref('SubjectSummary'),
+        object({
+          riskFlags: list(ref('RiskFlag')),
+          entries: { ...list(ref('Entry')), description: 'Only entries of the granted tiers and released categories.' },
+        }),
+      ],
+    },
+    access: ref('Access'),
+  }),
+  Consent: object({
+    id,
+    subjectId: id,
+    status: enumOf(['active', 'pending', 'expired', 'revoked']),
+    recipients: list({ anyOf: [object({ agency: string }), object({ agencyKind: enumOf(AGENCY_KINDS) })] }),
+    tiers: list(enumOf(ENTRY_TIERS)),
+    sensitiveCategories: list(enumOf(SENSITIVE_CATEGORIES)),
+    purpose: string,
+    validFrom: at,
+    validUntil: nullable(at),
+    evidence: { type: 'object' },
+    createdAt: at,
+    revokedAt: nullable(at),
+    revocationReason: nullable(string),
+  }),
+  CaseMember: object({ userId: id, username: string, agency: string, role: string, addedAt: at }),
+  Case: object(
+    { id, subjectId: id, title: string, status: enumOf(['open', 'closed']), createdAt: at, closedAt: nullable(at), members: list(ref('CaseMember')) },
+    ['id', 'subjectId', 'title', 'status'],
+  ),
+  BreakGlassGrant: object({ id, subjectId: id, tier: enumOf(TIERS), expiresAt: at }),
+  AuditEvent: object(
+    {
+      id,
+      at,
+      actor: object({ user: nullable(string), userId: nullable(id), agency: nullable(string), role: nullable(string) }),
+      subject: nullable(id),
+      action: string,
+      decision: enumOf(DECISIONS),
+      tier: nullable(enumOf(TIERS)),
+      basis: list(ref('Basis')),
+      breakGlass: { type: 'boolean' },
+      reason: nullable(string),
+      requestId: string,
+      detail: { type: 'object' },
+    },
+    ['id', 'at', 'actor', 'subject', 'action', 'decision', 'tier', 'basis', 'breakGlass'],
+  ),
+  AuditEventPage: object({ events: list(ref('AuditEvent')), next: { ...nullable(string), description: 'The cursor of the next page, or null on the last.' } }),
+  Accounting: object({
+    subject: id,
+    from: at,
+    to: at,
+    disclosures: list(
+      object(
+        {
+          at,
+          recipient: object({
+            user: nullable(string),
+            userId: nullable(id),
+            agency: nullable(string),
+            agencyKind: nullable(enumOf(AGENCY_KINDS)),
+            role: nullable(string),
+            client: nullable(string),
+          }),
+          tier: nullable(enumOf(TIERS)),
+          kinds: list(string),
+          purpose: string,
+          basis: list(ref('Basis')),
+          breakGlass: { type: 'boolean' },
+          action: string,
+          disclosedBy: list(string),
+          eventId: id,
+        },
+        ['at', 'recipient', 'tier', 'purpose', 'basis'],
+      ),
+    ),
+  }),
+  FhirBundle: {
+    ...object({ resourceType: { const: 'Bundle' }, type: string, entry: list({ type: 'object' }) }, ['resourceType', 'type']),
+    description: 'A FHIR R4 Bundle of AuditEvent resources.',
+  },
+  BreakGlassReview: object({
+    id,
+    grantId: id,
+    decision: enumOf(REVIEW_DECISIONS),
+    note: nullable(string),
+    reviewer: object({ user: string, userId: id }),
+    reviewedAt: at,
+  }),
+  BreakGlassQueue: object({
+    status: enumOf(['awaiting', 'reviewed', 'all']),
+    total: { type: 'integer' },
+    grants: list(
+      object({
+        id,
+        subjectId: id,
+        user: object({ user: string, userId: id }),
+        agency: string,
+        tier: enumOf(TIERS),
+        reason: string,
+        createdAt: at,
+        expiresAt: at,
+        active: { type: 'boolean' },
+        accesses: { type: 'integer' },
+        lastAccessAt: nullable(at),
+        reviews: list(
+          object({ id, decision: enumOf(REVIEW_DECISIONS), note: nullable(string), reviewer: { ...string, description: 'username' }, reviewedAt: at }),
+        ),
+      }),
+    ),
+  }),
+  Checkpoint: object({
+    treeSize: { type: 'integer' },
+    rootHash: string,
+    issuedAt: at,
+    kid: string,
+    jws: { ...string, description: 'The signed checkpoint (compact JWS), verifiable with /.well-known/jwks.json.' },
+  }),
+  ConsistencyProof: object({ from: ref('Checkpoint'), to: ref('Checkpoint'), proof: list(string) }),
+  InclusionProof: object({ entryId: id, leafIndex: { type: 'integer' }, leafHash: string, checkpoint: ref('Checkpoint'), proof: list(string) }),
+  Agency: object({ id, slug: string, name: string, kind: enumOf(AGENCY_KINDS), disabledAt: nullable(at), createdAt: at }),
+  User: object({
+    id,
+    username: string,
+    agency: string,
+    role: string,
+    kind: enumOf(['person', 'service']),
+    mfaEnrolled: { type: 'boolean' },
+    enrolmentPending: { type: 'boolean' },
+    disabledAt: nullable(at),
+    createdAt: at,
+  }),
+  Invitation: { allOf: [ref('User'), object({ enrolmentCode: { ...string, description: 'Shown once.' }, enrolmentExpiresAt: at })] },
+  Client: object({
+    id,
+    clientId: string,
+    agency: string,
+    role: string,
+    serviceUserId: id,
+    disabledAt: nullable(at),
+    createdAt: at,
+    keys: list(object({ kid: string, kty: string, alg: string }, [])),
+  }),
+  SigningKey: object({ kid: string, alg: string, status: string, createdAt: at, activatesAt: at, retireAfter: nullable(at) }),
+  KeyRotation: { allOf: [ref('SigningKey'), object({ publishDelaySeconds: { type: 'integer' }, keys: list(ref('SigningKey')) })] },
+};
