@@ -43,7 +43,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.set('trust proxy', false);
+  app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(helmet());
   app.use(requestContext);
   app.use((req, res, next) => {

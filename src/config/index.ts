@@ -18,7 +18,7 @@ const schema = z.object({
   DATA_DIR: z.string().default('./data'),
   /** Password of every demo user; demo mode only. */
   DEMO_PASSWORD: z.string().min(8).default(DEMO_PASSWORD_DEFAULT),
-  /** Base64 of 32 random bytes; encrypts the private halves of the signing keys at rest (AES-256-GCM). */
+  /** Base64 of 32 random bytes; encrypts the signing keys' private halves and users' TOTP secrets at rest (AES-256-GCM). */
   KEY_ENCRYPTION_KEY: z.string().default(DEMO_KEY_ENCRYPTION_KEY),
   /** The `iss` of every access token, normally the gateway's public base URL. */
   TOKEN_ISSUER: z.string().min(1).default('http://localhost:3000'),
@@ -28,6 +28,23 @@ const schema = z.object({
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
   /** How often the access log is sealed into the Merkle tree and a checkpoint signed, in ms. */
   SEAL_INTERVAL_MS: z.coerce.number().int().min(200).max(3_600_000).default(5_000),
+  /**
+   * Which proxies in front may name the client address in X-Forwarded-For (Express `trust proxy`):
+   * unset trusts none; a hop count (`1`), or addresses and subnets (`loopback`, `10.0.0.0/8`, ...).
+   * The login throttle counts failures per client address, so behind a TLS proxy set this, or
+   * every client shares the proxy's address. `true` (trust anyone) is refused: it lets a client
+   * pick its own address.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('')
+    .refine((v) => v.trim().toLowerCase() !== 'true', 'must name hops or addresses, not `true`')
+    .refine((v) => /^[\w.:/,\s-]*$/.test(v), 'must be a hop count or a comma-separated list of addresses/subnets')
+    .transform((v): number | string | false => {
+      const t = v.trim();
+      if (t === '' || t.toLowerCase() === 'false') return false;
+      return /^\d+$/.test(t) ? Number(t) : t;
+    }),
   /** Largest accepted request body. */
   BODY_LIMIT: z.string().default('64kb'),
   /** pino level for application logs (never carry person data). */

@@ -138,6 +138,24 @@ describe('throttling', () => {
     expect(locked.status).toBe(429);
   });
 
+  const loginFrom = (t: TestApp, forwardedFor: string, username: string, password: string) =>
+    request(t.app).post('/oauth/token').type('form').set('X-Forwarded-For', forwardedFor).send({ grant_type: 'password', username, password });
+
+  it('behind a trusted proxy (TRUST_PROXY), counts each forwarded client address on its own', async () => {
+    const proxied = await createTestApp(database.app, { env: { KEY_ENCRYPTION_KEY: KEK, TRUST_PROXY: 'loopback' } });
+    for (let i = 0; i < THROTTLE.addressLimit; i++) await loginFrom(proxied, '203.0.113.7', `spray-${i}@nowhere`, 'wrong password');
+    const user = await createUser(proxied.deps, agency, 'records_staff');
+    expect((await loginFrom(proxied, '203.0.113.7', user.username, TEST_PASSWORD)).status).toBe(429);
+    // Another client behind the same proxy is not locked out by the first one's failures.
+    expect((await loginFrom(proxied, '203.0.113.8', user.username, TEST_PASSWORD)).status).toBe(200);
+  });
+
+  it('without a trusted proxy, X-Forwarded-For is ignored: a client cannot pick a fresh address per try', async () => {
+    for (let i = 0; i < THROTTLE.addressLimit; i++) await loginFrom(demo, `198.51.100.${i}`, `spray-${i}@nowhere`, 'wrong password');
+    const user = await createUser(demo.deps, agency, 'records_staff');
+    expect((await loginFrom(demo, '198.51.100.250', user.username, TEST_PASSWORD)).status).toBe(429);
+  });
+
   it('locks a client address that fails across many accounts', async () => {
     for (let i = 0; i < THROTTLE.addressLimit; i++) await login(demo, `spray-${i}@nowhere`, 'wrong password');
     const user = await createUser(demo.deps, agency, 'records_staff');
