@@ -110,6 +110,41 @@ describe('second factor', () => {
   });
 });
 
+describe('enrolment', () => {
+  it('counts wrong first codes at confirmation toward the account lock', async () => {
+    const user = await createUser(demo.deps, agency, 'records_staff');
+    const code = await issueEnrolmentCode(demo.deps.db, user.userId);
+    const start = await request(demo.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password: 'a long enough passphrase' });
+    expect(start.status).toBe(200);
+    const wrong = totpCode(start.body.totp_secret as string, Date.now() + 10 * 60_000); // a valid code, but not for now
+    for (let i = 0; i < THROTTLE.accountLimit; i++) {
+      expect((await request(demo.app).post('/oauth/enrol/confirm').send({ username: user.username, enrolment_code: code, otp: wrong })).status).toBe(400);
+    }
+    const locked = await request(demo.app).post('/oauth/enrol/confirm').send({ username: user.username, enrolment_code: code, otp: totpCode(start.body.totp_secret as string) });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('changes nothing and hands out no secret when its log entry cannot be written (503)', async () => {
+    const user = await createUser(demo.deps, agency, 'records_staff');
+    const code = await issueEnrolmentCode(demo.deps.db, user.userId);
+    const state = async () => (await database.admin('select password_hash, totp_secret_enc, enrolment_code_hash from users where id = $1', [user.userId])).rows[0];
+    const before = await state();
+    await database.admin('CREATE TRIGGER fault_block_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION tiergate_reject_change()');
+    try {
+      const res = await request(demo.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password: 'a long enough passphrase' });
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ error: 'temporarily_unavailable', ...(res.body.error_description ? { error_description: expect.any(String) } : {}) });
+      expect(res.text).not.toMatch(/totp_secret|recovery_codes|otpauth/);
+    } finally {
+      await database.admin('DROP TRIGGER IF EXISTS fault_block_log ON access_log');
+    }
+    expect(await state()).toEqual(before);
+    const { rows } = await database.admin('select count(*)::int as n from recovery_codes where user_id = $1', [user.userId]);
+    expect(rows[0]!.n).toBe(0);
+  });
+});
+
 describe('throttling', () => {
   it('locks an account after repeated failures, with Retry-After, whatever the password', async () => {
     const user = await createUser(demo.deps, agency, 'records_staff');

@@ -7,7 +7,10 @@ import { openSecret, sealSecret } from '../../auth/keys.js';
 import { hashPassword } from '../../auth/passwords.js';
 import { accountKey, addressKey, lockedFor, recordFailure, THROTTLE } from '../../auth/throttle.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from '../../auth/totp.js';
+import { appendAccessLog } from '../../audit/append.js';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../../audit/vocabulary.js';
+import type { Tx } from '../../db/client.js';
+import { errorSummary } from '../../logger.js';
 import { users } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
 import { parseGrant } from './issue.js';
@@ -20,11 +23,33 @@ export const confirm = z.strictObject({ username: z.string().min(1).max(200), en
  * Second-factor enrolment for an invited user, with the one-time code an admin handed over:
  * POST /oauth/enrol sets the password and returns a new TOTP secret and recovery codes;
  * POST /oauth/enrol/confirm proves the authenticator works, which completes enrolment and
- * spends the code. Wrong codes are throttled like logins and never say what was wrong.
+ * spends the code. Wrong codes and wrong first TOTP codes are throttled like logins and never
+ * say what was wrong. Each change commits with its log entry, or not at all (503).
  */
 export function enrolmentRouter(deps: AppDeps): Router {
-  const { db, config, runner } = deps;
+  const { db, config, runner, logger } = deps;
   const router = Router();
+
+  /** Runs the change and appends its log entry in one transaction; fails closed. */
+  async function loggedChange<T>(req: Request, action: AuditAction, userId: string, change: (tx: Tx) => Promise<T>): Promise<T> {
+    try {
+      return await db.transaction(async (tx) => {
+        const result = await change(tx);
+        await appendAccessLog(tx, { requestId: req.id, action, decision: 'allow', detail: { userId } });
+        return result;
+      });
+    } catch (err) {
+      logger.error({ requestId: req.id, action, err: errorSummary(err) }, 'enrolment not completed');
+      throw new OAuthError('temporarily_unavailable');
+    }
+  }
+
+  async function countFailure(req: Request, username: string) {
+    await recordFailure(db, [
+      { key: accountKey(username), limit: THROTTLE.accountLimit },
+      { key: addressKey(req.ip), limit: THROTTLE.addressLimit },
+    ]);
+  }
 
   async function invitedUser(req: Request, action: AuditAction, username: string, enrolmentCode: string) {
     const keys = [accountKey(username), addressKey(req.ip)];
@@ -36,10 +61,7 @@ export function enrolmentRouter(deps: AppDeps): Router {
       .where(and(eq(users.username, username), eq(users.enrolmentCodeHash, hashCode(enrolmentCode)), gt(users.enrolmentExpiresAt, new Date())))
       .limit(1);
     if (!user || user.disabledAt) {
-      await recordFailure(db, [
-        { key: keys[0]!, limit: THROTTLE.accountLimit },
-        { key: keys[1]!, limit: THROTTLE.addressLimit },
-      ]);
+      await countFailure(req, username);
       await runner.deny({ requestId: req.id, action, decision: 'deny', reason: 'enrolment-code-invalid', detail: { username } });
       throw new OAuthError('invalid_grant', 'The enrolment code is not valid.');
     }
@@ -50,14 +72,14 @@ export function enrolmentRouter(deps: AppDeps): Router {
     const input = parseGrant(start, req.body);
     const user = await invitedUser(req, A.mfaEnrol, input.username, input.enrolment_code);
     const secret = generateTotpSecret();
-    const recovery = await db.transaction(async (tx) => {
+    const passwordHash = await hashPassword(input.password);
+    const recovery = await loggedChange(req, A.mfaEnrol, user.id, async (tx) => {
       await tx
         .update(users)
-        .set({ passwordHash: await hashPassword(input.password), totpSecretEnc: sealSecret(secret, config.keyEncryptionKey), totpEnrolledAt: null, totpLastStep: null })
+        .set({ passwordHash, totpSecretEnc: sealSecret(secret, config.keyEncryptionKey), totpEnrolledAt: null, totpLastStep: null })
         .where(eq(users.id, user.id));
       return issueRecoveryCodes(tx, user.id);
     });
-    await runner.record({ requestId: req.id, action: A.mfaEnrol, decision: 'allow', detail: { userId: user.id } });
     res.set('Cache-Control', 'no-store').json({ totp_secret: secret, otpauth_uri: otpauthUri(secret, user.username), recovery_codes: recovery });
   });
 
@@ -66,11 +88,13 @@ export function enrolmentRouter(deps: AppDeps): Router {
     const user = await invitedUser(req, A.mfaConfirm, input.username, input.enrolment_code);
     const step = user.totpSecretEnc ? verifyTotp(openSecret(user.totpSecretEnc, config.keyEncryptionKey), input.otp, null) : undefined;
     if (step === undefined) {
+      await countFailure(req, input.username);
       await runner.deny({ requestId: req.id, action: A.mfaConfirm, decision: 'deny', reason: 'otp-invalid', detail: { userId: user.id } });
       throw new OAuthError('invalid_grant', 'The one-time password is not valid.');
     }
-    await db.update(users).set({ totpEnrolledAt: new Date(), totpLastStep: step, enrolmentCodeHash: null, enrolmentExpiresAt: null }).where(eq(users.id, user.id));
-    await runner.record({ requestId: req.id, action: A.mfaConfirm, decision: 'allow', detail: { userId: user.id } });
+    await loggedChange(req, A.mfaConfirm, user.id, (tx) =>
+      tx.update(users).set({ totpEnrolledAt: new Date(), totpLastStep: step, enrolmentCodeHash: null, enrolmentExpiresAt: null }).where(eq(users.id, user.id)),
+    );
     res.set('Cache-Control', 'no-store').json({ enrolled: true });
   });
 
