@@ -1,7 +1,7 @@
 // `npm run audit:verify [-- --file EXPORT.json] [--keys JWKS.json]`: checks the whole access log
 // against its signed checkpoints, from an export (offline, on any machine) or from the database of
-// DATABASE_URL / DATA_DIR. --keys pins the public keys to trust (the gateway's JWKS, fetched from
-// /.well-known/jwks.json earlier) instead of the keys the export carries. Exits 0 when it
+// DATABASE_URL / DATA_DIR. --keys pins the public keys to trust (recorded earlier from
+// GET /v1/audit/checkpoints/keys) instead of the keys the export carries. Exits 0 when it
 // verifies, 1 naming the first entry that fails.
 import { readFileSync } from 'node:fs';
 import { exportLog } from '../src/audit/export.js';

@@ -22,6 +22,8 @@ export const AUDIT_ACTIONS = {
   auditRead: 'audit.read',
   checkpointRead: 'audit.checkpoint.read',
   proofRead: 'audit.proof.read',
+  // Every public key that ever signed, retired ones included, for verifying old checkpoints.
+  checkpointKeysRead: 'audit.checkpoint.keys.read',
   // A person's accounting of disclosures; the break-glass review queue read, and one review.
   auditDisclosures: 'audit.disclosures.read',
   auditBreakGlassRead: 'audit.break-glass.read',

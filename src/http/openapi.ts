@@ -251,6 +251,11 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         problems: [404],
         responses: { 200: ok('Checkpoint', ref('Checkpoint')) },
       },
+      'GET /v1/audit/checkpoints/keys': {
+        operationId: 'checkpointKeys',
+        summary: 'Every public key that ever signed a checkpoint or token, retired ones included, for auditors to pin',
+        responses: { 200: ok('JWK set', ref('JwkSet')) },
+      },
       'GET /v1/audit/checkpoints/consistency': {
         operationId: 'consistencyProof',
         summary: 'RFC 9162 consistency proof between two checkpoints',

@@ -108,3 +108,33 @@ describe('offline verification (npm run audit:verify -- --file)', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 });
+
+// Last in the file: it retires the key every other test's tokens were signed with.
+describe('GET /v1/audit/checkpoints/keys', () => {
+  it('keeps publishing a retired key for old checkpoints after the JWKS dropped it; admins are refused', async () => {
+    const { rotateSigningKey } = await import('../../src/auth/keys.js');
+    const { exportLog } = await import('../../src/audit/export.js');
+    const { verifyLog } = await import('../../src/audit/verify.js');
+    const old = (await sealAndCheckpoint(t.deps.db, t.deps.keys))!;
+    await rotateSigningKey(t.deps.db, t.deps.config.keyEncryptionKey, t.deps.config.TOKEN_TTL_SECONDS, 0);
+    await database.admin(`update signing_keys set retire_after = now() - interval '1 second' where kid = $1`, [old.kid]);
+    await t.deps.keys.load();
+    const fresh = async (u: TestUser) => ({ Authorization: `Bearer ${await t.deps.tokens.issue({ userId: u.userId, agency: u.agency, agencyKind: u.kind, role: u.role, amr: ['pwd'] })}` });
+
+    const jwks = (await request(t.app).get('/.well-known/jwks.json')).body as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).not.toContain(old.kid);
+    const res = await request(t.app).get('/v1/audit/checkpoints/keys').set(await fresh(clerk));
+    expect(res.status, res.text).toBe(200);
+    const all = res.body.keys as { kid: string; d?: string }[];
+    expect(all.map((k) => k.kid)).toEqual(expect.arrayContaining([old.kid, ...jwks.keys.map((k) => k.kid)]));
+    for (const k of all) expect(k).not.toHaveProperty('d');
+    // An auditor who pinned this set verifies the whole log, old checkpoints included; with the JWKS alone they could not.
+    const data = await exportLog(t.deps.db);
+    expect(await verifyLog(data, res.body.keys)).toMatchObject({ ok: true });
+    expect((await verifyLog(data, jwks.keys)).failure).toMatchObject({ reason: expect.stringMatching(/signature/) });
+
+    const refused = await request(t.app).get('/v1/audit/checkpoints/keys').set(await fresh(admin));
+    expect(refused.status).toBe(403);
+    expect(refused.text).not.toContain(old.kid);
+  });
+});

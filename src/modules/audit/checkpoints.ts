@@ -3,7 +3,7 @@ import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { consistencyProof, inclusionProof } from '../../audit/merkle.js';
-import { latestCheckpoint, sealAndCheckpoint, sealedLeaves, sealOf } from '../../audit/seal.js';
+import { allPublicKeys, latestCheckpoint, sealAndCheckpoint, sealedLeaves, sealOf } from '../../audit/seal.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { auditCheckpoints } from '../../db/schema/index.js';
 import { BadRequest, Conflict, NotFound } from '../../errors/problems.js';
@@ -31,7 +31,8 @@ async function checkpointAt(db: Executor, treeSize: number) {
 
 /**
  * Signed checkpoints of the access log and proofs against them (RFC 9162 style):
- * GET /checkpoints/latest (partners and compliance), GET /checkpoints/consistency?from=&to=
+ * GET /checkpoints/latest (partners and compliance), GET /checkpoints/keys (every public key
+ * that ever signed, for auditors to pin), GET /checkpoints/consistency?from=&to=
  * (partners and compliance), GET /entries/:id/proof?treeSize= (compliance). Proofs read every
  * sealed leaf hash: O(n) per request, acceptable for compliance queries, not for a hot path.
  */
@@ -47,6 +48,16 @@ export function checkpointsRouter({ db, keys, pdp, runner }: Pick<AppDeps, 'db' 
       return cp;
     });
     res.json(present(latest));
+  });
+
+  // The JWKS lists only keys that may still verify tokens; old checkpoints need retired keys too.
+  router.get('/checkpoints/keys', pdp.authorize('read', 'Checkpoint', A.checkpointKeysRead), async (req, res) => {
+    const published = await runner.run(req, A.checkpointKeysRead, async ({ tx, note }) => {
+      const all = await allPublicKeys(tx);
+      note({ detail: { keys: all.length } });
+      return all;
+    });
+    res.json({ keys: published });
   });
 
   router.get('/checkpoints/consistency', pdp.authorize('read', 'Checkpoint', A.proofRead), validate({ query: consistencyQuery }), async (req, res) => {
