@@ -33,7 +33,10 @@ async function build(n: number): Promise<LogExport> {
       action: 'subject.read',
       decision: 'allow',
       tier: 'intermediate',
-      basis: [{ tier: 'basic', rule: 'partner-read' }, { tier: 'intermediate', rule: 'consent', consentId: subject }],
+      basis: [
+        { tier: 'basic', rule: 'partner-read' },
+        { tier: 'intermediate', rule: 'consent', consentId: subject },
+      ],
       breakGlass: false,
       reason: null,
       detail: { entries: [{ id: subject, kind: 'diagnosis', tier: 'intermediate' }] },
@@ -44,7 +47,9 @@ async function build(n: number): Promise<LogExport> {
     if ((i + 1) % CHECKPOINT_EVERY === 0 || i === n - 1) {
       const root = rootOfFrontier(frontier).toString('hex');
       const payload = JSON.stringify({ log: LOG_ID, tree_size: i + 1, root_hash: root, issued_at: new Date().toISOString() });
-      const jws = await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: CHECKPOINT_TYP }).sign(privateKey);
+      const jws = await new CompactSign(new TextEncoder().encode(payload))
+        .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: CHECKPOINT_TYP })
+        .sign(privateKey);
       checkpoints.push({ treeSize: i + 1, rootHash: root, jws });
     }
   }
@@ -59,7 +64,9 @@ for (const n of sizes) {
   const ms = performance.now() - started;
   if (!report.ok) throw new Error(`verification failed: ${JSON.stringify(report.failure)}`);
   results.push({ n, ms });
-  console.log(`verify ${n.toLocaleString('en')} entries, ${data.checkpoints.length} checkpoints: ${(ms / 1000).toFixed(2)} s (${((ms * 1000) / n).toFixed(1)} µs/entry)`);
+  console.log(
+    `verify ${n.toLocaleString('en')} entries, ${data.checkpoints.length} checkpoints: ${(ms / 1000).toFixed(2)} s (${((ms * 1000) / n).toFixed(1)} µs/entry)`,
+  );
 }
 const base = results[0]!;
 for (const r of results.slice(1)) console.log(`ratio ${r.n}/${base.n} entries: time x${(r.ms / base.ms).toFixed(1)} for size x${r.n / base.n}`);

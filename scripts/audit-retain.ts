@@ -44,7 +44,10 @@ try {
   const plan = await planRetention(database.db, before);
   if (!apply) {
     if (plan.length === 0) console.log(`nothing to drop before ${month}`);
-    for (const p of plan) console.log(`would drop ${p.name}: ${p.entries} entries, leaves ${fmtRanges(p.leafRanges)}${p.unsealed ? `, ${p.unsealed} unsealed (sealed first)` : ''}`);
+    for (const p of plan)
+      console.log(
+        `would drop ${p.name}: ${p.entries} entries, leaves ${fmtRanges(p.leafRanges)}${p.unsealed ? `, ${p.unsealed} unsealed (sealed first)` : ''}`,
+      );
     if (plan.length) console.log('run again with --apply to drop them');
   } else {
     const keys = new KeyStore(database.db, config.keyEncryptionKey);

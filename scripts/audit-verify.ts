@@ -28,9 +28,13 @@ const started = performance.now();
 const report = await verifyLog(data, trusted);
 const ms = Math.round(performance.now() - started);
 if (report.ok) {
-  console.log(`OK: ${report.leaves} sealed entries verify against ${report.checkpoints} signed checkpoints${report.retired ? ` (${report.retired} retired under signed retention records)` : ''}${report.pending ? `; ${report.pending} newer entries wait in the queue to be sealed` : ''} (${ms} ms)`);
+  console.log(
+    `OK: ${report.leaves} sealed entries verify against ${report.checkpoints} signed checkpoints${report.retired ? ` (${report.retired} retired under signed retention records)` : ''}${report.pending ? `; ${report.pending} newer entries wait in the queue to be sealed` : ''} (${ms} ms)`,
+  );
 } else {
   const f = report.failure!;
-  console.log(`FAILED at ${f.leafIndex !== undefined ? `leaf ${f.leafIndex}` : `checkpoint ${f.checkpoint}`}${f.entryId ? ` (entry ${f.entryId})` : ''}: ${f.reason}`);
+  console.log(
+    `FAILED at ${f.leafIndex !== undefined ? `leaf ${f.leafIndex}` : `checkpoint ${f.checkpoint}`}${f.entryId ? ` (entry ${f.entryId})` : ''}: ${f.reason}`,
+  );
   process.exit(1);
 }

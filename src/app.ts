@@ -50,7 +50,16 @@ export function createApp(deps: AppDeps): Express {
     res.set('Cache-Control', 'no-store');
     const started = process.hrtime.bigint();
     res.on('finish', () =>
-      deps.logger.info({ requestId: req.id, method: req.method, route: req.route?.path ?? 'unmatched', status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'),
+      deps.logger.info(
+        {
+          requestId: req.id,
+          method: req.method,
+          route: req.route?.path ?? 'unmatched',
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'request',
+      ),
     );
     next();
   });

@@ -20,28 +20,27 @@ export interface AuditEntry {
 
 // Control characters are escaped so a logged string cannot forge lines in an export.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const clean = (s: string | null | undefined) =>
-  s == null ? s : s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const clean = (s: string | null | undefined) => (s == null ? s : s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 
 /** Appends one entry; callers pass the transaction that read or wrote the data. */
 export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<void> {
   const [row] = await db
     .insert(accessLog)
     .values({
-    requestId: entry.requestId,
-    actorUserId: entry.actor?.userId ?? null,
-    actorUsername: clean(entry.actor?.username) ?? null,
-    actorAgency: entry.actor?.agency ?? null,
-    actorRole: entry.actor?.role ?? null,
-    actorClient: entry.actor?.clientId ?? null,
-    subjectId: entry.subjectId ?? null,
-    action: entry.action,
-    decision: entry.decision,
-    tier: entry.tier ?? null,
-    basis: entry.basis ?? [],
-    breakGlass: entry.breakGlass ?? false,
-    reason: clean(entry.reason) ?? null,
-    detail: entry.detail ?? {},
+      requestId: entry.requestId,
+      actorUserId: entry.actor?.userId ?? null,
+      actorUsername: clean(entry.actor?.username) ?? null,
+      actorAgency: entry.actor?.agency ?? null,
+      actorRole: entry.actor?.role ?? null,
+      actorClient: entry.actor?.clientId ?? null,
+      subjectId: entry.subjectId ?? null,
+      action: entry.action,
+      decision: entry.decision,
+      tier: entry.tier ?? null,
+      basis: entry.basis ?? [],
+      breakGlass: entry.breakGlass ?? false,
+      reason: clean(entry.reason) ?? null,
+      detail: entry.detail ?? {},
     })
     .returning({ id: accessLog.id, seq: accessLog.seq });
   // Queued for the sealer in the same transaction: an entry is never committed unqueued.

@@ -10,7 +10,10 @@ import type { LogExport } from './verify.js';
 export async function exportLog(db: Executor): Promise<LogExport> {
   const [keys, checkpoints, rows, retentions, unsealed] = await Promise.all([
     allPublicKeys(db),
-    db.select({ treeSize: auditCheckpoints.treeSize, rootHash: auditCheckpoints.rootHash, jws: auditCheckpoints.jws }).from(auditCheckpoints).orderBy(asc(auditCheckpoints.treeSize)),
+    db
+      .select({ treeSize: auditCheckpoints.treeSize, rootHash: auditCheckpoints.rootHash, jws: auditCheckpoints.jws })
+      .from(auditCheckpoints)
+      .orderBy(asc(auditCheckpoints.treeSize)),
     db
       .select({ leafIndex: auditSeals.leafIndex, leafHash: auditSeals.leafHash, entry: sealedColumns })
       .from(auditSeals)

@@ -122,7 +122,9 @@ export async function retireLogPartitions(db: Db, keys: KeyStore, before: Date, 
           root_hash: checkpoint?.rootHash ?? null,
           dropped_at: droppedAt.toISOString(),
         };
-        const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: SIGNING_ALG, kid, typ: RETENTION_TYP }).sign(key);
+        const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+          .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: RETENTION_TYP })
+          .sign(key);
         await tx.insert(auditRetentions).values({ partition: p.name, rangeFrom: p.from, rangeTo: p.to, entries, leafRanges, droppedAt, kid, jws });
         await appendAccessLog(tx, {
           requestId: `cli:${randomUUID()}`,
@@ -147,7 +149,9 @@ export function assertOldEnough(before: Date, now = new Date()): void {
   if (Number.isNaN(before.getTime())) throw new RetentionRefused('not a date');
   const cutoff = retentionCutoff(now);
   if (before > cutoff) {
-    throw new RetentionRefused(`refusing to drop entries younger than ${RETENTION_YEARS} years: the cut-off must be on or before ${cutoff.toISOString().slice(0, 7)}`);
+    throw new RetentionRefused(
+      `refusing to drop entries younger than ${RETENTION_YEARS} years: the cut-off must be on or before ${cutoff.toISOString().slice(0, 7)}`,
+    );
   }
 }
 

@@ -56,14 +56,23 @@ export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoin
     await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
     const previous = await latestCheckpoint(tx);
     const from = previous?.treeSize ?? 0;
-    const fresh = await tx.select({ leafHash: auditSeals.leafHash }).from(auditSeals).where(sql`${auditSeals.leafIndex} >= ${from}`).orderBy(asc(auditSeals.leafIndex));
+    const fresh = await tx
+      .select({ leafHash: auditSeals.leafHash })
+      .from(auditSeals)
+      .where(sql`${auditSeals.leafIndex} >= ${from}`)
+      .orderBy(asc(auditSeals.leafIndex));
     if (fresh.length === 0) return previous;
-    const frontier = extendFrontier(previous?.frontier ?? [], fresh.map((f) => Buffer.from(f.leafHash, 'hex')));
+    const frontier = extendFrontier(
+      previous?.frontier ?? [],
+      fresh.map((f) => Buffer.from(f.leafHash, 'hex')),
+    );
     const treeSize = from + fresh.length;
     const rootHash = rootOfFrontier(frontier).toString('hex');
     const issuedAt = new Date();
     const payload = { log: LOG_ID, tree_size: treeSize, root_hash: rootHash, issued_at: issuedAt.toISOString() };
-    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: SIGNING_ALG, kid, typ: CHECKPOINT_TYP }).sign(key);
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: CHECKPOINT_TYP })
+      .sign(key);
     const row = { treeSize, rootHash, issuedAt, kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };
     await tx.insert(auditCheckpoints).values(row);
     return row;

@@ -39,7 +39,14 @@ export interface VerifyReport {
 export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<VerifyReport> {
   let retired = 0;
   const pending = data.unsealed?.length ?? 0;
-  const fail = (failure: VerifyReport['failure']): VerifyReport => ({ ok: false, leaves: data.leaves.length, checkpoints: data.checkpoints.length, retired, pending, failure });
+  const fail = (failure: VerifyReport['failure']): VerifyReport => ({
+    ok: false,
+    leaves: data.leaves.length,
+    checkpoints: data.checkpoints.length,
+    retired,
+    pending,
+    failure,
+  });
   // An auditor pins the keys they fetched from the gateway's JWKS beforehand; the export's own
   // key list is only as trustworthy as the database it was read from.
   const keys = new Map((trustedKeys ?? data.keys).filter((k) => k.kid).map((k) => [k.kid!, k]));
@@ -71,20 +78,33 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
     }
     if (seenEntries.has(leaf.entry.id)) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' });
     seenEntries.add(leaf.entry.id);
-    if (entryLeafHash(leaf.entry).toString('hex') !== leaf.leafHash) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry does not match its seal (altered)' });
+    if (entryLeafHash(leaf.entry).toString('hex') !== leaf.leafHash)
+      return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry does not match its seal (altered)' });
   }
 
   let frontier = extendFrontier([], []);
   let size = 0;
   for (const cp of checkpoints) {
     if (cp.treeSize > leaves.length) {
-      return fail({ checkpoint: cp.treeSize, leafIndex: leaves.length, reason: `checkpoint counts ${cp.treeSize} entries but only ${leaves.length} are sealed (entries removed)` });
+      return fail({
+        checkpoint: cp.treeSize,
+        leafIndex: leaves.length,
+        reason: `checkpoint counts ${cp.treeSize} entries but only ${leaves.length} are sealed (entries removed)`,
+      });
     }
-    frontier = extendFrontier(frontier, leaves.slice(size, cp.treeSize).map((l) => Buffer.from(l.leafHash, 'hex')));
+    frontier = extendFrontier(
+      frontier,
+      leaves.slice(size, cp.treeSize).map((l) => Buffer.from(l.leafHash, 'hex')),
+    );
     size = cp.treeSize;
     if (rootOfFrontier(frontier).toString('hex') !== cp.rootHash) {
       const firstAfter = checkpoints.filter((c) => c.treeSize < cp.treeSize).at(-1)?.treeSize ?? 0;
-      return fail({ checkpoint: cp.treeSize, leafIndex: firstAfter, entryId: leaves[firstAfter]?.entry?.id, reason: `root differs from checkpoint ${cp.treeSize}: an entry in leaves ${firstAfter}..${cp.treeSize - 1} was altered, reordered or replaced together with its seal` });
+      return fail({
+        checkpoint: cp.treeSize,
+        leafIndex: firstAfter,
+        entryId: leaves[firstAfter]?.entry?.id,
+        reason: `root differs from checkpoint ${cp.treeSize}: an entry in leaves ${firstAfter}..${cp.treeSize - 1} was altered, reordered or replaced together with its seal`,
+      });
     }
   }
   // An entry dropped from the queue would never be sealed, and so never checked: that is tampering.
@@ -101,12 +121,17 @@ async function checkSignature(cp: LogExport['checkpoints'][number], keys: Map<st
 }
 
 /** The leaf ranges a retention record retires, or why it cannot be trusted. */
-async function checkRetention(r: NonNullable<LogExport['retentions']>[number], keys: Map<string, JWK>, checkpoints: LogExport['checkpoints']): Promise<LeafRanges | string> {
+async function checkRetention(
+  r: NonNullable<LogExport['retentions']>[number],
+  keys: Map<string, JWK>,
+  checkpoints: LogExport['checkpoints'],
+): Promise<LeafRanges | string> {
   const claims = await verifiedClaims<{ partition?: string; leaf_ranges?: unknown; tree_size?: number; root_hash?: string | null }>(r.jws, keys, RETENTION_TYP);
   if (!claims) return 'signature does not verify with any known key';
   if (claims.partition !== r.partition) return 'fields differ from what was signed';
   const ranges = claims.leaf_ranges;
-  if (!Array.isArray(ranges) || !ranges.every((x) => Array.isArray(x) && x.length === 2 && x.every(Number.isSafeInteger) && x[0] < x[1])) return 'malformed leaf ranges';
+  if (!Array.isArray(ranges) || !ranges.every((x) => Array.isArray(x) && x.length === 2 && x.every(Number.isSafeInteger) && x[0] < x[1]))
+    return 'malformed leaf ranges';
   // Every retired leaf was covered by the checkpoint the record names, and that checkpoint is in the log.
   const cp = checkpoints.find((c) => c.treeSize === claims.tree_size);
   if (!cp || cp.rootHash !== claims.root_hash) return `names checkpoint ${claims.tree_size} which the log does not hold`;

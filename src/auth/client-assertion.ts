@@ -43,7 +43,11 @@ function modulusBits(n: string): number {
 /** Only the public members of a key, with its kid, `use: sig` and the pinned alg. */
 function publicOnly(jwk: JWK, alg: ClientAssertionAlg): JWK {
   const members =
-    jwk.kty === 'EC' ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y } : jwk.kty === 'OKP' ? { kty: 'OKP', crv: jwk.crv, x: jwk.x } : { kty: 'RSA', n: jwk.n, e: jwk.e };
+    jwk.kty === 'EC'
+      ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y }
+      : jwk.kty === 'OKP'
+        ? { kty: 'OKP', crv: jwk.crv, x: jwk.x }
+        : { kty: 'RSA', n: jwk.n, e: jwk.e };
   return { ...members, kid: jwk.kid, use: 'sig', alg };
 }
 
@@ -147,7 +151,15 @@ export async function verifyClientAssertion(
   if (keyProblem(jwk)) throw new AssertionRejected('key-unusable');
   const alg = pinnedAlgorithm(jwk)!;
   if (header.alg !== alg) throw new AssertionRejected('alg-not-allowed');
-  if (header.typ !== undefined && !ACCEPTED_TYP.has(String(header.typ).toLowerCase().replace(/^application\//, ''))) throw new AssertionRejected('typ-refused');
+  if (
+    header.typ !== undefined &&
+    !ACCEPTED_TYP.has(
+      String(header.typ)
+        .toLowerCase()
+        .replace(/^application\//, ''),
+    )
+  )
+    throw new AssertionRejected('typ-refused');
 
   let payload: JWTPayload;
   try {
@@ -193,6 +205,10 @@ function joseReason(err: unknown): string {
  */
 export async function consumeAssertionJti(db: Executor, clientId: string, jti: string, forgetAfter: Date): Promise<boolean> {
   await db.delete(clientAssertions).where(and(eq(clientAssertions.clientId, clientId), lt(clientAssertions.expiresAt, sql`now()`)));
-  const accepted = await db.insert(clientAssertions).values({ clientId, jti, expiresAt: forgetAfter }).onConflictDoNothing().returning({ jti: clientAssertions.jti });
+  const accepted = await db
+    .insert(clientAssertions)
+    .values({ clientId, jti, expiresAt: forgetAfter })
+    .onConflictDoNothing()
+    .returning({ jti: clientAssertions.jti });
   return accepted.length === 1;
 }

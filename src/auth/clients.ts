@@ -39,7 +39,9 @@ export const serviceUsername = (clientId: string) => `client:${clientId}`;
  */
 export async function registerClient(db: Executor, input: RegisterClientInput): Promise<RegisteredClient> {
   if (typeof input.clientId !== 'string' || !CLIENT_ID.test(input.clientId)) {
-    throw new BadRequest('The client id must be 1 to 128 letters, digits or . _ ~ : - and start with a letter or digit.', [{ path: 'clientId', message: 'invalid' }]);
+    throw new BadRequest('The client id must be 1 to 128 letters, digits or . _ ~ : - and start with a letter or digit.', [
+      { path: 'clientId', message: 'invalid' },
+    ]);
   }
   if (typeof input.agencyId !== 'string' || !UUID.test(input.agencyId)) throw new BadRequest('No such agency.', [{ path: 'agencyId', message: 'unknown' }]);
   if (typeof input.role !== 'string' || !ROLE.test(input.role)) throw new BadRequest('The role is not valid.', [{ path: 'role', message: 'invalid' }]);

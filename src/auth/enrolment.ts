@@ -19,7 +19,13 @@ export async function issueEnrolmentCode(db: Executor, userId: string, hours = 7
   const code = `${randomCode()}-${randomCode()}`;
   await db
     .update(users)
-    .set({ enrolmentCodeHash: hashCode(code), enrolmentExpiresAt: new Date(Date.now() + hours * 3_600_000), totpEnrolledAt: null, totpSecretEnc: null, totpLastStep: null })
+    .set({
+      enrolmentCodeHash: hashCode(code),
+      enrolmentExpiresAt: new Date(Date.now() + hours * 3_600_000),
+      totpEnrolledAt: null,
+      totpSecretEnc: null,
+      totpLastStep: null,
+    })
     .where(eq(users.id, userId));
   return code;
 }
@@ -27,7 +33,10 @@ export async function issueEnrolmentCode(db: Executor, userId: string, hours = 7
 /** Replaces a user's recovery codes; returns the plaintexts once. */
 export async function issueRecoveryCodes(db: Executor, userId: string): Promise<string[]> {
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, randomCode);
-  await db.update(recoveryCodes).set({ usedAt: new Date() }).where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
+  await db
+    .update(recoveryCodes)
+    .set({ usedAt: new Date() })
+    .where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
   await db.insert(recoveryCodes).values(codes.map((c) => ({ userId, codeHash: hashCode(c) })));
   return codes;
 }

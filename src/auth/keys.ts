@@ -37,7 +37,10 @@ export async function rotateSigningKey(db: Executor, kek: Buffer, maxTokenSecond
   const now = new Date();
   const activatesAt = new Date(now.getTime() + publishDelaySeconds * 1000);
   await db.transaction(async (tx) => {
-    await tx.update(signingKeys).set({ status: 'retired' }).where(and(eq(signingKeys.status, 'retiring'), lt(signingKeys.retireAfter, now)));
+    await tx
+      .update(signingKeys)
+      .set({ status: 'retired' })
+      .where(and(eq(signingKeys.status, 'retiring'), lt(signingKeys.retireAfter, now)));
     await tx
       .update(signingKeys)
       .set({ status: 'retiring', retireAfter: new Date(activatesAt.getTime() + (maxTokenSeconds + 60) * 1000) })
@@ -80,7 +83,10 @@ export class KeyStore {
   ) {}
 
   async load(): Promise<void> {
-    const rows = await this.db.select().from(signingKeys).where(inArray(signingKeys.status, ['active', 'retiring']));
+    const rows = await this.db
+      .select()
+      .from(signingKeys)
+      .where(inArray(signingKeys.status, ['active', 'retiring']));
     const previous = new Map(this.stored.map((k) => [k.kid, k]));
     const stored: StoredKey[] = [];
     for (const row of rows) {

@@ -28,7 +28,11 @@ export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims):
     .limit(1);
   if (revoked) throw new TokenRejected('token_revoked');
   if (claims.client_id !== undefined) {
-    const [client] = await db.select({ agencyId: clients.agencyId, disabledAt: clients.disabledAt }).from(clients).where(eq(clients.clientId, claims.client_id)).limit(1);
+    const [client] = await db
+      .select({ agencyId: clients.agencyId, disabledAt: clients.disabledAt })
+      .from(clients)
+      .where(eq(clients.clientId, claims.client_id))
+      .limit(1);
     if (!client || client.disabledAt || client.agencyId !== row.agency.id) throw new TokenRejected('client_disabled');
   }
   return {

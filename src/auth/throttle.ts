@@ -40,7 +40,9 @@ export async function recordFailure(db: Executor, keys: { key: string; limit: nu
     await db
       .update(loginThrottle)
       .set({ lockedUntil: sql`now() + make_interval(secs => ${THROTTLE.lockSeconds})` })
-      .where(sql`${loginThrottle.key} = ${key} and ${loginThrottle.failures} >= ${limit} and (${loginThrottle.lockedUntil} is null or ${loginThrottle.lockedUntil} < now())`);
+      .where(
+        sql`${loginThrottle.key} = ${key} and ${loginThrottle.failures} >= ${limit} and (${loginThrottle.lockedUntil} is null or ${loginThrottle.lockedUntil} < now())`,
+      );
   }
 }
 

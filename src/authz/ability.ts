@@ -63,7 +63,11 @@ export function compileAbility(policy: Policy, principal: Principal, context?: S
         can('read', 'Subject', [tierField(tier)], { id }).because(because({ tier, ...basis }));
       }
     };
-    for (const c of context.consents) grant(upTo('intermediate').filter((t) => c.tiers.includes(t)), { rule: 'consent', consentId: c.id });
+    for (const c of context.consents)
+      grant(
+        upTo('intermediate').filter((t) => c.tiers.includes(t)),
+        { rule: 'consent', consentId: c.id },
+      );
     for (const caseId of context.openCaseIds) grant(upTo('full'), { rule: 'open-case-member', caseId });
     for (const g of context.breakGlass) grant(upTo(g.tier), { rule: 'break-glass', breakGlassId: g.id });
 

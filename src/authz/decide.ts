@@ -63,7 +63,10 @@ export class DecisionPoint {
       withheld: TIERS.filter((t) => !grantedTiers.includes(t)),
       breakGlass: basis.some((b) => b.rule === 'break-glass'),
       entryTiers: grantedTiers.filter((t) => t !== 'basic'),
-      ceilingEntryTiers: ENTRY_TIERS.filter((t) => { const c = ceilingOf(roleRule(this.policy, principal.agencyKind, principal.role)); return c !== undefined && tierRank(t) <= tierRank(c); }),
+      ceilingEntryTiers: ENTRY_TIERS.filter((t) => {
+        const c = ceilingOf(roleRule(this.policy, principal.agencyKind, principal.role));
+        return c !== undefined && tierRank(t) <= tierRank(c);
+      }),
       releasedCategories: [...new Set(context.consents.flatMap((c) => c.sensitiveCategories))],
       canSeeEntry: (entry) => ability.can('read', as('Entry', { ...entry, subjectId } as Record<string, unknown>)),
     };

@@ -57,7 +57,11 @@ const policySchema = z.strictObject({
   roles: z.partialRecord(z.enum(AGENCY_KINDS), z.record(z.string().regex(/^[a-z][a-z_]*$/), roleSchema)),
   breakGlass: z.strictObject({
     tier: z.enum(ENTRY_TIERS),
-    minutes: z.number().int().min(5).max(24 * 60),
+    minutes: z
+      .number()
+      .int()
+      .min(5)
+      .max(24 * 60),
     minReasonLength: z.number().int().min(1),
   }),
   disclosures: disclosuresSchema,

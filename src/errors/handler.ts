@@ -66,5 +66,12 @@ export function sendProblem(res: Parameters<RequestHandler>[1], problem: HttpPro
     const missing = (problem as { reason?: string }).reason === 'token_missing';
     res.set('WWW-Authenticate', missing ? 'Bearer realm="tiergate"' : 'Bearer realm="tiergate", error="invalid_token"');
   }
-  res.json({ type: PROBLEM_TYPE_BASE + slug, title: problem.title, status: problem.status, detail: problem.detail, instance: requestId ? `urn:uuid:${requestId}` : undefined, ...problem.extra });
+  res.json({
+    type: PROBLEM_TYPE_BASE + slug,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    instance: requestId ? `urn:uuid:${requestId}` : undefined,
+    ...problem.extra,
+  });
 }

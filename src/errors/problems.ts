@@ -17,20 +17,29 @@ export interface FieldIssue {
 }
 
 export class BadRequest extends HttpProblem {
-  constructor(detail: string, readonly issues: FieldIssue[] = []) {
+  constructor(
+    detail: string,
+    readonly issues: FieldIssue[] = [],
+  ) {
     super(400, 'Bad Request', detail, issues.length ? { errors: issues } : {});
   }
 }
 
 export class Unauthorized extends HttpProblem {
-  constructor(readonly reason: string, detail = 'A valid bearer access token is required.') {
+  constructor(
+    readonly reason: string,
+    detail = 'A valid bearer access token is required.',
+  ) {
     super(401, 'Unauthorized', detail);
   }
 }
 
 /** A policy refusal; `reason` names the rule (or missing rule) and goes to the access log too. */
 export class Forbidden extends HttpProblem {
-  constructor(readonly reason: string, detail = 'The policy does not allow this request.') {
+  constructor(
+    readonly reason: string,
+    detail = 'The policy does not allow this request.',
+  ) {
     super(403, 'Forbidden', detail);
   }
 }
@@ -57,7 +66,8 @@ export class ServiceUnavailable extends HttpProblem {
 /** RFC 6749 section 5.2 error for the /oauth endpoints. */
 export class OAuthError extends Error {
   constructor(
-    readonly error: 'invalid_request' | 'invalid_grant' | 'invalid_client' | 'unsupported_grant_type' | 'unauthorized_client' | 'server_error' | 'temporarily_unavailable',
+    readonly error:
+      'invalid_request' | 'invalid_grant' | 'invalid_client' | 'unsupported_grant_type' | 'unauthorized_client' | 'server_error' | 'temporarily_unavailable',
     readonly description?: string,
     readonly status = error === 'invalid_client' ? 401 : error.startsWith('server') ? 500 : error === 'temporarily_unavailable' ? 503 : 400,
     /** Seconds for a Retry-After header (throttling). */

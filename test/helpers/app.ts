@@ -14,7 +14,10 @@ export interface TestApp {
 export const TEST_ENV = { NODE_ENV: 'test', LOG_LEVEL: 'silent', TOKEN_ISSUER: 'https://tiergate.test', TOKEN_AUDIENCE: 'tiergate-api' };
 
 /** The real app in-process: real keys in the database, real policy, real token service. */
-export async function createTestApp(database: Database, options: { policy?: Policy; env?: Record<string, string>; keyRefreshMs?: number } = {}): Promise<TestApp> {
+export async function createTestApp(
+  database: Database,
+  options: { policy?: Policy; env?: Record<string, string>; keyRefreshMs?: number } = {},
+): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...options.env });
   const keys = new KeyStore(database.db, config.keyEncryptionKey, options.keyRefreshMs);
   await keys.load();

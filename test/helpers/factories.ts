@@ -21,7 +21,10 @@ export interface TestUser {
 const short = () => randomUUID().slice(0, 8);
 
 export async function createAgency(db: Db, kind: AgencyKind, slug = `${kind.replace('_', '-')}-${short()}`) {
-  const [row] = await db.insert(agencies).values({ slug, name: `Test ${slug}`, kind }).returning();
+  const [row] = await db
+    .insert(agencies)
+    .values({ slug, name: `Test ${slug}`, kind })
+    .returning();
   return row!;
 }
 
@@ -29,7 +32,10 @@ export async function createAgency(db: Db, kind: AgencyKind, slug = `${kind.repl
 export async function createUser(deps: AppDeps, agency: { id: string; slug: string; kind: string }, role: string): Promise<TestUser> {
   passwordHash ??= hashPassword(TEST_PASSWORD);
   const username = `${role}-${short()}@${agency.slug}`;
-  const [row] = await deps.db.insert(users).values({ username, agencyId: agency.id, role, passwordHash: await passwordHash }).returning();
+  const [row] = await deps.db
+    .insert(users)
+    .values({ username, agencyId: agency.id, role, passwordHash: await passwordHash })
+    .returning();
   const token = await deps.tokens.issue({ userId: row!.id, agency: agency.slug, agencyKind: agency.kind, role, amr: ['pwd'] });
   return { userId: row!.id, username, agencyId: agency.id, agency: agency.slug, kind: agency.kind as AgencyKind, role, token };
 }
@@ -37,17 +43,41 @@ export async function createUser(deps: AppDeps, agency: { id: string; slug: stri
 export async function createSubject(db: Db, by: TestUser, overrides: Partial<typeof subjects.$inferInsert> = {}) {
   const [row] = await db
     .insert(subjects)
-    .values({ givenName: 'Test', familyName: `Person${short()}`, birthDate: '1980-01-01', sex: 'unknown', agencyId: by.agencyId, createdBy: by.userId, ...overrides })
+    .values({
+      givenName: 'Test',
+      familyName: `Person${short()}`,
+      birthDate: '1980-01-01',
+      sex: 'unknown',
+      agencyId: by.agencyId,
+      createdBy: by.userId,
+      ...overrides,
+    })
     .returning();
   return row!;
 }
 
 /** A clinical entry whose summary and content carry a unique marker, to detect leaks in any body. */
-export async function createEntry(db: Db, subjectId: string, by: TestUser, tier: 'intermediate' | 'full', sensitivity: SensitiveCategory[] = [], kind = 'note') {
+export async function createEntry(
+  db: Db,
+  subjectId: string,
+  by: TestUser,
+  tier: 'intermediate' | 'full',
+  sensitivity: SensitiveCategory[] = [],
+  kind = 'note',
+) {
   const marker = `MARK-${tier}-${sensitivity.join('+') || 'plain'}-${short()}`;
   const [row] = await db
     .insert(clinicalEntries)
-    .values({ subjectId, kind, tier, sensitivity, summary: `summary ${marker}`, content: { text: `content ${marker}` }, agencyId: by.agencyId, createdBy: by.userId })
+    .values({
+      subjectId,
+      kind,
+      tier,
+      sensitivity,
+      summary: `summary ${marker}`,
+      content: { text: `content ${marker}` },
+      agencyId: by.agencyId,
+      createdBy: by.userId,
+    })
     .returning();
   return { ...row!, marker };
 }
@@ -82,7 +112,14 @@ export async function createConsent(
 export async function createCase(db: Db, subjectId: string, by: TestUser, members: TestUser[], status: 'open' | 'closed' = 'open') {
   const [row] = await db
     .insert(cases)
-    .values({ subjectId, title: 'test case', status, agencyId: by.agencyId, openedBy: by.userId, ...(status === 'closed' ? { closedAt: new Date(), closedBy: by.userId } : {}) })
+    .values({
+      subjectId,
+      title: 'test case',
+      status,
+      agencyId: by.agencyId,
+      openedBy: by.userId,
+      ...(status === 'closed' ? { closedAt: new Date(), closedBy: by.userId } : {}),
+    })
     .returning();
   if (members.length) await db.insert(caseMembers).values(members.map((m) => ({ caseId: row!.id, userId: m.userId, addedBy: by.userId })));
   return row!;

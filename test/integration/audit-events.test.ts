@@ -48,7 +48,10 @@ function expectProblem(res: request.Response, status: number) {
   expect(res.status, res.text).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
 }
-async function events(query: Record<string, string | number>, who: TestUser = compliance): Promise<{ events: Event[]; next: string | null; res: request.Response }> {
+async function events(
+  query: Record<string, string | number>,
+  who: TestUser = compliance,
+): Promise<{ events: Event[]; next: string | null; res: request.Response }> {
   const res = await request(t.app).get('/v1/audit/events').query(query).set(bearer(who));
   expect(res.status, res.text).toBe(200);
   return { events: res.body.events, next: res.body.next, res };
@@ -64,15 +67,15 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      if (c === '"' && text[i + 1] === '"') ((cell += '"'), i++);
       else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(cell), (cell = '');
-    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+    else if (c === ',') (row.push(cell), (cell = ''));
+    else if (c === '\r' && text[i + 1] === '\n') (row.push(cell), rows.push(row), (row = []), (cell = ''), i++);
     else cell += c;
   }
-  if (cell || row.length) row.push(cell), rows.push(row);
+  if (cell || row.length) (row.push(cell), rows.push(row));
   return rows;
 }
 
@@ -108,7 +111,9 @@ beforeAll(async () => {
   s1 = await createSubject(db, clinician, { givenName: 'Ada', familyName: 'Auditee', birthDate: '1985-02-03' });
   s2 = await createSubject(db, clinician);
   s3 = await createSubject(db, clinician);
-  markers = (await Promise.all([createEntry(db, s1.id, clinician, 'intermediate'), createEntry(db, s1.id, clinician, 'full', ['substance-use'])])).map((e) => e.marker);
+  markers = (await Promise.all([createEntry(db, s1.id, clinician, 'intermediate'), createEntry(db, s1.id, clinician, 'full', ['substance-use'])])).map(
+    (e) => e.marker,
+  );
 
   // The history the tests search, one request at a time so the order is known.
   const go = async (name: string, r: request.Test, status: number) => {
@@ -119,7 +124,11 @@ beforeAll(async () => {
   await go('clinicianReadsS1', request(t.app).get(`/v1/subjects/${s1.id}`).set(bearer(clinician)), 200);
   await go('officerReadsS1', request(t.app).get(`/v1/subjects/${s1.id}`).set(bearer(officer)), 200);
   await go('officerSearchesS1', request(t.app).get('/v1/subjects').query({ name: s1.familyName, dob: s1.birthDate }).set(bearer(officer)), 200);
-  await go('dispatcherWritesS1', request(t.app).post(`/v1/subjects/${s1.id}/entries`).set(bearer(dispatcher)).send({ kind: 'note', tier: 'full', summary: 'x' }), 403);
+  await go(
+    'dispatcherWritesS1',
+    request(t.app).post(`/v1/subjects/${s1.id}/entries`).set(bearer(dispatcher)).send({ kind: 'note', tier: 'full', summary: 'x' }),
+    403,
+  );
   await go('clerkReadsS2', request(t.app).get(`/v1/subjects/${s2.id}`).set(bearer(clerk)), 200);
   await go('formulaReadsS2', request(t.app).get(`/v1/subjects/${s2.id}`).set(bearer(formula)), 200);
   for (let i = 0; i < 5; i++) await go(`officerReadsS3_${i}`, request(t.app).get(`/v1/subjects/${s3.id}`).set(bearer(officer)), 200);
@@ -147,7 +156,9 @@ describe('GET /v1/audit/events (compliance officer)', () => {
     }
     expect(list.map((e) => e.requestId)).toEqual([rid.dispatcherWritesS1, rid.officerSearchesS1, rid.officerReadsS1, rid.clinicianReadsS1]);
     expectNoMarkers(res, markers);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'audit.read', decision: 'allow', actor_user_id: compliance.userId, subject_id: null })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'audit.read', decision: 'allow', actor_user_id: compliance.userId, subject_id: null }),
+    ]);
   });
 
   it('filters by subject, including searches that disclosed the subject', async () => {
@@ -186,7 +197,13 @@ describe('GET /v1/audit/events (compliance officer)', () => {
     expect(denials.map((e) => e.requestId)).toContain(rid.dispatcherWritesS1);
     const { events: s1Denials } = await events({ decision: 'deny', subject: s1.id });
     expect(s1Denials).toEqual([
-      expect.objectContaining({ requestId: rid.dispatcherWritesS1, action: 'entry.create', decision: 'deny', tier: null, actor: expect.objectContaining({ user: dispatcher.username }) }),
+      expect.objectContaining({
+        requestId: rid.dispatcherWritesS1,
+        action: 'entry.create',
+        decision: 'deny',
+        tier: null,
+        actor: expect.objectContaining({ user: dispatcher.username }),
+      }),
     ]);
     const { events: allows } = await events({ decision: 'allow', subject: s1.id });
     expect(allows.every((e) => e.decision === 'allow')).toBe(true);
@@ -236,7 +253,17 @@ describe('GET /v1/audit/events (compliance officer)', () => {
   });
 
   it('rejects bad queries with 400', async () => {
-    for (const q of ['cursor=abc', 'limit=0', 'limit=201', 'decision=maybe', 'subject=nope', 'action=subject.delete', 'agency=Metro%20Police', 'unknown=1', 'format=xml']) {
+    for (const q of [
+      'cursor=abc',
+      'limit=0',
+      'limit=201',
+      'decision=maybe',
+      'subject=nope',
+      'action=subject.delete',
+      'agency=Metro%20Police',
+      'unknown=1',
+      'format=xml',
+    ]) {
       expectProblem(await request(t.app).get(`/v1/audit/events?${q}`).set(bearer(compliance)), 400);
     }
   });
@@ -250,7 +277,21 @@ describe('GET /v1/audit/events?format=csv', () => {
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
     expect(res.headers['content-disposition']).toMatch(/^attachment/);
     const rows = parseCsv(res.text);
-    expect(rows[0]).toEqual(['id', 'at', 'actor_user', 'actor_agency', 'actor_role', 'subject', 'action', 'decision', 'tier', 'basis', 'break_glass', 'reason', 'request_id']);
+    expect(rows[0]).toEqual([
+      'id',
+      'at',
+      'actor_user',
+      'actor_agency',
+      'actor_role',
+      'subject',
+      'action',
+      'decision',
+      'tier',
+      'basis',
+      'break_glass',
+      'reason',
+      'request_id',
+    ]);
     const body = rows.slice(1);
     expect(body.map((r) => r[0])).toEqual(json.events.map((e) => e.id));
     for (const r of body) expect(r).toHaveLength(13);
@@ -288,7 +329,9 @@ describe('everyone but compliance is refused', () => {
       expect(res.text).not.toContain(rid.clinicianReadsS1!);
       expectNoMarkers(res, markers);
       const log = await logOf(res);
-      expect(log).toEqual([expect.objectContaining({ action: 'audit.read', decision: 'deny', reason: 'no-rule:read:AuditEvent', actor_user_id: who().userId })]);
+      expect(log).toEqual([
+        expect.objectContaining({ action: 'audit.read', decision: 'deny', reason: 'no-rule:read:AuditEvent', actor_user_id: who().userId }),
+      ]);
       // …and the compliance officer finds it.
       const found = await events({ actor: who().userId, action: 'audit.read', decision: 'deny' });
       expect(found.events.map((e) => e.requestId)).toContain(res.headers['x-request-id']);

@@ -77,7 +77,8 @@ describe('monthly partitions', () => {
   it('gives the gateway role no rights on partitions, only the function that creates the months ahead', async () => {
     if (!isPg()) return; // PGlite runs as its superuser; roles and grants are PostgreSQL's concern here
     const privilege = async (expr: string) => (await database.admin(`select ${expr} as ok`)).rows[0]!.ok;
-    for (const p of ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) expect(await privilege(`has_table_privilege('tiergate_app', '${current}', '${p}')`)).toBe(false);
+    for (const p of ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])
+      expect(await privilege(`has_table_privilege('tiergate_app', '${current}', '${p}')`)).toBe(false);
     expect(await privilege(`has_function_privilege('tiergate_app', 'tiergate_ensure_log_partitions(integer)', 'EXECUTE')`)).toBe(true);
     expect(await privilege(`has_function_privilege('tiergate_app', 'tiergate_create_log_partition(timestamptz)', 'EXECUTE')`)).toBe(false);
     expect(await privilege(`has_function_privilege('tiergate_app', 'tiergate_retire_log_partition(text)', 'EXECUTE')`)).toBe(false);
@@ -132,7 +133,14 @@ describe('retention', () => {
     const { payload, protectedHeader } = await compactVerify(record!.jws, createLocalJWKSet(t.deps.keys.jwks()));
     expect(protectedHeader.typ).toBe(RETENTION_TYP);
     const claims = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
-    expect(claims).toMatchObject({ log: LOG_ID, partition: 'access_log_y2018m03', range_from: '2018-03-01T00:00:00.000Z', range_to: '2018-04-01T00:00:00.000Z', entries: 5, leaf_ranges: record!.leafRanges });
+    expect(claims).toMatchObject({
+      log: LOG_ID,
+      partition: 'access_log_y2018m03',
+      range_from: '2018-03-01T00:00:00.000Z',
+      range_to: '2018-04-01T00:00:00.000Z',
+      entries: 5,
+      leaf_ranges: record!.leafRanges,
+    });
 
     const { rows } = await database.admin(`select detail from access_log where action = 'audit.retention'`);
     expect(rows).toEqual([{ detail: expect.objectContaining({ partition: 'access_log_y2018m03', entries: 5 }) }]);
@@ -148,7 +156,9 @@ describe('retention', () => {
   it('excuses only the leaves a record names: another missing entry still fails', async () => {
     const data = await exportLog(t.deps.db);
     const victim = data.leaves.find((l) => l.entry && l.entry.requestId.startsWith('old-2018-04'))!;
-    await tamper(`create temp table saved as select * from access_log where id = '${victim.entry!.id}'; delete from access_log where id = '${victim.entry!.id}'`);
+    await tamper(
+      `create temp table saved as select * from access_log where id = '${victim.entry!.id}'; delete from access_log where id = '${victim.entry!.id}'`,
+    );
     expect((await verifyLog(await exportLog(t.deps.db))).failure).toMatchObject({ leafIndex: victim.leafIndex, reason: expect.stringMatching(/missing/) });
     await tamper(`insert into access_log select * from saved; drop table saved`);
     expect((await verifyLog(await exportLog(t.deps.db))).ok).toBe(true);
@@ -159,13 +169,24 @@ describe('retention', () => {
     const victim = data.leaves.find((l) => l.entry && l.entry.requestId.startsWith('old-2018-04'))!;
     const cut = (d: LogExport): LogExport => ({ ...d, leaves: d.leaves.map((l) => (l === victim ? { ...l, entry: null } : l)) });
     const cp = data.checkpoints.at(-1)!;
-    const claims = { log: LOG_ID, partition: 'access_log_y2018m04', entries: 1, leaf_ranges: [[victim.leafIndex, victim.leafIndex + 1]], tree_size: cp.treeSize, root_hash: cp.rootHash };
+    const claims = {
+      log: LOG_ID,
+      partition: 'access_log_y2018m04',
+      entries: 1,
+      leaf_ranges: [[victim.leafIndex, victim.leafIndex + 1]],
+      tree_size: cp.treeSize,
+      root_hash: cp.rootHash,
+    };
 
     // An insider without the private key signs with their own.
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const own = { ...(await exportJWK(publicKey)), kid: 'insider' };
-    const forged = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'ES256', kid: 'insider', typ: RETENTION_TYP }).sign(privateKey);
-    expect((await verifyLog(cut({ ...data, retentions: [...data.retentions!, { partition: 'access_log_y2018m04', jws: forged }] }))).failure).toMatchObject({ reason: expect.stringMatching(/access_log_y2018m04: signature/) });
+    const forged = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+      .setProtectedHeader({ alg: 'ES256', kid: 'insider', typ: RETENTION_TYP })
+      .sign(privateKey);
+    expect((await verifyLog(cut({ ...data, retentions: [...data.retentions!, { partition: 'access_log_y2018m04', jws: forged }] }))).failure).toMatchObject({
+      reason: expect.stringMatching(/access_log_y2018m04: signature/),
+    });
     // An insider who also slips their key into the database's key table fools a verifier that
     // trusts the export's keys, but not an auditor who pins the gateway's published keys.
     const planted = cut({ ...data, keys: [...data.keys, own], retentions: [...data.retentions!, { partition: 'access_log_y2018m04', jws: forged }] });
@@ -186,7 +207,10 @@ describe('retention', () => {
 
 describe('the audit:retain command', () => {
   const cli = (args: string[], env: Record<string, string> = {}) =>
-    run(process.execPath, ['--import', 'tsx', 'scripts/audit-retain.ts', ...args], { env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env }, timeout: 60_000 }).then(
+    run(process.execPath, ['--import', 'tsx', 'scripts/audit-retain.ts', ...args], {
+      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env },
+      timeout: 60_000,
+    }).then(
       ({ stdout }) => ({ code: 0, out: stdout }),
       (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),
     );
@@ -195,7 +219,10 @@ describe('the audit:retain command', () => {
     expect(await cli(['--before', 'March'])).toMatchObject({ code: 2, out: expect.stringMatching(/usage/) });
     expect(await cli(['--bogus'])).toMatchObject({ code: 2 });
     const recent = new Date().toISOString().slice(0, 7);
-    expect(await cli(['--before', recent, '--apply'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })).toMatchObject({ code: 1, out: expect.stringMatching(/refused: .*younger than 6 years/) });
+    expect(await cli(['--before', recent, '--apply'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })).toMatchObject({
+      code: 1,
+      out: expect.stringMatching(/refused: .*younger than 6 years/),
+    });
   });
 
   it('plans, then drops and signs, as the schema owner', async () => {
@@ -204,10 +231,16 @@ describe('the audit:retain command', () => {
     await sealAndCheckpoint(t.deps.db, t.deps.keys);
     const env = { MIGRATION_DATABASE_URL: database.ownerUrl!, DATABASE_URL: database.ownerUrl! };
     const plan = await cli(['--before', '2018-06'], env);
-    expect(plan).toMatchObject({ code: 0, out: expect.stringMatching(/would drop access_log_y2018m04: 3 entries[\s\S]*would drop access_log_y2018m05: 2 entries/) });
+    expect(plan).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/would drop access_log_y2018m04: 3 entries[\s\S]*would drop access_log_y2018m05: 2 entries/),
+    });
     expect(await count(`"at" < '2018-06-01'`)).toBe(5);
     const applied = await cli(['--before', '2018-06', '--apply'], env);
-    expect(applied).toMatchObject({ code: 0, out: expect.stringMatching(/dropped access_log_y2018m04: 3 entries[\s\S]*dropped access_log_y2018m05: 2 entries/) });
+    expect(applied).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/dropped access_log_y2018m04: 3 entries[\s\S]*dropped access_log_y2018m05: 2 entries/),
+    });
     expect(await count(`"at" < '2018-06-01'`)).toBe(0);
     await sealAndCheckpoint(t.deps.db, t.deps.keys);
     expect(await verifyLog(await exportLog(t.deps.db))).toMatchObject({ ok: true, retired: 10 });

@@ -27,7 +27,9 @@ beforeAll(async () => {
   const subject = await createSubject(t.deps.db, clinician);
   subjectId = subject.id;
   for (let i = 0; i < 12; i++) {
-    await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(i % 2 ? clerk : clinician));
+    await request(t.app)
+      .get(`/v1/subjects/${subject.id}`)
+      .set(bearer(i % 2 ? clerk : clinician));
     if (i === 5) await sealAndCheckpoint(t.deps.db, t.deps.keys);
   }
   await sealAndCheckpoint(t.deps.db, t.deps.keys);
@@ -93,11 +95,13 @@ describe('tamper evidence', () => {
       delete from access_log where id in (select entry_id from saved_seals);
       delete from audit_seals where leaf_index > ${last - 3}`);
     expect((await verify()).failure).toMatchObject({ reason: expect.stringMatching(/entries removed/), leafIndex: last - 2 });
-    await tamper(`insert into access_log select * from saved_log; insert into audit_seals select * from saved_seals; drop table saved_log; drop table saved_seals`);
+    await tamper(
+      `insert into access_log select * from saved_log; insert into audit_seals select * from saved_seals; drop table saved_log; drop table saved_seals`,
+    );
     expect((await verify()).ok).toBe(true);
   });
 
-  it('detects an entry taken out of the sealer\'s queue before it was sealed', async () => {
+  it("detects an entry taken out of the sealer's queue before it was sealed", async () => {
     // The gateway's role may delete from the queue (the sealer does); an entry it drops would
     // otherwise never be sealed and never checked.
     const res = await request(t.app).get(`/v1/subjects/${subjectId}`).set(bearer(clerk));
@@ -113,7 +117,9 @@ describe('tamper evidence', () => {
   });
 
   it('rejects a checkpoint whose signature or fields were forged', async () => {
-    await tamper(`create temp table saved as select * from audit_checkpoints; update audit_checkpoints set root_hash = repeat('0', 64) where tree_size = (select min(tree_size) from audit_checkpoints)`);
+    await tamper(
+      `create temp table saved as select * from audit_checkpoints; update audit_checkpoints set root_hash = repeat('0', 64) where tree_size = (select min(tree_size) from audit_checkpoints)`,
+    );
     expect((await verify()).failure).toMatchObject({ reason: expect.stringMatching(/differ from what was signed/) });
     await tamper(`delete from audit_checkpoints; insert into audit_checkpoints select * from saved; drop table saved`);
     expect((await verify()).ok).toBe(true);
@@ -127,7 +133,10 @@ describe('the sealer', () => {
     async () => {
       const { execFile } = await import('node:child_process');
       const run = promisify(execFile);
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/fixtures/checkpoint-with-stale-keys.ts'], { timeout: 60_000, killSignal: 'SIGKILL' });
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/fixtures/checkpoint-with-stale-keys.ts'], {
+        timeout: 60_000,
+        killSignal: 'SIGKILL',
+      });
       expect(JSON.parse(stdout)).toEqual({ treeSize: 1 });
     },
     90_000,
@@ -144,7 +153,9 @@ describe('concurrent writers', () => {
     await Promise.all(
       Array.from({ length: WRITERS }, async (_, w) => {
         for (let i = 0; i < perWriter(); i++) {
-          await t.deps.db.transaction((tx) => appendAccessLog(tx, { requestId: `w${w}-${i}`, action: 'subject.search', decision: 'allow', detail: { writer: w, i } }));
+          await t.deps.db.transaction((tx) =>
+            appendAccessLog(tx, { requestId: `w${w}-${i}`, action: 'subject.search', decision: 'allow', detail: { writer: w, i } }),
+          );
           if (w < 5 && i % 10 === 9) sealings += (await sealPending(t.deps.db, 500)) > 0 ? 1 : 0;
         }
       }),

@@ -48,7 +48,8 @@ async function person() {
   return { id: s.id, inter: inter.marker, sud: sud.marker, full: full.marker, all: [inter.marker, sud.marker, full.marker] };
 }
 
-const declare = (u: TestUser, subjectId: string, reason: unknown = REASON) => request(t.app).post(`/v1/subjects/${subjectId}/break-glass`).set(bearer(u)).send({ reason });
+const declare = (u: TestUser, subjectId: string, reason: unknown = REASON) =>
+  request(t.app).post(`/v1/subjects/${subjectId}/break-glass`).set(bearer(u)).send({ reason });
 const read = (u: TestUser, subjectId: string) => request(t.app).get(`/v1/subjects/${subjectId}`).set(bearer(u));
 
 function expectBasicRead(res: request.Response, p: Awaited<ReturnType<typeof person>>) {
@@ -99,7 +100,14 @@ describe('POST /v1/subjects/:id/break-glass', () => {
     expectNoMarkers(res, p.all);
     const declared = await logOf(res);
     expect(declared).toEqual([
-      expect.objectContaining({ action: 'break-glass.declare', decision: 'allow', subject_id: p.id, tier: 'intermediate', break_glass: true, actor_user_id: clinician.userId }),
+      expect.objectContaining({
+        action: 'break-glass.declare',
+        decision: 'allow',
+        subject_id: p.id,
+        tier: 'intermediate',
+        break_glass: true,
+        actor_user_id: clinician.userId,
+      }),
     ]);
     // The free-text reason may name the person: it stays with the grant, out of the log.
     expect(JSON.stringify(declared)).not.toContain('barricaded');
@@ -146,7 +154,13 @@ describe('POST /v1/subjects/:id/break-glass', () => {
     expectProblem(res, 403);
     expect(await grantCount(p.id)).toBe(0);
     expect(await logOf(res)).toEqual([
-      expect.objectContaining({ action: 'break-glass.declare', decision: 'deny', reason: 'no-rule:create:BreakGlass', subject_id: p.id, actor_user_id: who().userId }),
+      expect.objectContaining({
+        action: 'break-glass.declare',
+        decision: 'deny',
+        reason: 'no-rule:create:BreakGlass',
+        subject_id: p.id,
+        actor_user_id: who().userId,
+      }),
     ]);
     if (who() !== compliance) expectBasicRead(await read(who(), p.id), p);
   });
@@ -185,7 +199,9 @@ describe('POST /v1/subjects/:id/break-glass', () => {
     expect(res.status).toBe(201);
     expect((await read(doctor, p.id)).body.access.tier).toBe('intermediate');
     // An hour passes (as the superuser, past the trigger that keeps grants unchanged).
-    await database.admin(`BEGIN; SET LOCAL session_replication_role = replica; UPDATE break_glass_grants SET expires_at = now() - interval '1 minute' WHERE id = '${res.body.id}'; COMMIT;`);
+    await database.admin(
+      `BEGIN; SET LOCAL session_replication_role = replica; UPDATE break_glass_grants SET expires_at = now() - interval '1 minute' WHERE id = '${res.body.id}'; COMMIT;`,
+    );
     const after = await read(doctor, p.id);
     expectBasicRead(after, p);
     expect(await logOf(after)).toEqual([expect.objectContaining({ action: 'subject.read', tier: 'basic', break_glass: false })]);

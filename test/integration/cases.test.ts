@@ -109,10 +109,14 @@ describe('POST /v1/cases', () => {
     const res = await request(t.app).post('/v1/cases').set(bearer(creator)).send({ subjectId: p.id, title: 'Follow-up' });
     expect(res.status, res.text).toBe(201);
     expect(res.body).toMatchObject({ id: expect.stringMatching(UUID), subjectId: p.id, title: 'Follow-up', status: 'open' });
-    expect(res.body.members).toEqual([expect.objectContaining({ userId: creator.userId, username: creator.username, agency: creator.agency, role: 'clinician' })]);
+    expect(res.body.members).toEqual([
+      expect.objectContaining({ userId: creator.userId, username: creator.username, agency: creator.agency, role: 'clinician' }),
+    ]);
     expectNoMarkers(res, p.all);
     expect(await activeMembers(res.body.id)).toEqual([creator.userId]);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.create', decision: 'allow', subject_id: p.id, detail: { caseId: res.body.id } })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'case.create', decision: 'allow', subject_id: p.id, detail: { caseId: res.body.id } }),
+    ]);
     expectFull(await read(creator, p.id), p, res.body.id);
     // Twin: a clinician of the same agency who is not on the team stays at basic.
     expectBasic(await read(outsider, p.id), p);
@@ -154,7 +158,9 @@ describe('POST /v1/cases/:id/members', () => {
     expect(res.status, res.text).toBe(201);
     expect(res.body.members.map((m: { userId: string }) => m.userId).sort()).toEqual([creator.userId, doctor.userId].sort());
     expectNoMarkers(res, p.all);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.member.add', decision: 'allow', subject_id: p.id, detail: { caseId: c.id, memberUserId: doctor.userId } })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'case.member.add', decision: 'allow', subject_id: p.id, detail: { caseId: c.id, memberUserId: doctor.userId } }),
+    ]);
     expectFull(await read(doctor, p.id), p, c.id);
   });
 
@@ -243,7 +249,9 @@ describe('DELETE /v1/cases/:id/members/:userId', () => {
     const res = await removeMember(creator, c.id, doctor.userId);
     expect(res.status, res.text).toBe(200);
     expect(res.body.members.map((m: { userId: string }) => m.userId)).toEqual([creator.userId]);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.member.remove', decision: 'allow', detail: { caseId: c.id, memberUserId: doctor.userId } })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'case.member.remove', decision: 'allow', detail: { caseId: c.id, memberUserId: doctor.userId } }),
+    ]);
     expectBasic(await read(doctor, p.id), p);
     // The removed doctor can no longer manage the team either.
     expectProblem(await addMember(doctor, c.id, doctor.username), 403);
@@ -261,7 +269,9 @@ describe('DELETE /v1/cases/:id/members/:userId', () => {
     await addMember(creator, c.id, doctor.username).expect(201);
     const res = await removeMember(outsider, c.id, doctor.userId);
     expectProblem(res, 403);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.member.remove', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'case.member.remove', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id }),
+    ]);
     expectFull(await read(doctor, p.id), p, c.id);
   });
 
@@ -281,7 +291,9 @@ describe('POST /v1/cases/:id/close', () => {
 
     const refused = await close(outsider, c.id);
     expectProblem(refused, 403);
-    expect(await logOf(refused)).toEqual([expect.objectContaining({ action: 'case.close', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id, actor_user_id: outsider.userId })]);
+    expect(await logOf(refused)).toEqual([
+      expect.objectContaining({ action: 'case.close', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id, actor_user_id: outsider.userId }),
+    ]);
     const { rows: still } = await database.admin('SELECT status FROM cases WHERE id = $1', [c.id]);
     expect(still[0]!.status).toBe('open');
     expectFull(await read(doctor, p.id), p, c.id);

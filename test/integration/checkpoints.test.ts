@@ -57,7 +57,9 @@ describe('signed checkpoints', () => {
     const res = await request(t.app).get(`/v1/audit/entries/${readEntryId}/proof?treeSize=${firstSize}`).set(bearer(compliance));
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const proof = res.body.proof.map((h: string) => Buffer.from(h, 'hex'));
-    expect(verifyInclusion(res.body.leafIndex, firstSize, Buffer.from(res.body.leafHash, 'hex'), proof, Buffer.from(res.body.checkpoint.rootHash, 'hex'))).toBe(true);
+    expect(verifyInclusion(res.body.leafIndex, firstSize, Buffer.from(res.body.leafHash, 'hex'), proof, Buffer.from(res.body.checkpoint.rootHash, 'hex'))).toBe(
+      true,
+    );
     expect((await request(t.app).get(`/v1/audit/entries/${readEntryId}/proof`).set(bearer(clerk))).status).toBe(403);
     expect((await request(t.app).get(`/v1/audit/entries/${readEntryId}/proof?treeSize=999999`).set(bearer(compliance))).status).toBe(400);
   });
@@ -119,11 +121,15 @@ describe('GET /v1/audit/checkpoints/keys', () => {
     await rotateSigningKey(t.deps.db, t.deps.config.keyEncryptionKey, t.deps.config.TOKEN_TTL_SECONDS, 0);
     await database.admin(`update signing_keys set retire_after = now() - interval '1 second' where kid = $1`, [old.kid]);
     await t.deps.keys.load();
-    const fresh = async (u: TestUser) => ({ Authorization: `Bearer ${await t.deps.tokens.issue({ userId: u.userId, agency: u.agency, agencyKind: u.kind, role: u.role, amr: ['pwd'] })}` });
+    const fresh = async (u: TestUser) => ({
+      Authorization: `Bearer ${await t.deps.tokens.issue({ userId: u.userId, agency: u.agency, agencyKind: u.kind, role: u.role, amr: ['pwd'] })}`,
+    });
 
     const jwks = (await request(t.app).get('/.well-known/jwks.json')).body as { keys: { kid: string }[] };
     expect(jwks.keys.map((k) => k.kid)).not.toContain(old.kid);
-    const res = await request(t.app).get('/v1/audit/checkpoints/keys').set(await fresh(clerk));
+    const res = await request(t.app)
+      .get('/v1/audit/checkpoints/keys')
+      .set(await fresh(clerk));
     expect(res.status, res.text).toBe(200);
     const all = res.body.keys as { kid: string; d?: string }[];
     expect(all.map((k) => k.kid)).toEqual(expect.arrayContaining([old.kid, ...jwks.keys.map((k) => k.kid)]));
@@ -133,7 +139,9 @@ describe('GET /v1/audit/checkpoints/keys', () => {
     expect(await verifyLog(data, res.body.keys)).toMatchObject({ ok: true });
     expect((await verifyLog(data, jwks.keys)).failure).toMatchObject({ reason: expect.stringMatching(/signature/) });
 
-    const refused = await request(t.app).get('/v1/audit/checkpoints/keys').set(await fresh(admin));
+    const refused = await request(t.app)
+      .get('/v1/audit/checkpoints/keys')
+      .set(await fresh(admin));
     expect(refused.status).toBe(403);
     expect(refused.text).not.toContain(old.kid);
   });

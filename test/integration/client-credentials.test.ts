@@ -39,7 +39,10 @@ async function makeClient(agency: { id: string }, role: string, alg: Alg = 'ES25
 }
 
 /** A valid assertion for `c`, with any claim or header overridden (undefined removes a claim). */
-async function assertion(c: TestClient, opts: { claims?: Record<string, unknown>; header?: Record<string, unknown>; key?: CryptoKey | Uint8Array } = {}): Promise<string> {
+async function assertion(
+  c: TestClient,
+  opts: { claims?: Record<string, unknown>; header?: Record<string, unknown>; key?: CryptoKey | Uint8Array } = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const claims: JWTPayload = { iss: c.clientId, sub: c.clientId, aud: TOKEN_ENDPOINT, iat: now, exp: now + 60, jti: randomUUID(), ...opts.claims };
   for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k];
@@ -87,7 +90,9 @@ describe('registerClient', () => {
     const [client] = (await database.admin('SELECT * FROM clients WHERE client_id = $1', [c.clientId])).rows;
     expect(client).toMatchObject({ agency_id: police.id, service_user_id: c.serviceUserId, disabled_at: null });
     // Stored public members only, with the algorithm pinned.
-    expect((client!.jwks as { keys: JWK[] }).keys).toEqual([{ kty: 'EC', crv: 'P-256', x: c.publicJwk.x, y: c.publicJwk.y, kid: c.kid, use: 'sig', alg: 'ES256' }]);
+    expect((client!.jwks as { keys: JWK[] }).keys).toEqual([
+      { kty: 'EC', crv: 'P-256', x: c.publicJwk.x, y: c.publicJwk.y, kid: c.kid, use: 'sig', alg: 'ES256' },
+    ]);
 
     const login = await tokenRequest({ grant_type: 'password', username: `client:${c.clientId}`, password: '!' });
     expect(login.status).toBe(400);
@@ -129,14 +134,33 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
     expect(res.body).toEqual({ access_token: expect.any(String), token_type: 'Bearer', expires_in: t.deps.tokens.ttlSeconds });
     expect(res.headers['cache-control']).toContain('no-store');
     const claims = decodeJwt(res.body.access_token);
-    expect(claims).toMatchObject({ sub: cad.serviceUserId, client_id: cad.clientId, agency: police.slug, agency_kind: 'police', role: 'records_staff', amr: ['pop'] });
+    expect(claims).toMatchObject({
+      sub: cad.serviceUserId,
+      client_id: cad.clientId,
+      agency: police.slug,
+      agency_kind: 'police',
+      role: 'records_staff',
+      amr: ['pop'],
+    });
     const [issued] = await logOf(res);
-    expect(issued).toMatchObject({ action: 'token.issue', decision: 'allow', actor_user_id: cad.serviceUserId, actor_client: cad.clientId, actor_username: `client:${cad.clientId}` });
+    expect(issued).toMatchObject({
+      action: 'token.issue',
+      decision: 'allow',
+      actor_user_id: cad.serviceUserId,
+      actor_client: cad.clientId,
+      actor_username: `client:${cad.clientId}`,
+    });
 
     const read = await search(res.body.access_token);
     expect(read.status, JSON.stringify(read.body)).toBe(200);
     const [entry] = await logOf(read);
-    expect(entry).toMatchObject({ action: 'subject.search', decision: 'allow', actor_user_id: cad.serviceUserId, actor_client: cad.clientId, actor_role: 'records_staff' });
+    expect(entry).toMatchObject({
+      action: 'subject.search',
+      decision: 'allow',
+      actor_user_id: cad.serviceUserId,
+      actor_client: cad.clientId,
+      actor_role: 'records_staff',
+    });
   });
 
   it.each(['EdDSA', 'RS256'] as const)('accepts %s keys', async (alg) => {
@@ -195,7 +219,10 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
   });
 
   it('refuses an embedded jwk header even when it holds the registered key', async () => {
-    await expectInvalidClient(await grant(await assertion(cad, { header: { jwk: { kty: 'EC', crv: 'P-256', x: cad.publicJwk.x, y: cad.publicJwk.y } } })), 'header-jwk-refused');
+    await expectInvalidClient(
+      await grant(await assertion(cad, { header: { jwk: { kty: 'EC', crv: 'P-256', x: cad.publicJwk.x, y: cad.publicJwk.y } } })),
+      'header-jwk-refused',
+    );
   });
 
   it('refuses alg none, with or without a signature', async () => {
@@ -282,12 +309,21 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       const claims = decodeJwt(res.body.access_token);
       expect(claims).toMatchObject({ sub: officer.userId, role: 'officer', client_id: cad.clientId, agency: police.slug, amr: [] });
-      expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'token.issue', decision: 'allow', actor_user_id: officer.userId, actor_client: cad.clientId })]);
+      expect(await logOf(res)).toEqual([
+        expect.objectContaining({ action: 'token.issue', decision: 'allow', actor_user_id: officer.userId, actor_client: cad.clientId }),
+      ]);
 
       const read = await search(res.body.access_token);
       expect(read.status, JSON.stringify(read.body)).toBe(200);
       expect(await logOf(read)).toEqual([
-        expect.objectContaining({ action: 'subject.search', decision: 'allow', actor_user_id: officer.userId, actor_username: officer.username, actor_role: 'officer', actor_client: cad.clientId }),
+        expect.objectContaining({
+          action: 'subject.search',
+          decision: 'allow',
+          actor_user_id: officer.userId,
+          actor_username: officer.username,
+          actor_role: 'officer',
+          actor_client: cad.clientId,
+        }),
       ]);
     });
 
@@ -316,5 +352,4 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
       expect((await search(officer.token)).status).toBe(200);
     });
   });
-
 });

@@ -145,7 +145,10 @@ describe('POST /v1/subjects/:id/consents', () => {
     ['compliance_officer', () => compliance],
   ])('a %s may not record consent: 403, no row, logged', async (_role, who) => {
     const p = await personWithEntries();
-    const res = await request(t.app).post(`/v1/subjects/${p.id}/consents`).set(bearer(who())).send(consentBody([{ agencyKind: 'police' }]));
+    const res = await request(t.app)
+      .post(`/v1/subjects/${p.id}/consents`)
+      .set(bearer(who()))
+      .send(consentBody([{ agencyKind: 'police' }]));
     expectProblem(res, 403);
     expect(await consentCount(p.id)).toBe(0);
     expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'consent.create', decision: 'deny', reason: 'no-rule:manage:Consent' })]);
@@ -169,7 +172,13 @@ describe('POST /v1/subjects/:id/consents', () => {
     const p = await personWithEntries();
     const gone = await createAgency(t.deps.db, 'hospital');
     await database.admin('UPDATE agencies SET disabled_at = now() WHERE id = $1', [gone.id]);
-    expectProblem(await request(t.app).post(`/v1/subjects/${p.id}/consents`).set(bearer(clinician)).send(consentBody([{ agency: gone.slug }])), 400);
+    expectProblem(
+      await request(t.app)
+        .post(`/v1/subjects/${p.id}/consents`)
+        .set(bearer(clinician))
+        .send(consentBody([{ agency: gone.slug }])),
+      400,
+    );
     expect(await consentCount(p.id)).toBe(0);
   });
 
@@ -197,7 +206,13 @@ describe('POST /v1/subjects/:id/consents', () => {
 
   it('an unknown subject is 404 and records nothing', async () => {
     const before = await consentCount();
-    expectProblem(await request(t.app).post('/v1/subjects/00000000-0000-4000-8000-000000000000/consents').set(bearer(clinician)).send(consentBody([{ agencyKind: 'police' }])), 404);
+    expectProblem(
+      await request(t.app)
+        .post('/v1/subjects/00000000-0000-4000-8000-000000000000/consents')
+        .set(bearer(clinician))
+        .send(consentBody([{ agencyKind: 'police' }])),
+      404,
+    );
     expect(await consentCount()).toBe(before);
   });
 });
@@ -206,7 +221,10 @@ describe('GET /v1/subjects/:id/consents', () => {
   it('a clinician lists the consents with their status, no clinical content', async () => {
     const p = await personWithEntries();
     const a = await record(p.id, [{ agencyKind: 'police' }]);
-    const b = await record(p.id, [{ agency: hospA.slug }], { validFrom: new Date(Date.now() + 86_400_000).toISOString(), validUntil: new Date(Date.now() + 2 * 86_400_000).toISOString() });
+    const b = await record(p.id, [{ agency: hospA.slug }], {
+      validFrom: new Date(Date.now() + 86_400_000).toISOString(),
+      validUntil: new Date(Date.now() + 2 * 86_400_000).toISOString(),
+    });
     const res = await request(t.app).get(`/v1/subjects/${p.id}/consents`).set(bearer(hospClinician));
     expect(res.status, res.text).toBe(200);
     expect(res.body.consents.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual([
@@ -284,7 +302,7 @@ describe('what a consent grants', () => {
     expectNoMarkers(res, [p.psy, p.full]);
   });
 
-  it("a consent cannot lift a role above its ceiling: a dispatcher stays at basic", async () => {
+  it('a consent cannot lift a role above its ceiling: a dispatcher stays at basic', async () => {
     const p = await personWithEntries();
     await record(p.id, [{ agencyKind: 'police' }], { sensitiveCategories: ['substance-use'] });
     const res = await read(dispatcher, p.id);
@@ -294,7 +312,10 @@ describe('what a consent grants', () => {
 
   it('a consent not yet valid, or already expired, grants nothing', async () => {
     const p = await personWithEntries();
-    await record(p.id, [{ agencyKind: 'police' }], { validFrom: new Date(Date.now() + 3_600_000).toISOString(), validUntil: new Date(Date.now() + 7_200_000).toISOString() });
+    await record(p.id, [{ agencyKind: 'police' }], {
+      validFrom: new Date(Date.now() + 3_600_000).toISOString(),
+      validUntil: new Date(Date.now() + 7_200_000).toISOString(),
+    });
     const expired = await record(p.id, [{ agencyKind: 'police' }]);
     // Time passes (as the superuser, past the trigger that keeps consents unchanged but for revocation).
     await database.admin(

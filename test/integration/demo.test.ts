@@ -64,7 +64,15 @@ describe('demo tenancy', () => {
   it('seeds an empty database and every demo user logs in with the demo password and no second factor', async () => {
     expect(seeded).toBe(true);
     expect(DEMO_USERS.map((u) => u.username).sort()).toEqual(
-      ['clerk@metro-police', 'officer@metro-police', 'clinician@harbor-mh', 'peer@harbor-mh', 'doctor@city-hospital', 'compliance@gateway', 'admin@gateway'].sort(),
+      [
+        'clerk@metro-police',
+        'officer@metro-police',
+        'clinician@harbor-mh',
+        'peer@harbor-mh',
+        'doctor@city-hospital',
+        'compliance@gateway',
+        'admin@gateway',
+      ].sort(),
     );
     const res = await login('clinician@harbor-mh');
     expect(res.status).toBe(200);
@@ -164,10 +172,19 @@ describe('demo tenancy', () => {
   });
 
   it('compliance@gateway searches the access log and finds the disclosures above; admin@gateway cannot', async () => {
-    const res = await request(t.app).get('/v1/audit/events').query({ subject: ada, actor: 'clerk@metro-police', action: 'subject.read' }).set(auth('compliance@gateway'));
+    const res = await request(t.app)
+      .get('/v1/audit/events')
+      .query({ subject: ada, actor: 'clerk@metro-police', action: 'subject.read' })
+      .set(auth('compliance@gateway'));
     expect(res.status, res.text).toBe(200);
     expect(res.body.events.length).toBeGreaterThanOrEqual(1);
-    expect(res.body.events[0]).toMatchObject({ subject: ada, action: 'subject.read', decision: 'allow', tier: 'intermediate', actor: { user: 'clerk@metro-police', agency: 'metro-police', role: 'records_staff' } });
+    expect(res.body.events[0]).toMatchObject({
+      subject: ada,
+      action: 'subject.read',
+      decision: 'allow',
+      tier: 'intermediate',
+      actor: { user: 'clerk@metro-police', agency: 'metro-police', role: 'records_staff' },
+    });
     expect(res.text).not.toContain(ADA.substanceUse);
     const denials = await request(t.app).get('/v1/audit/events').query({ actor: 'admin@gateway', decision: 'deny' }).set(auth('compliance@gateway'));
     expect(denials.body.events.length).toBeGreaterThanOrEqual(1);

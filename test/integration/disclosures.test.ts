@@ -685,7 +685,9 @@ describe('npm run audit:disclosures (the same accounting from the command line)'
     expect(printed.code, printed.stderr).toBe(0);
     expect(parseCsv(printed.stdout.replace(/\n$/, ''))).toEqual(api);
     const { rows } = await database.admin(`select decision, subject_id, detail from access_log where request_id like 'cli:%' order by seq`);
-    expect(rows).toEqual([{ decision: 'allow', subject_id: s.id, detail: expect.objectContaining({ format: 'csv', returned: api.length - 1, operator: 'compliance-ops' }) }]);
+    expect(rows).toEqual([
+      { decision: 'allow', subject_id: s.id, detail: expect.objectContaining({ format: 'csv', returned: api.length - 1, operator: 'compliance-ops' }) },
+    ]);
 
     const unknown = '00000000-0000-4000-8000-000000000001';
     expect(await cli([unknown], env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/refused/) });

@@ -36,7 +36,10 @@ const login = (t: TestApp, username: string, password: string, otp?: string) =>
     .send({ grant_type: 'password', username, password, ...(otp ? { otp } : {}) });
 
 async function denials(username: string) {
-  const { rows } = await database.admin("select reason from access_log where action = 'token.issue' and decision = 'deny' and detail->>'username' = $1 order by seq", [username]);
+  const { rows } = await database.admin(
+    "select reason from access_log where action = 'token.issue' and decision = 'deny' and detail->>'username' = $1 order by seq",
+    [username],
+  );
   return rows.map((r) => r.reason);
 }
 
@@ -53,7 +56,9 @@ async function enrolled(t: TestApp) {
   expect(start.body.recovery_codes).toHaveLength(10);
   // Before confirmation the factor is not enrolled: outside demo mode the user cannot log in.
   expect((await login(production, user.username, password, totpCode(secret))).status).toBe(400);
-  const confirm = await request(t.app).post('/oauth/enrol/confirm').send({ username: user.username, enrolment_code: code, otp: totpCode(secret) });
+  const confirm = await request(t.app)
+    .post('/oauth/enrol/confirm')
+    .send({ username: user.username, enrolment_code: code, otp: totpCode(secret) });
   expect(confirm.status, JSON.stringify(confirm.body)).toBe(200);
   return { user, code, password, secret, recovery: start.body.recovery_codes as string[] };
 }
@@ -120,7 +125,9 @@ describe('enrolment', () => {
     for (let i = 0; i < THROTTLE.accountLimit; i++) {
       expect((await request(demo.app).post('/oauth/enrol/confirm').send({ username: user.username, enrolment_code: code, otp: wrong })).status).toBe(400);
     }
-    const locked = await request(demo.app).post('/oauth/enrol/confirm').send({ username: user.username, enrolment_code: code, otp: totpCode(start.body.totp_secret as string) });
+    const locked = await request(demo.app)
+      .post('/oauth/enrol/confirm')
+      .send({ username: user.username, enrolment_code: code, otp: totpCode(start.body.totp_secret as string) });
     expect(locked.status).toBe(429);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
   });
@@ -128,7 +135,8 @@ describe('enrolment', () => {
   it('changes nothing and hands out no secret when its log entry cannot be written (503)', async () => {
     const user = await createUser(demo.deps, agency, 'records_staff');
     const code = await issueEnrolmentCode(demo.deps.db, user.userId);
-    const state = async () => (await database.admin('select password_hash, totp_secret_enc, enrolment_code_hash from users where id = $1', [user.userId])).rows[0];
+    const state = async () =>
+      (await database.admin('select password_hash, totp_secret_enc, enrolment_code_hash from users where id = $1', [user.userId])).rows[0];
     const before = await state();
     await database.admin('CREATE TRIGGER fault_block_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION tiergate_reject_change()');
     try {

@@ -137,7 +137,14 @@ async function buildFixture(caller: TestUser, consent: ConsentState, caseState: 
   const tag = short();
   const subject = await createSubject(db, contributor, { givenName: `Given${tag}`, familyName: `Family${tag}`, birthDate: '1971-07-13', sex: 'female' });
   const riskMarker = `RISK-${tag}`;
-  await db.insert(riskFlags).values({ subjectId: subject.id, code: 'weapon-access', severity: 'high', note: `note ${riskMarker}`, agencyId: contributor.agencyId, createdBy: contributor.userId });
+  await db.insert(riskFlags).values({
+    subjectId: subject.id,
+    code: 'weapon-access',
+    severity: 'high',
+    note: `note ${riskMarker}`,
+    agencyId: contributor.agencyId,
+    createdBy: contributor.userId,
+  });
   const markers: Fixture['markers'] = {};
   for (const name of entryNames) {
     const shape = ENTRY_SHAPES[name];
@@ -160,9 +167,23 @@ async function buildFixture(caller: TestUser, consent: ConsentState, caseState: 
   const caseId =
     caseState === 'none'
       ? undefined
-      : (await createCase(db, subject.id, contributor, caseState === 'open-non-member' ? [contributor] : [contributor, caller], caseState === 'closed' ? 'closed' : 'open')).id;
+      : (
+          await createCase(
+            db,
+            subject.id,
+            contributor,
+            caseState === 'open-non-member' ? [contributor] : [contributor, caller],
+            caseState === 'closed' ? 'closed' : 'open',
+          )
+        ).id;
 
-  return { subject: { id: subject.id, givenName: subject.givenName, familyName: subject.familyName, birthDate: subject.birthDate, sex: subject.sex }, riskMarker, markers, consentId, caseId };
+  return {
+    subject: { id: subject.id, givenName: subject.givenName, familyName: subject.familyName, birthDate: subject.birthDate, sex: subject.sex },
+    riskMarker,
+    markers,
+    consentId,
+    caseId,
+  };
 }
 
 // ---- the assertions -------------------------------------------------------------------------

@@ -77,8 +77,20 @@ describe('POST /v1/subjects', () => {
     expect(res.status, res.text).toBe(201);
     expect(res.body.id).toMatch(UUID);
     expect(res.body).toMatchObject(body);
-    const { rows } = await database.admin('SELECT given_name, family_name, birth_date::text AS birth_date, sex, agency_id, created_by FROM subjects WHERE id = $1', [res.body.id]);
-    expect(rows).toEqual([{ given_name: 'Ada', family_name: 'Createtest', birth_date: '1985-02-03', sex: 'female', agency_id: mhClinician.agencyId, created_by: mhClinician.userId }]);
+    const { rows } = await database.admin(
+      'SELECT given_name, family_name, birth_date::text AS birth_date, sex, agency_id, created_by FROM subjects WHERE id = $1',
+      [res.body.id],
+    );
+    expect(rows).toEqual([
+      {
+        given_name: 'Ada',
+        family_name: 'Createtest',
+        birth_date: '1985-02-03',
+        sex: 'female',
+        agency_id: mhClinician.agencyId,
+        created_by: mhClinician.userId,
+      },
+    ]);
     const log = await logOf(res);
     expect(log).toHaveLength(1);
     expect(log[0]).toMatchObject({ action: 'subject.create', decision: 'allow', subject_id: res.body.id, actor_user_id: mhClinician.userId });
@@ -86,7 +98,10 @@ describe('POST /v1/subjects', () => {
 
   it('a hospital clinician and a hospital social worker may contribute subjects too', async () => {
     for (const u of [hospClinician, socialWorker]) {
-      const res = await request(t.app).post('/v1/subjects').set(bearer(u)).send({ ...body, familyName: `By${u.role.replace('_', '')}` });
+      const res = await request(t.app)
+        .post('/v1/subjects')
+        .set(bearer(u))
+        .send({ ...body, familyName: `By${u.role.replace('_', '')}` });
       expect(res.status, res.text).toBe(201);
     }
   });
@@ -100,7 +115,10 @@ describe('POST /v1/subjects', () => {
     ['admin', () => admin],
   ])('a %s may not create a subject: 403, no row, one deny entry', async (_role, who) => {
     const before = await count('SELECT count(*) AS n FROM subjects');
-    const res = await request(t.app).post('/v1/subjects').set(bearer(who())).send({ ...body, familyName: 'Refused' });
+    const res = await request(t.app)
+      .post('/v1/subjects')
+      .set(bearer(who()))
+      .send({ ...body, familyName: 'Refused' });
     expectProblem(res, 403);
     expect(await count('SELECT count(*) AS n FROM subjects')).toBe(before);
     const log = await logOf(res);
@@ -218,7 +236,11 @@ describe('GET /v1/subjects/:id', () => {
     inter = await createEntry(db, subject.id, hospClinician, 'intermediate', [], 'diagnosis');
     full = await createEntry(db, subject.id, hospClinician, 'full');
     sud = await createEntry(db, subject.id, hospClinician, 'intermediate', ['substance-use'], 'treatment');
-    await request(t.app).post(`/v1/subjects/${subject.id}/risk-flags`).set(bearer(officer)).send({ code: 'weapon-access', severity: 'high', note: 'knife' }).expect(201);
+    await request(t.app)
+      .post(`/v1/subjects/${subject.id}/risk-flags`)
+      .set(bearer(officer))
+      .send({ code: 'weapon-access', severity: 'high', note: 'knife' })
+      .expect(201);
   });
 
   it('a dispatcher gets the SPEC shape at basic tier: no entries, withheld tiers by name only', async () => {
@@ -240,7 +262,10 @@ describe('GET /v1/subjects/:id', () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body.access).toEqual({
       tier: 'intermediate',
-      basis: expect.arrayContaining([{ tier: 'basic', rule: 'partner-read' }, { tier: 'intermediate', rule: 'consent', consentId: consent.id }]),
+      basis: expect.arrayContaining([
+        { tier: 'basic', rule: 'partner-read' },
+        { tier: 'intermediate', rule: 'consent', consentId: consent.id },
+      ]),
       withheld: ['full'],
     });
     expect(res.body.subject.entries).toHaveLength(1);
@@ -283,9 +308,18 @@ describe('GET and POST /v1/subjects/:id/risk-flags', () => {
   });
 
   it('an officer adds a flag: 201 {id,…} with the SPEC fields and the contributing agency', async () => {
-    const res = await request(t.app).post(`/v1/subjects/${subject.id}/risk-flags`).set(bearer(officer)).send({ code: 'weapon-access', severity: 'high', note: 'Keeps a knife.' });
+    const res = await request(t.app)
+      .post(`/v1/subjects/${subject.id}/risk-flags`)
+      .set(bearer(officer))
+      .send({ code: 'weapon-access', severity: 'high', note: 'Keeps a knife.' });
     expect(res.status, res.text).toBe(201);
-    expect(res.body).toMatchObject({ id: expect.stringMatching(UUID), code: 'weapon-access', severity: 'high', note: 'Keeps a knife.', contributedBy: officer.agency });
+    expect(res.body).toMatchObject({
+      id: expect.stringMatching(UUID),
+      code: 'weapon-access',
+      severity: 'high',
+      note: 'Keeps a knife.',
+      contributedBy: officer.agency,
+    });
     expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'risk-flag.create', decision: 'allow', subject_id: subject.id })]);
   });
 
@@ -309,15 +343,25 @@ describe('GET and POST /v1/subjects/:id/risk-flags', () => {
     const res = await request(t.app).post(`/v1/subjects/${subject.id}/risk-flags`).set(bearer(who())).send({ code: 'refused', severity: 'low' });
     expectProblem(res, 403);
     expect(await count('SELECT count(*) AS n FROM risk_flags WHERE subject_id = $1', [subject.id])).toBe(before);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'risk-flag.create', decision: 'deny', subject_id: subject.id, reason: 'no-rule:create:RiskFlag' })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'risk-flag.create', decision: 'deny', subject_id: subject.id, reason: 'no-rule:create:RiskFlag' }),
+    ]);
   });
 
   it('bad input is 400 and an unknown subject 404; neither adds a row', async () => {
     const before = await count('SELECT count(*) AS n FROM risk_flags');
-    for (const bad of [{ code: 'Weapon Access', severity: 'high' }, { code: 'x', severity: 'extreme' }, { code: 'x', severity: 'low', extra: 1 }, { severity: 'low' }]) {
+    for (const bad of [
+      { code: 'Weapon Access', severity: 'high' },
+      { code: 'x', severity: 'extreme' },
+      { code: 'x', severity: 'low', extra: 1 },
+      { severity: 'low' },
+    ]) {
       expectProblem(await request(t.app).post(`/v1/subjects/${subject.id}/risk-flags`).set(bearer(officer)).send(bad), 400);
     }
-    expectProblem(await request(t.app).post('/v1/subjects/00000000-0000-4000-8000-000000000001/risk-flags').set(bearer(officer)).send({ code: 'x', severity: 'low' }), 404);
+    expectProblem(
+      await request(t.app).post('/v1/subjects/00000000-0000-4000-8000-000000000001/risk-flags').set(bearer(officer)).send({ code: 'x', severity: 'low' }),
+      404,
+    );
     expect(await count('SELECT count(*) AS n FROM risk_flags')).toBe(before);
   });
 
@@ -344,7 +388,13 @@ describe('GET and POST /v1/subjects/:id/risk-flags', () => {
 
 describe('POST /v1/subjects/:id/entries', () => {
   let subject: { id: string };
-  const entry = { kind: 'diagnosis', tier: 'intermediate', sensitivity: ['substance-use'], summary: 'ENTRYPOST opioid use disorder', content: { code: 'F11.20' } };
+  const entry = {
+    kind: 'diagnosis',
+    tier: 'intermediate',
+    sensitivity: ['substance-use'],
+    summary: 'ENTRYPOST opioid use disorder',
+    content: { code: 'F11.20' },
+  };
 
   beforeAll(async () => {
     subject = await createSubject(t.deps.db, mhClinician, { familyName: 'Entried' });
@@ -355,7 +405,9 @@ describe('POST /v1/subjects/:id/entries', () => {
     expect(res.status, res.text).toBe(201);
     expect(res.body).toMatchObject({ id: expect.stringMatching(UUID), ...entry });
     const { rows } = await database.admin('SELECT kind, tier, sensitivity, summary, agency_id FROM clinical_entries WHERE id = $1', [res.body.id]);
-    expect(rows).toEqual([{ kind: 'diagnosis', tier: 'intermediate', sensitivity: ['substance-use'], summary: entry.summary, agency_id: mhClinician.agencyId }]);
+    expect(rows).toEqual([
+      { kind: 'diagnosis', tier: 'intermediate', sensitivity: ['substance-use'], summary: entry.summary, agency_id: mhClinician.agencyId },
+    ]);
     const log = await logOf(res);
     expect(log).toEqual([expect.objectContaining({ action: 'entry.create', decision: 'allow', subject_id: subject.id, tier: 'intermediate' })]);
     expect(JSON.stringify(log)).not.toContain('ENTRYPOST');
@@ -363,7 +415,10 @@ describe('POST /v1/subjects/:id/entries', () => {
   });
 
   it('a hospital clinician may contribute a full-tier entry', async () => {
-    const res = await request(t.app).post(`/v1/subjects/${subject.id}/entries`).set(bearer(hospClinician)).send({ kind: 'contact', tier: 'full', summary: 'ENTRYPOST sister', content: {} });
+    const res = await request(t.app)
+      .post(`/v1/subjects/${subject.id}/entries`)
+      .set(bearer(hospClinician))
+      .send({ kind: 'contact', tier: 'full', summary: 'ENTRYPOST sister', content: {} });
     expect(res.status, res.text).toBe(201);
     expect(res.body.sensitivity).toEqual([]);
   });
@@ -380,7 +435,9 @@ describe('POST /v1/subjects/:id/entries', () => {
     const res = await request(t.app).post(`/v1/subjects/${subject.id}/entries`).set(bearer(who())).send(entry);
     expectProblem(res, 403);
     expect(await count('SELECT count(*) AS n FROM clinical_entries WHERE subject_id = $1', [subject.id])).toBe(before);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'entry.create', decision: 'deny', subject_id: subject.id, reason: 'no-rule:create:Entry' })]);
+    expect(await logOf(res)).toEqual([
+      expect.objectContaining({ action: 'entry.create', decision: 'deny', subject_id: subject.id, reason: 'no-rule:create:Entry' }),
+    ]);
   });
 
   it.each([

@@ -15,7 +15,14 @@ const leaves = (n: number) => Array.from({ length: n }, (_, i) => leafHash(`entr
 
 describe('Merkle tree (RFC 9162)', () => {
   it('separates leaf and node domains', () => {
-    expect(leafHash('x').equals(createHash('sha256').update(Buffer.from([0])).update('x').digest())).toBe(true);
+    expect(
+      leafHash('x').equals(
+        createHash('sha256')
+          .update(Buffer.from([0]))
+          .update('x')
+          .digest(),
+      ),
+    ).toBe(true);
     expect(EMPTY_ROOT.toString('hex')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   });
 
@@ -55,7 +62,12 @@ describe('incremental roots', () => {
     const { extendFrontier, rootOfFrontier } = await import('../../src/audit/merkle.js');
     const d = leaves(37);
     let frontier = extendFrontier([], []);
-    for (const [a, b] of [[0, 5], [5, 6], [6, 16], [16, 37]] as const) {
+    for (const [a, b] of [
+      [0, 5],
+      [5, 6],
+      [6, 16],
+      [16, 37],
+    ] as const) {
       frontier = extendFrontier(frontier, d.slice(a, b));
       expect(rootOfFrontier(frontier).equals(mth(d.slice(0, b)))).toBe(true);
     }

@@ -52,7 +52,10 @@ export const clinicalEntries = pgTable(
       .references(() => subjects.id),
     kind: text('kind').notNull(),
     tier: text('tier').notNull(),
-    sensitivity: text('sensitivity').array().notNull().default(sql`'{}'::text[]`),
+    sensitivity: text('sensitivity')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     summary: text('summary').notNull(),
     content: jsonb('content').notNull().default({}),
     agencyId: uuid('agency_id')
@@ -63,10 +66,7 @@ export const clinicalEntries = pgTable(
       .references(() => users.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [
-    index('clinical_entries_subject_idx').on(t.subjectId),
-    check('clinical_entries_tier_check', sql`${t.tier} in ('intermediate', 'full')`),
-  ],
+  (t) => [index('clinical_entries_subject_idx').on(t.subjectId), check('clinical_entries_tier_check', sql`${t.tier} in ('intermediate', 'full')`)],
 );
 
 /** Consents are never deleted: revocation is recorded in place, and the row stays as evidence. */
@@ -120,10 +120,7 @@ export const cases = pgTable(
     closedAt: timestamp('closed_at', { withTimezone: true }),
     closedBy: uuid('closed_by').references(() => users.id),
   },
-  (t) => [
-    index('cases_subject_idx').on(t.subjectId),
-    check('cases_status_check', sql`${t.status} in ('open', 'closed')`),
-  ],
+  (t) => [index('cases_subject_idx').on(t.subjectId), check('cases_status_check', sql`${t.status} in ('open', 'closed')`)],
 );
 
 /** Membership history: removal is recorded, so the log's case basis stays explainable later. */
@@ -144,7 +141,11 @@ export const caseMembers = pgTable(
     removedAt: timestamp('removed_at', { withTimezone: true }),
     removedBy: uuid('removed_by').references(() => users.id),
   },
-  (t) => [uniqueIndex('case_members_current_idx').on(t.caseId, t.userId).where(sql`${t.removedAt} is null`)],
+  (t) => [
+    uniqueIndex('case_members_current_idx')
+      .on(t.caseId, t.userId)
+      .where(sql`${t.removedAt} is null`),
+  ],
 );
 
 export const breakGlassGrants = pgTable(

@@ -29,9 +29,21 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const [{ n }] = (await tx.select({ n: count() }).from(agencies)) as [{ n: number }];
     if (n > 0) return false;
-    const ag = Object.fromEntries((await tx.insert(agencies).values([...DEMO_AGENCIES]).returning()).map((a) => [a.slug, a.id]));
+    const ag = Object.fromEntries(
+      (
+        await tx
+          .insert(agencies)
+          .values([...DEMO_AGENCIES])
+          .returning()
+      ).map((a) => [a.slug, a.id]),
+    );
     const us = Object.fromEntries(
-      (await tx.insert(users).values(DEMO_USERS.map((u) => ({ username: u.username, agencyId: ag[u.agency]!, role: u.role, passwordHash }))).returning()).map((u) => [u.username, u.id]),
+      (
+        await tx
+          .insert(users)
+          .values(DEMO_USERS.map((u) => ({ username: u.username, agencyId: ag[u.agency]!, role: u.role, passwordHash })))
+          .returning()
+      ).map((u) => [u.username, u.id]),
     );
     const mh = { agencyId: ag['harbor-mh']!, createdBy: us['clinician@harbor-mh']! };
     const hosp = { agencyId: ag['city-hospital']!, createdBy: us['doctor@city-hospital']! };
@@ -55,14 +67,54 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
     ]);
 
     await tx.insert(clinicalEntries).values([
-      { subjectId: ada!.id, kind: 'diagnosis', tier: 'intermediate', sensitivity: [], summary: 'Bipolar I disorder, most recent episode manic', content: { code: 'F31.1' }, ...mh },
-      { subjectId: ada!.id, kind: 'crisis-plan', tier: 'intermediate', sensitivity: [], summary: 'Crisis plan: call sister first; prefers Harbor MH', content: { steps: ['call sister', 'mobile crisis team'] }, ...mh },
-      { subjectId: ada!.id, kind: 'treatment', tier: 'intermediate', sensitivity: ['substance-use'], summary: 'Opioid use disorder, on buprenorphine', content: { program: 'Harbor OTP' }, ...mh },
+      {
+        subjectId: ada!.id,
+        kind: 'diagnosis',
+        tier: 'intermediate',
+        sensitivity: [],
+        summary: 'Bipolar I disorder, most recent episode manic',
+        content: { code: 'F31.1' },
+        ...mh,
+      },
+      {
+        subjectId: ada!.id,
+        kind: 'crisis-plan',
+        tier: 'intermediate',
+        sensitivity: [],
+        summary: 'Crisis plan: call sister first; prefers Harbor MH',
+        content: { steps: ['call sister', 'mobile crisis team'] },
+        ...mh,
+      },
+      {
+        subjectId: ada!.id,
+        kind: 'treatment',
+        tier: 'intermediate',
+        sensitivity: ['substance-use'],
+        summary: 'Opioid use disorder, on buprenorphine',
+        content: { program: 'Harbor OTP' },
+        ...mh,
+      },
       { subjectId: ada!.id, kind: 'note', tier: 'full', sensitivity: [], summary: 'Case note: housing instability since March', content: {}, ...mh },
       { subjectId: ada!.id, kind: 'contact', tier: 'full', sensitivity: [], summary: 'Sister: Annabella, 555-0101', content: { relation: 'sister' }, ...mh },
-      { subjectId: alan!.id, kind: 'diagnosis', tier: 'intermediate', sensitivity: [], summary: 'Generalised anxiety disorder', content: { code: 'F41.1' }, ...mh },
+      {
+        subjectId: alan!.id,
+        kind: 'diagnosis',
+        tier: 'intermediate',
+        sensitivity: [],
+        summary: 'Generalised anxiety disorder',
+        content: { code: 'F41.1' },
+        ...mh,
+      },
       { subjectId: alan!.id, kind: 'note', tier: 'full', sensitivity: ['psychotherapy-notes'], summary: 'Psychotherapy session notes', content: {}, ...mh },
-      { subjectId: grace!.id, kind: 'diagnosis', tier: 'intermediate', sensitivity: [], summary: 'Major depressive disorder, recurrent', content: { code: 'F33.2' }, ...hosp },
+      {
+        subjectId: grace!.id,
+        kind: 'diagnosis',
+        tier: 'intermediate',
+        sensitivity: [],
+        summary: 'Major depressive disorder, recurrent',
+        content: { code: 'F33.2' },
+        ...hosp,
+      },
       { subjectId: grace!.id, kind: 'treatment', tier: 'full', sensitivity: [], summary: 'Inpatient admission after overdose', content: {}, ...hosp },
     ]);
 
@@ -104,7 +156,10 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
     ]);
 
     // Open case for Ada; team: the Harbor clinician and the City Hospital doctor.
-    const [adaCase] = await tx.insert(cases).values({ subjectId: ada!.id, title: 'Ada Lovelace: co-responder follow-up', ...{ agencyId: mh.agencyId, openedBy: mh.createdBy } }).returning();
+    const [adaCase] = await tx
+      .insert(cases)
+      .values({ subjectId: ada!.id, title: 'Ada Lovelace: co-responder follow-up', ...{ agencyId: mh.agencyId, openedBy: mh.createdBy } })
+      .returning();
     await tx.insert(caseMembers).values([
       { caseId: adaCase!.id, userId: us['clinician@harbor-mh']!, addedBy: mh.createdBy },
       { caseId: adaCase!.id, userId: us['doctor@city-hospital']!, addedBy: mh.createdBy },

@@ -84,5 +84,8 @@ export function renderAccounting(
 ): { contentType: string; body: string } {
   if (format === 'csv') return { contentType: 'text/csv', body: toCsv(CSV_COLUMNS, disclosures.map(csvRow)) };
   if (format === 'fhir') return { contentType: 'application/fhir+json', body: JSON.stringify(disclosuresBundle(subjectId, disclosures, purposeOfUse)) };
-  return { contentType: 'application/json', body: JSON.stringify({ subject: subjectId, from: period.from, to: period.to, disclosures: disclosures.map(present) }) };
+  return {
+    contentType: 'application/json',
+    body: JSON.stringify({ subject: subjectId, from: period.from, to: period.to, disclosures: disclosures.map(present) }),
+  };
 }

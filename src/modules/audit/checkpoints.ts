@@ -24,7 +24,11 @@ const present = (c: { treeSize: number; rootHash: string; issuedAt: Date; kid: s
 
 /** Proofs are only given against signed checkpoints, so a verifier can anchor them. */
 async function checkpointAt(db: Executor, treeSize: number) {
-  const [row] = await db.select().from(auditCheckpoints).where(and(eq(auditCheckpoints.treeSize, treeSize))).limit(1);
+  const [row] = await db
+    .select()
+    .from(auditCheckpoints)
+    .where(and(eq(auditCheckpoints.treeSize, treeSize)))
+    .limit(1);
   if (!row) throw new BadRequest(`No checkpoint has tree size ${treeSize}.`);
   return row;
 }

@@ -17,12 +17,18 @@ export const MAX_CSV = 10_000;
 export const eventsQuery = z.strictObject({
   subject: uuid.optional(),
   actor: z.string().min(1).max(200).optional(),
-  agency: z.string().regex(/^[a-z0-9-]{2,64}$/).optional(),
+  agency: z
+    .string()
+    .regex(/^[a-z0-9-]{2,64}$/)
+    .optional(),
   action: z.enum(Object.values(AUDIT_ACTIONS) as [string, ...string[]]).optional(),
   decision: z.enum(DECISIONS).optional(),
   from: isoDateTime.optional(),
   to: isoDateTime.optional(),
-  cursor: z.string().regex(/^[0-9]{1,18}$/, 'must be a cursor from a previous page').optional(),
+  cursor: z
+    .string()
+    .regex(/^[0-9]{1,18}$/, 'must be a cursor from a previous page')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),
   format: z.enum(['json', 'csv']).default('json'),
 });
@@ -46,8 +52,36 @@ function present(r: Row) {
   };
 }
 
-const CSV_COLUMNS = ['id', 'at', 'actor_user', 'actor_agency', 'actor_role', 'subject', 'action', 'decision', 'tier', 'basis', 'break_glass', 'reason', 'request_id'];
-const csvRow = (r: Row) => [r.id, r.at, r.actorUsername, r.actorAgency, r.actorRole, r.subjectId, r.action, r.decision, r.tier, r.basis, r.breakGlass, r.reason, r.requestId];
+const CSV_COLUMNS = [
+  'id',
+  'at',
+  'actor_user',
+  'actor_agency',
+  'actor_role',
+  'subject',
+  'action',
+  'decision',
+  'tier',
+  'basis',
+  'break_glass',
+  'reason',
+  'request_id',
+];
+const csvRow = (r: Row) => [
+  r.id,
+  r.at,
+  r.actorUsername,
+  r.actorAgency,
+  r.actorRole,
+  r.subjectId,
+  r.action,
+  r.decision,
+  r.tier,
+  r.basis,
+  r.breakGlass,
+  r.reason,
+  r.requestId,
+];
 
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
 export function auditRouter(deps: AppDeps): Router {
@@ -69,7 +103,12 @@ export function auditRouter(deps: AppDeps): Router {
     ];
     const limit = q.format === 'csv' ? MAX_CSV : q.limit;
     const rows = await runner.run(req, A.auditRead, async ({ tx, note }) => {
-      const page = await tx.select().from(accessLog).where(and(...filters)).orderBy(desc(accessLog.seq)).limit(limit + 1);
+      const page = await tx
+        .select()
+        .from(accessLog)
+        .where(and(...filters))
+        .orderBy(desc(accessLog.seq))
+        .limit(limit + 1);
       note({ basis: [{ rule: 'audit' }], detail: { query: { ...q, cursor: undefined }, returned: Math.min(page.length, limit) } });
       return page;
     });
@@ -78,10 +117,15 @@ export function auditRouter(deps: AppDeps): Router {
     if (q.format === 'csv') {
       if (next) {
         // The next page keeps every filter and the CSV format; only the cursor moves.
-        const params = new URLSearchParams(Object.entries({ ...q, limit: undefined, cursor: next }).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
+        const params = new URLSearchParams(
+          Object.entries({ ...q, limit: undefined, cursor: next }).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
+        );
         res.set('Link', `<${req.baseUrl}/events?${params.toString()}>; rel="next"`);
       }
-      res.type('text/csv').attachment('access-log.csv').send(toCsv(CSV_COLUMNS, page.map(csvRow)));
+      res
+        .type('text/csv')
+        .attachment('access-log.csv')
+        .send(toCsv(CSV_COLUMNS, page.map(csvRow)));
       return;
     }
     res.json({ events: page.map(present), next });

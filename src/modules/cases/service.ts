@@ -40,7 +40,10 @@ export class CaseService {
   async create({ tx, note }: AuditScope, principal: Principal, body: { subjectId: string; title: string }) {
     note({ subjectId: body.subjectId, basis: [{ rule: 'manage-case' }] });
     if (!(await findSubject(tx, body.subjectId))) throw new NotFound('subject');
-    const [row] = await tx.insert(cases).values({ ...body, agencyId: principal.agencyId, openedBy: principal.userId }).returning();
+    const [row] = await tx
+      .insert(cases)
+      .values({ ...body, agencyId: principal.agencyId, openedBy: principal.userId })
+      .returning();
     await tx.insert(caseMembers).values({ caseId: row!.id, userId: principal.userId, addedBy: principal.userId });
     note({ detail: { caseId: row!.id } });
     return { id: row!.id, subjectId: row!.subjectId, title: row!.title, status: row!.status, createdAt: row!.createdAt, members: await members(tx, row!.id) };
@@ -59,7 +62,11 @@ export class CaseService {
     if (!this.pdp.policy.roles[target.kind as keyof typeof this.pdp.policy.roles]?.[target.role]?.permissions.includes('read')) {
       throw new Conflict("The user's role cannot read person data, so it cannot join a case team.");
     }
-    const inserted = await tx.insert(caseMembers).values({ caseId, userId: target.id, addedBy: principal.userId }).onConflictDoNothing().returning({ id: caseMembers.id });
+    const inserted = await tx
+      .insert(caseMembers)
+      .values({ caseId, userId: target.id, addedBy: principal.userId })
+      .onConflictDoNothing()
+      .returning({ id: caseMembers.id });
     if (inserted.length === 0) throw new Conflict('The user is already a member of the case.');
     note({ detail: { caseId, memberUserId: target.id } });
     return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, members: await members(tx, caseId) };

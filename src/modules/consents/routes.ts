@@ -23,9 +23,14 @@ export function consentsRouter({ pdp, runner }: AppDeps): Router {
     },
   );
 
-  router.post('/consents/:id/revoke', pdp.authorize('manage', 'Consent', A.consentRevoke), validate({ params: idParams, body: revokeConsentBody }), async (req, res) => {
-    res.json(await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, req.user!, res.locals.params.id, req.body.reason)));
-  });
+  router.post(
+    '/consents/:id/revoke',
+    pdp.authorize('manage', 'Consent', A.consentRevoke),
+    validate({ params: idParams, body: revokeConsentBody }),
+    async (req, res) => {
+      res.json(await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, req.user!, res.locals.params.id, req.body.reason)));
+    },
+  );
 
   return router;
 }

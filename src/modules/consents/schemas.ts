@@ -18,8 +18,14 @@ export const createConsentBody = z
       .min(1)
       .refine((t) => !t.includes('full'), 'the full tier is granted by open-case membership, not by consent')
       .transform((t) => [...new Set(t)]),
-    sensitiveCategories: z.array(z.enum(SENSITIVE_CATEGORIES)).default([]).transform((s) => [...new Set(s)]),
-    purpose: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination').max(64),
+    sensitiveCategories: z
+      .array(z.enum(SENSITIVE_CATEGORIES))
+      .default([])
+      .transform((s) => [...new Set(s)]),
+    purpose: z
+      .string()
+      .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination')
+      .max(64),
     validFrom: isoDateTime.optional(),
     validUntil: isoDateTime.optional(),
     evidence: z

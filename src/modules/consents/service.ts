@@ -37,9 +37,16 @@ function present(row: ConsentRow) {
 
 async function resolveAgencies(db: Executor, slugs: string[]): Promise<string[]> {
   if (slugs.length === 0) return [];
-  const rows = await db.select({ id: agencies.id, slug: agencies.slug }).from(agencies).where(and(inArray(agencies.slug, slugs), isNull(agencies.disabledAt)));
+  const rows = await db
+    .select({ id: agencies.id, slug: agencies.slug })
+    .from(agencies)
+    .where(and(inArray(agencies.slug, slugs), isNull(agencies.disabledAt)));
   const unknown = slugs.filter((s) => !rows.some((r) => r.slug === s));
-  if (unknown.length) throw new BadRequest('A recipient agency is unknown or disabled.', unknown.map((s) => ({ path: 'recipients', message: `unknown agency ${s}` })));
+  if (unknown.length)
+    throw new BadRequest(
+      'A recipient agency is unknown or disabled.',
+      unknown.map((s) => ({ path: 'recipients', message: `unknown agency ${s}` })),
+    );
   return rows.map((r) => r.id);
 }
 

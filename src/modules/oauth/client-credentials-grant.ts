@@ -103,7 +103,8 @@ export async function clientCredentialsGrant(deps: AppDeps, req: Request): Promi
   const { client, agency, serviceUser } = row;
   if (client.disabledAt) return refuseClient('client-disabled', { clientId });
   if (agency.disabledAt) return refuseClient('agency-disabled', { clientId });
-  if (serviceUser.disabledAt || serviceUser.kind !== 'service' || serviceUser.agencyId !== agency.id) return refuseClient('service-user-unusable', { clientId });
+  if (serviceUser.disabledAt || serviceUser.kind !== 'service' || serviceUser.agencyId !== agency.id)
+    return refuseClient('service-user-unusable', { clientId });
 
   // 6. signature and 7. claims
   const audiences = [`${config.TOKEN_ISSUER}/oauth/token`, config.TOKEN_ISSUER];
@@ -131,7 +132,13 @@ export async function clientCredentialsGrant(deps: AppDeps, req: Request): Promi
       .where(and(eq(users.username, input.on_behalf_of), eq(users.agencyId, agency.id)))
       .limit(1);
     if (!user || user.disabledAt || user.kind !== 'person') {
-      return refuseGrant(deps, req, 'on-behalf-of-refused', { clientId, ...(user ? { userId: user.id } : {}) }, new OAuthError('invalid_grant', 'The user cannot be acted for.'));
+      return refuseGrant(
+        deps,
+        req,
+        'on-behalf-of-refused',
+        { clientId, ...(user ? { userId: user.id } : {}) },
+        new OAuthError('invalid_grant', 'The user cannot be acted for.'),
+      );
     }
     // 10. issue (for the user)
     return issueToken(deps, req, { ...base, userId: user.id, username: user.username, role: user.role }, DELEGATED_AMR);

@@ -34,10 +34,21 @@ export async function passwordGrant(deps: AppDeps, req: Request): Promise<TokenR
   const throttleKeys = [accountKey(input.username), addressKey(req.ip)];
   const wait = await lockedFor(db, throttleKeys);
   if (wait > 0) {
-    return refuseGrant(deps, req, 'throttled', { username: input.username }, new OAuthError('temporarily_unavailable', 'Too many failed attempts; try again later.', 429, wait));
+    return refuseGrant(
+      deps,
+      req,
+      'throttled',
+      { username: input.username },
+      new OAuthError('temporarily_unavailable', 'Too many failed attempts; try again later.', 429, wait),
+    );
   }
 
-  const [row] = await db.select({ user: users, agency: agencies }).from(users).innerJoin(agencies, eq(agencies.id, users.agencyId)).where(eq(users.username, input.username)).limit(1);
+  const [row] = await db
+    .select({ user: users, agency: agencies })
+    .from(users)
+    .innerJoin(agencies, eq(agencies.id, users.agencyId))
+    .where(eq(users.username, input.username))
+    .limit(1);
   const passwordOk = await verifyPassword(row?.user.passwordHash, input.password);
   const refusal = await (async () => {
     if (!row || !passwordOk) return 'bad-credentials';
@@ -72,7 +83,14 @@ export async function passwordGrant(deps: AppDeps, req: Request): Promise<TokenR
   return issueToken(
     deps,
     req,
-    { userId: row.user.id, username: row.user.username, agencyId: row.agency.id, agency: row.agency.slug, agencyKind: row.agency.kind as AgencyKind, role: row.user.role },
+    {
+      userId: row.user.id,
+      username: row.user.username,
+      agencyId: row.agency.id,
+      agency: row.agency.slug,
+      agencyKind: row.agency.kind as AgencyKind,
+      role: row.user.role,
+    },
     amr,
   );
 }

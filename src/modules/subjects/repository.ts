@@ -37,7 +37,10 @@ export async function insertSubject(
   db: Executor,
   values: Omit<BasicSubject, 'id'> & { agencyId: string; createdBy: string },
 ): Promise<BasicSubject & { createdAt: Date }> {
-  const [row] = await db.insert(subjects).values(values).returning({ ...basicColumns, createdAt: subjects.createdAt });
+  const [row] = await db
+    .insert(subjects)
+    .values(values)
+    .returning({ ...basicColumns, createdAt: subjects.createdAt });
   return row!;
 }
 
@@ -68,8 +71,17 @@ export async function insertRiskFlag(
 }
 
 /** Entries of the granted tiers whose labels are all released, plus the caller agency's own. */
-export async function listVisibleEntries(db: Executor, subjectId: string, filter: { tiers: string[]; released: string[]; ownAgencyId: string; ownTiers: string[] }) {
-  const released = filter.released.length ? sql`ARRAY[${sql.join(filter.released.map((c) => sql`${c}`), sql`, `)}]::text[]` : sql`'{}'::text[]`;
+export async function listVisibleEntries(
+  db: Executor,
+  subjectId: string,
+  filter: { tiers: string[]; released: string[]; ownAgencyId: string; ownTiers: string[] },
+) {
+  const released = filter.released.length
+    ? sql`ARRAY[${sql.join(
+        filter.released.map((c) => sql`${c}`),
+        sql`, `,
+      )}]::text[]`
+    : sql`'{}'::text[]`;
   const granted = filter.tiers.length ? and(inArray(clinicalEntries.tier, filter.tiers), sql`${clinicalEntries.sensitivity} <@ ${released}`) : undefined;
   return db
     .select({
@@ -85,7 +97,12 @@ export async function listVisibleEntries(db: Executor, subjectId: string, filter
     })
     .from(clinicalEntries)
     .innerJoin(agencies, eq(agencies.id, clinicalEntries.agencyId))
-    .where(and(eq(clinicalEntries.subjectId, subjectId), or(granted, filter.ownTiers.length ? and(eq(clinicalEntries.agencyId, filter.ownAgencyId), inArray(clinicalEntries.tier, filter.ownTiers)) : undefined)))
+    .where(
+      and(
+        eq(clinicalEntries.subjectId, subjectId),
+        or(granted, filter.ownTiers.length ? and(eq(clinicalEntries.agencyId, filter.ownAgencyId), inArray(clinicalEntries.tier, filter.ownTiers)) : undefined),
+      ),
+    )
     .orderBy(asc(clinicalEntries.createdAt), asc(clinicalEntries.id));
 }
 

@@ -17,20 +17,25 @@ export const createSubjectBody = z.strictObject({
 });
 
 export const createRiskFlagBody = z.strictObject({
-  code: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a lowercase code like weapon-access').max(64),
+  code: z
+    .string()
+    .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a lowercase code like weapon-access')
+    .max(64),
   severity: z.enum(RISK_SEVERITIES),
   note: text(2000).optional(),
 });
 
 /** Clinical content is an object of bounded size; its keys and values are the contributor's. */
-const content = z
-  .record(z.string().max(100), z.unknown())
-  .refine((v) => JSON.stringify(v).length <= 32_000, 'must serialize to at most 32000 characters');
+const content = z.record(z.string().max(100), z.unknown()).refine((v) => JSON.stringify(v).length <= 32_000, 'must serialize to at most 32000 characters');
 
 export const createEntryBody = z.strictObject({
   kind: z.enum(ENTRY_KINDS),
   tier: z.enum(ENTRY_TIERS),
-  sensitivity: z.array(z.enum(SENSITIVE_CATEGORIES)).max(SENSITIVE_CATEGORIES.length).default([]).transform((s) => [...new Set(s)]),
+  sensitivity: z
+    .array(z.enum(SENSITIVE_CATEGORIES))
+    .max(SENSITIVE_CATEGORIES.length)
+    .default([])
+    .transform((s) => [...new Set(s)]),
   summary: text(500),
   content: content.default({}),
 });

@@ -24,7 +24,12 @@ export class SubjectService {
     const decision = await this.pdp.decideTier(tx, principal, id);
     // One query at a time: a transaction is one connection.
     const flags = await repo.listRiskFlags(tx, id);
-    const rows = await repo.listVisibleEntries(tx, id, { tiers: decision.entryTiers, released: decision.releasedCategories, ownAgencyId: principal.agencyId, ownTiers: decision.ceilingEntryTiers });
+    const rows = await repo.listVisibleEntries(tx, id, {
+      tiers: decision.entryTiers,
+      released: decision.releasedCategories,
+      ownAgencyId: principal.agencyId,
+      ownTiers: decision.ceilingEntryTiers,
+    });
     // The SQL filter narrows; the policy decides. A row the policy refuses never leaves.
     const entries = rows.filter((e) => decision.canSeeEntry(e)).map(({ agencyId: _agency, ...entry }) => entry);
     const basis = entries.some((e) => e.contributedBy === principal.agency) ? [...decision.basis, { rule: 'own-contribution' }] : decision.basis;
