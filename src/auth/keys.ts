@@ -138,6 +138,12 @@ export class KeyStore {
     return this.live().find((k) => k.kid === kid)?.key;
   }
 
+  /** The JWKS as published: re-reads the table when stale, so an idle instance shows a rotation too. */
+  async publishedJwks(): Promise<{ keys: JWK[] }> {
+    await this.refreshIfStale();
+    return this.jwks();
+  }
+
   jwks(): { keys: JWK[] } {
     return { keys: this.live().map((k) => k.jwk) };
   }

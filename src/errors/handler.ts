@@ -4,6 +4,7 @@ import { errorSummary } from '../logger.js';
 import { HttpProblem, OAuthError } from './problems.js';
 
 const PROBLEM_TYPE_BASE = 'https://tiergate.example/problems/';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Unmatched routes answer like every other error. */
 export const notFoundRoute: RequestHandler = (req, res) => {
@@ -71,7 +72,8 @@ export function sendProblem(res: Parameters<RequestHandler>[1], problem: HttpPro
     title: problem.title,
     status: problem.status,
     detail: problem.detail,
-    instance: requestId ? `urn:uuid:${requestId}` : undefined,
+    // A client-chosen request id need not be a UUID; `urn:uuid:` only fits one that is.
+    instance: requestId ? (UUID.test(requestId) ? `urn:uuid:${requestId}` : `urn:tiergate:request:${requestId}`) : undefined,
     ...problem.extra,
   });
 }

@@ -33,6 +33,10 @@ describe('signing key rotation', () => {
     const jwks = await request(t.app).get('/.well-known/jwks.json');
     expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).toEqual(expect.arrayContaining([oldKid, newKid]));
     for (const k of jwks.body.keys) expect(k).not.toHaveProperty('d');
+    // The other instance, idle since, publishes it too once its copy is stale (no request needed).
+    await new Promise((r) => setTimeout(r, 250));
+    const elsewhere = await request(other.app).get('/.well-known/jwks.json');
+    expect(elsewhere.body.keys.map((k: { kid: string }) => k.kid)).toEqual(expect.arrayContaining([oldKid, newKid]));
     // Not yet active: still signing with the old key.
     const during = await t.deps.tokens.issue({ userId: clerk.userId, agency: clerk.agency, agencyKind: clerk.kind, role: clerk.role, amr: ['pwd'] });
     expect(kidOf(during)).toBe(oldKid);

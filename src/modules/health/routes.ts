@@ -24,8 +24,10 @@ export function healthRouter({ db, keys }: AppDeps): Router {
     const ready = logWritable && keys.hasSigningKey();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', logWritable, signingKey: keys.hasSigningKey() });
   });
-  router.get('/.well-known/jwks.json', (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=60').json(keys.jwks());
+  router.get('/.well-known/jwks.json', async (_req, res) => {
+    // The keys last read beat no keys while the database is unreachable.
+    const jwks = await keys.publishedJwks().catch(() => keys.jwks());
+    res.set('Cache-Control', 'public, max-age=60').json(jwks);
   });
   return router;
 }
