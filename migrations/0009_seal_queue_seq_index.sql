@@ -1,0 +1,1 @@
+CREATE INDEX "audit_seal_queue_seq_idx" ON "audit_seal_queue" USING btree ("seq");
