@@ -3,18 +3,17 @@
 // transaction that makes the change, with request id `cli:<uuid>`, no actor and the operator's
 // login name in the detail. Connects like the gateway: DATABASE_URL, else PGlite under DATA_DIR
 // (migrated first). Exit codes: 0 done, 1 refused or failed, 2 usage.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { AuditScope } from '../src/audit/audited.js';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../src/audit/vocabulary.js';
 import { loadPolicy } from '../src/authz/policy.js';
 import { loadConfig } from '../src/config/index.js';
-import { openPglite, openPostgres, type Database } from '../src/db/client.js';
-import { migrate } from '../src/db/migrate.js';
 import { HttpProblem } from '../src/errors/problems.js';
 import { agencySlug, clientId, createAgencyBody, inviteUserBody, parseInput, registerClientBody, roleName } from '../src/modules/admin/schemas.js';
 import { AdminService } from '../src/modules/admin/service.js';
 import { auditedCli } from './audited-cli.js';
+import { openFromEnvironment } from './database.js';
 
 const USAGE = `usage: npm run admin -- [--json] <command> [arguments]
 
@@ -181,15 +180,6 @@ function parseArgv(argv: string[]): { json: boolean; name: string; command: Comm
   return { json, name, command, args };
 }
 
-async function open(): Promise<Database> {
-  const config = loadConfig();
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { max: 1 });
-  mkdirSync(config.DATA_DIR, { recursive: true });
-  const database = await openPglite(config.DATA_DIR);
-  await migrate(database);
-  return database;
-}
-
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseArgv>;
   try {
@@ -202,7 +192,7 @@ async function main(): Promise<number> {
   }
   const config = loadConfig();
   const service = new AdminService(loadPolicy(), { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
-  const database = await open();
+  const database = await openFromEnvironment({ max: 1 });
   try {
     const { command, args, json } = parsed;
     const result = await auditedCli(database.db, command.action, (scope) => command.run(service, scope, args));

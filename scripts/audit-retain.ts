@@ -4,12 +4,11 @@
 // gets a signed retention record (so audit:verify still passes) and an access-log entry. Needs
 // the schema owner: MIGRATION_DATABASE_URL (else DATABASE_URL, else PGlite under DATA_DIR).
 // Exit codes: 0 done, 1 refused or failed, 2 usage.
-import { mkdirSync } from 'node:fs';
 import { KeyStore } from '../src/auth/keys.js';
 import { assertOldEnough, planRetention, RetentionRefused, retentionCutoff, retireLogPartitions } from '../src/audit/retention.js';
 import { loadConfig } from '../src/config/index.js';
-import { openPglite, openPostgres, type Database } from '../src/db/client.js';
-import { migrate } from '../src/db/migrate.js';
+import { operatorName } from './audited-cli.js';
+import { openFromEnvironment } from './database.js';
 
 const USAGE = 'usage: npm run audit:retain -- [--before YYYY-MM] [--apply]';
 const args = process.argv.slice(2);
@@ -30,15 +29,7 @@ try {
 }
 
 const config = loadConfig();
-let database: Database;
-const ownerUrl = config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL;
-if (ownerUrl) {
-  database = openPostgres(ownerUrl, { max: 2 });
-} else {
-  mkdirSync(config.DATA_DIR, { recursive: true });
-  database = await openPglite(config.DATA_DIR);
-  await migrate(database);
-}
+const database = await openFromEnvironment({ owner: true });
 
 try {
   const plan = await planRetention(database.db, before);
@@ -52,7 +43,7 @@ try {
   } else {
     const keys = new KeyStore(database.db, config.keyEncryptionKey);
     await keys.load();
-    const records = await retireLogPartitions(database.db, keys, before);
+    const records = await retireLogPartitions(database.db, keys, before, operatorName());
     if (records.length === 0) console.log(`nothing to drop before ${month}`);
     for (const r of records) console.log(`dropped ${r.name}: ${r.entries} entries, leaves ${fmtRanges(r.leafRanges)}, signed against checkpoint ${r.treeSize}`);
   }

@@ -40,8 +40,9 @@ export class AuditedRunner {
         return result;
       });
     } catch (err) {
-      if (err instanceof HttpProblem && DENIAL_STATUSES.has(err.status)) {
-        await this.deny({ ...entry, decision: 'deny', tier: null, reason: denialReason(err) });
+      const reason = loggedDenial(err);
+      if (reason) {
+        await this.deny({ ...entry, decision: 'deny', tier: null, reason });
         throw err;
       }
       if (err instanceof HttpProblem) throw err;
@@ -64,6 +65,11 @@ export class AuditedRunner {
       throw new ServiceUnavailable();
     }
   }
+}
+
+/** The reason to log when `err` is a refusal that belongs in the log (401, 403, 404); else undefined. */
+export function loggedDenial(err: unknown): string | undefined {
+  return err instanceof HttpProblem && DENIAL_STATUSES.has(err.status) ? denialReason(err) : undefined;
 }
 
 function denialReason(err: HttpProblem): string {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { userInfo } from 'node:os';
 import { asc, sql } from 'drizzle-orm';
 import { CompactSign } from 'jose';
 import type { KeyStore } from '../auth/keys.js';
@@ -71,6 +70,11 @@ export async function logPartitions(db: Executor): Promise<LogPartition[]> {
   });
 }
 
+/** The partitions wholly before `before`, oldest first: what retention would drop. */
+async function partitionsEndingBy(db: Executor, before: Date): Promise<LogPartition[]> {
+  return (await logPartitions(db)).filter((p) => p.to <= before);
+}
+
 /** Collapses sorted leaf indices into half-open runs. */
 export function toRanges(indices: number[]): LeafRanges {
   const ranges: LeafRanges = [];
@@ -85,9 +89,8 @@ export function toRanges(indices: number[]): LeafRanges {
 /** What dropping every partition that ends on or before `before` would remove; changes nothing. */
 export async function planRetention(db: Executor, before: Date, now = new Date()): Promise<RetentionPlanItem[]> {
   assertOldEnough(before, now);
-  const due = (await logPartitions(db)).filter((p) => p.to <= before);
   const plan: RetentionPlanItem[] = [];
-  for (const p of due) plan.push({ ...p, ...(await partitionContents(db, p.name)) });
+  for (const p of await partitionsEndingBy(db, before)) plan.push({ ...p, ...(await partitionContents(db, p.name)) });
   return plan;
 }
 
@@ -96,11 +99,11 @@ export async function planRetention(db: Executor, before: Date, now = new Date()
  * under the sealer's lock: seal and checkpoint everything, sign a record of the month's leaves,
  * log the retention, then detach and drop. Needs the schema owner's connection.
  */
-export async function retireLogPartitions(db: Db, keys: KeyStore, before: Date, now = new Date()): Promise<RetentionRecord[]> {
+export async function retireLogPartitions(db: Db, keys: KeyStore, before: Date, operator: string, now = new Date()): Promise<RetentionRecord[]> {
   assertOldEnough(before, now);
   await sealAndCheckpoint(db, keys);
   const records: RetentionRecord[] = [];
-  for (const p of (await logPartitions(db)).filter((x) => x.to <= before)) {
+  for (const p of await partitionsEndingBy(db, before)) {
     const { kid, key } = await keys.signingKey(); // outside the transaction: see issueCheckpoint
     records.push(
       await db.transaction(async (tx) => {
@@ -130,7 +133,7 @@ export async function retireLogPartitions(db: Db, keys: KeyStore, before: Date, 
           requestId: `cli:${randomUUID()}`,
           action: AUDIT_ACTIONS.auditRetention,
           decision: 'allow',
-          detail: { partition: p.name, from: payload.range_from, to: payload.range_to, entries, operator: userInfo().username },
+          detail: { partition: p.name, from: payload.range_from, to: payload.range_to, entries, operator },
         });
         await tx.execute(sql`select tiergate_retire_log_partition(${p.name})`);
         return { ...p, entries, leafRanges, treeSize: payload.tree_size, rootHash: payload.root_hash ?? '', jws };

@@ -103,7 +103,7 @@ describe('retention', () => {
   it('refuses anything younger than six years, in the code and in the database', async () => {
     const fiveYearsAgo = new Date(Date.UTC(new Date().getUTCFullYear() - 5, 0, 1));
     await expect(planRetention(database.owner.db, fiveYearsAgo)).rejects.toThrow(RetentionRefused);
-    await expect(retireLogPartitions(database.owner.db, t.deps.keys, fiveYearsAgo)).rejects.toThrow(/younger than 6 years/);
+    await expect(retireLogPartitions(database.owner.db, t.deps.keys, fiveYearsAgo, 'retention-ops')).rejects.toThrow(/younger than 6 years/);
     // Even the superuser calling the database function directly is refused.
     await expect(database.admin(`select tiergate_retire_log_partition('${current}')`)).rejects.toThrow(/younger than six years/);
     await expect(database.admin(`select tiergate_retire_log_partition('access_log')`)).rejects.toThrow(/not a partition/);
@@ -119,7 +119,7 @@ describe('retention', () => {
   });
 
   it('drops a month older than six years, signs what it held, logs it, and the log still verifies', async () => {
-    const [record, ...more] = await retireLogPartitions(database.owner.db, t.deps.keys, new Date('2018-04-01T00:00:00Z'));
+    const [record, ...more] = await retireLogPartitions(database.owner.db, t.deps.keys, new Date('2018-04-01T00:00:00Z'), 'retention-ops');
     expect(more).toEqual([]);
     expect(record).toMatchObject({ name: 'access_log_y2018m03', entries: 5 });
 
@@ -143,12 +143,12 @@ describe('retention', () => {
     });
 
     const { rows } = await database.admin(`select detail from access_log where action = 'audit.retention'`);
-    expect(rows).toEqual([{ detail: expect.objectContaining({ partition: 'access_log_y2018m03', entries: 5 }) }]);
+    expect(rows).toEqual([{ detail: expect.objectContaining({ partition: 'access_log_y2018m03', entries: 5, operator: 'retention-ops' }) }]);
 
     await sealAndCheckpoint(t.deps.db, t.deps.keys);
     expect(await verifyLog(await exportLog(t.deps.db))).toMatchObject({ ok: true, retired: 5 });
     // Nothing left to drop for that cut-off; the retention records stay append-only.
-    expect(await retireLogPartitions(database.owner.db, t.deps.keys, new Date('2018-04-01T00:00:00Z'))).toEqual([]);
+    expect(await retireLogPartitions(database.owner.db, t.deps.keys, new Date('2018-04-01T00:00:00Z'), 'retention-ops')).toEqual([]);
     await expect(database.admin(`delete from audit_retentions`)).rejects.toThrow(/append-only/);
     await expect(database.admin(`truncate audit_retentions`)).rejects.toThrow(/append-only/);
   });
