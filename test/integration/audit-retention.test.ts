@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { CompactSign, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair } from 'jose';
 import request from 'supertest';
@@ -9,10 +7,10 @@ import { logPartitions, planRetention, RETENTION_TYP, RetentionRefused, retireLo
 import { LOG_ID, sealAndCheckpoint } from '../../src/audit/seal.js';
 import { verifyLog, type LogExport } from '../../src/audit/verify.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { runScript } from '../helpers/cli.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createSubject, createUser, type TestUser } from '../helpers/factories.js';
 
-const run = promisify(execFile);
 let database: TestDatabase;
 let t: TestApp;
 let clerk: TestUser;
@@ -206,22 +204,15 @@ describe('retention', () => {
 });
 
 describe('the audit:retain command', () => {
-  const cli = (args: string[], env: Record<string, string> = {}) =>
-    run(process.execPath, ['--import', 'tsx', 'scripts/audit-retain.ts', ...args], {
-      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env },
-      timeout: 60_000,
-    }).then(
-      ({ stdout }) => ({ code: 0, out: stdout }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),
-    );
+  const cli = (args: string[], env: Record<string, string> = {}) => runScript('scripts/audit-retain.ts', args, env);
 
   it('answers usage (2) and refuses a cut-off younger than six years (1) before touching the database', async () => {
-    expect(await cli(['--before', 'March'])).toMatchObject({ code: 2, out: expect.stringMatching(/usage/) });
+    expect(await cli(['--before', 'March'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/usage/) });
     expect(await cli(['--bogus'])).toMatchObject({ code: 2 });
     const recent = new Date().toISOString().slice(0, 7);
     expect(await cli(['--before', recent, '--apply'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })).toMatchObject({
       code: 1,
-      out: expect.stringMatching(/refused: .*younger than 6 years/),
+      stderr: expect.stringMatching(/refused: .*younger than 6 years/),
     });
   });
 
@@ -233,13 +224,13 @@ describe('the audit:retain command', () => {
     const plan = await cli(['--before', '2018-06'], env);
     expect(plan).toMatchObject({
       code: 0,
-      out: expect.stringMatching(/would drop access_log_y2018m04: 3 entries[\s\S]*would drop access_log_y2018m05: 2 entries/),
+      stdout: expect.stringMatching(/would drop access_log_y2018m04: 3 entries[\s\S]*would drop access_log_y2018m05: 2 entries/),
     });
     expect(await count(`"at" < '2018-06-01'`)).toBe(5);
     const applied = await cli(['--before', '2018-06', '--apply'], env);
     expect(applied).toMatchObject({
       code: 0,
-      out: expect.stringMatching(/dropped access_log_y2018m04: 3 entries[\s\S]*dropped access_log_y2018m05: 2 entries/),
+      stdout: expect.stringMatching(/dropped access_log_y2018m04: 3 entries[\s\S]*dropped access_log_y2018m05: 2 entries/),
     });
     expect(await count(`"at" < '2018-06-01'`)).toBe(0);
     await sealAndCheckpoint(t.deps.db, t.deps.keys);

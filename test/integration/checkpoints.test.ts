@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
 import { sealAndCheckpoint } from '../../src/audit/seal.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { runScript } from '../helpers/cli.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createSubject, createUser, type TestUser } from '../helpers/factories.js';
 
@@ -77,7 +78,6 @@ describe('signed checkpoints', () => {
 
 describe('offline verification (npm run audit:verify -- --file)', () => {
   it('verifies an export on its own and names the first altered entry', async () => {
-    const { execFileSync, spawnSync } = await import('node:child_process');
     const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
@@ -87,25 +87,26 @@ describe('offline verification (npm run audit:verify -- --file)', () => {
     const good = path.join(dir, 'good.json');
     const data = await exportLog(t.deps.db);
     writeFileSync(good, JSON.stringify(data));
-    const ok = execFileSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good], { encoding: 'utf8' });
-    expect(ok).toMatch(/^OK: \d+ sealed entries verify against \d+ signed checkpoints/);
+    const ok = await runScript('scripts/audit-verify.ts', ['--file', good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^OK: \d+ sealed entries verify against \d+ signed checkpoints/);
 
     // An auditor pins the keys published at /.well-known/jwks.json; keys of anyone else verify nothing.
     const jwks = path.join(dir, 'jwks.json');
     writeFileSync(jwks, JSON.stringify((await request(t.app).get('/.well-known/jwks.json')).body));
-    expect(execFileSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good, '--keys', jwks], { encoding: 'utf8' })).toMatch(/^OK: /);
+    expect(await runScript('scripts/audit-verify.ts', ['--file', good, '--keys', jwks])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^OK: /) });
     const { exportJWK, generateKeyPair } = await import('jose');
     const stranger = path.join(dir, 'stranger.json');
     writeFileSync(stranger, JSON.stringify({ keys: [{ ...(await exportJWK((await generateKeyPair('ES256')).publicKey)), kid: data.keys[0]!.kid }] }));
-    const untrusted = spawnSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', good, '--keys', stranger], { encoding: 'utf8' });
-    expect(untrusted.status).toBe(1);
+    const untrusted = await runScript('scripts/audit-verify.ts', ['--file', good, '--keys', stranger]);
+    expect(untrusted.code).toBe(1);
     expect(untrusted.stdout).toMatch(/FAILED at checkpoint \d+: checkpoint signature does not verify/);
 
     const bad = path.join(dir, 'bad.json');
     data.leaves[2]!.entry!.decision = data.leaves[2]!.entry!.decision === 'allow' ? 'deny' : 'allow';
     writeFileSync(bad, JSON.stringify(data));
-    const failed = spawnSync('npx', ['tsx', 'scripts/audit-verify.ts', '--file', bad], { encoding: 'utf8' });
-    expect(failed.status).toBe(1);
+    const failed = await runScript('scripts/audit-verify.ts', ['--file', bad]);
+    expect(failed.code).toBe(1);
     expect(failed.stdout).toContain(`FAILED at leaf 2 (entry ${data.leaves[2]!.entry!.id})`);
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);

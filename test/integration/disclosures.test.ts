@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy, parsePolicy, type DisclosurePolicy } from '../../src/authz/policy.js';
 import { users } from '../../src/db/schema/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { runScript } from '../helpers/cli.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createCase, createConsent, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
 
@@ -659,17 +660,7 @@ describe('everyone but compliance is refused', () => {
 });
 
 describe('npm run audit:disclosures (the same accounting from the command line)', () => {
-  const cli = async (args: string[], env: Record<string, string> = {}) => {
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    return promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/audit-disclosures.ts', ...args], {
-      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', USER: 'compliance-ops', ...env },
-      timeout: 60_000,
-    }).then(
-      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
-    );
-  };
+  const cli = (args: string[], env: Record<string, string> = {}) => runScript('scripts/audit-disclosures.ts', args, { USER: 'compliance-ops', ...env });
 
   it('answers usage (2) to a missing or malformed subject id, format or date', async () => {
     for (const args of [[], ['not-a-uuid'], [s.id, '--format', 'xml'], [s.id, '--from', 'last year'], [s.id, '--bogus']]) {
