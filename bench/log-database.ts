@@ -4,43 +4,21 @@
 // seconds on a noisy machine. Needs BENCH_DATABASE_URL (a superuser URL, default the local
 // server); creates and drops its own database. Entries are written in bulk with SQL, shaped
 // like real subject reads; the sealer, checkpoint, export and verifier are the gateway's own.
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { exportLog } from '../src/audit/export.js';
 import { issueCheckpoint, sealPending } from '../src/audit/seal.js';
 import { verifyLog } from '../src/audit/verify.js';
-import { KeyStore, rotateSigningKey } from '../src/auth/keys.js';
 import { loadConfig } from '../src/config/index.js';
-import { openPostgres } from '../src/db/client.js';
-import { migrate } from '../src/db/migrate.js';
+import { migrateWithKey, withScratchPostgres } from './scratch.js';
 
-const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const sizes = (process.argv[2] ?? '100000,1000000').split(',').map(Number);
 const { keyEncryptionKey } = loadConfig({ NODE_ENV: 'development' });
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const results: { n: number; seal: number; exp: number; verify: number }[] = [];
 for (const n of sizes) {
-  const name = `tiergate_bench_${randomBytes(4).toString('hex')}`;
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const database = openPostgres(url.toString(), { max: 2 });
-  try {
-    await migrate(database);
-    await rotateSigningKey(database.db, keyEncryptionKey, 900, 0);
-    const keys = new KeyStore(database.db, keyEncryptionKey);
-    await keys.load();
+  await withScratchPostgres(2, async (database) => {
+    const keys = await migrateWithKey(database, keyEncryptionKey);
     const pool = (database.db as unknown as { $client: pg.Pool }).$client;
     await pool.query(
       `WITH e AS (
@@ -69,10 +47,7 @@ for (const n of sizes) {
     console.log(
       `${n.toLocaleString('en')} entries: seal ${seconds(seal)} (${Math.round(n / (seal / 1000)).toLocaleString('en')} entries/s), export ${seconds(exp)}, verify ${seconds(verify)}`,
     );
-  } finally {
-    await database.close();
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  }
+  });
 }
 const base = results[0]!;
 for (const r of results.slice(1)) {

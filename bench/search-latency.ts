@@ -3,35 +3,21 @@
 // the policy decision and the access-log entry included, on embedded PGlite and on PostgreSQL
 // (BENCH_DATABASE_URL, a superuser URL; default the local server; `--pglite-only` skips it).
 // Sizes run side by side in one process; compare ratios, not seconds, on a noisy machine.
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { buildDeps, createApp } from '../src/app.js';
-import { KeyStore, rotateSigningKey } from '../src/auth/keys.js';
 import { loadPolicy } from '../src/authz/policy.js';
 import { loadConfig } from '../src/config/index.js';
-import { openPglite, openPostgres, queryRows, type Database } from '../src/db/client.js';
-import { migrate } from '../src/db/migrate.js';
+import { openPglite, queryRows, type Database } from '../src/db/client.js';
 import { agencies, users } from '../src/db/schema/index.js';
 import { createLogger } from '../src/logger.js';
 import { sql } from 'drizzle-orm';
+import { migrateWithKey, withScratchPostgres } from './scratch.js';
 
 const sizes = (process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '10000,100000').split(',').map(Number);
 const pgliteOnly = process.argv.includes('--pglite-only');
-const serverUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SEARCHES = 300;
 const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent' });
-
-async function admin(statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
 
 /** N people with names from small lists (so a name+dob search finds 0 to a few), each with a risk flag. */
 async function seed(database: Database, n: number) {
@@ -65,10 +51,7 @@ async function seed(database: Database, n: number) {
 }
 
 async function measure(label: string, database: Database, n: number): Promise<number> {
-  await migrate(database);
-  await rotateSigningKey(database.db, config.keyEncryptionKey, 900, 0);
-  const keys = new KeyStore(database.db, config.keyEncryptionKey);
-  await keys.load();
+  const keys = await migrateWithKey(database, config.keyEncryptionKey);
   const deps = buildDeps(config, database.db, createLogger('silent'), keys, loadPolicy());
   const { dispatcher, police, targets } = await seed(database, n);
   const token = await deps.tokens.issue({ userId: dispatcher.id, agency: police.slug, agencyKind: 'police', role: 'dispatcher', amr: ['pwd'] });
@@ -106,17 +89,7 @@ for (const driver of pgliteOnly ? ['pglite'] : ['pglite', 'postgres']) {
         await database.close();
       }
     } else {
-      const name = `tiergate_bench_${randomBytes(4).toString('hex')}`;
-      await admin(`CREATE DATABASE ${name}`);
-      const url = new URL(serverUrl);
-      url.pathname = `/${name}`;
-      const database = openPostgres(url.toString(), { max: 5 });
-      try {
-        medians.push(await measure('postgres', database, n));
-      } finally {
-        await database.close();
-        await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      }
+      medians.push(await withScratchPostgres(5, (database) => measure('postgres', database, n)));
     }
   }
   for (let i = 1; i < sizes.length; i++) console.log(`${driver}: median x${(medians[i]! / medians[0]!).toFixed(2)} for people x${sizes[i]! / sizes[0]!}`);
