@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { DEFAULT_PUBLISH_DELAY_SECONDS } from '../../src/auth/keys.js';
 import { totpCode } from '../../src/auth/totp.js';
+import { logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -42,9 +43,7 @@ const as = (u: { token: string }) => ({
   },
 });
 
-async function logOf(res: { headers: Record<string, string> }) {
-  return (await database.admin('select * from access_log where request_id = $1 order by seq', [res.headers['x-request-id']])).rows;
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 
 /** The one allow entry the action wrote, by the admin. */
 async function expectLogged(res: request.Response, action: string) {

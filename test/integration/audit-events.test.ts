@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../../src/db/schema/index.js';
+import { expectNoMarkers, expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -37,17 +38,7 @@ interface Event {
   requestId: string;
 }
 
-async function logOf(res: request.Response) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
-function expectNoMarkers(res: request.Response, list: string[]) {
-  const text = res.text + JSON.stringify(res.body ?? null);
-  for (const m of list) expect(text).not.toContain(m);
-}
-function expectProblem(res: request.Response, status: number) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 async function events(
   query: Record<string, string | number>,
   who: TestUser = compliance,

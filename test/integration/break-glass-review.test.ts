@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -43,15 +44,9 @@ interface Grant {
   reviews: { id: string; decision: string; note: string | null; reviewer: string; reviewedAt: string }[];
 }
 
-async function logOf(res: request.Response) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 async function reviewRows(grantId: string) {
   return (await database.admin('SELECT * FROM break_glass_reviews WHERE grant_id = $1 ORDER BY reviewed_at, id', [grantId])).rows;
-}
-function expectProblem(res: request.Response, status: number) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
 }
 const queue = (query: Record<string, string> = {}, who: TestUser = compliance) => request(t.app).get('/v1/audit/break-glass').query(query).set(bearer(who));
 async function grantsIn(query: Record<string, string> = {}): Promise<Grant[]> {

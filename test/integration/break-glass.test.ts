@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectNoMarkers, expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -22,20 +23,10 @@ let contributor: TestUser;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const REASON = 'Subject barricaded, threatening self-harm; responding unit needs the crisis plan';
 
-async function logOf(res: request.Response) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 async function grantCount(subjectId: string): Promise<number> {
   const { rows } = await database.admin('SELECT count(*) AS n FROM break_glass_grants WHERE subject_id = $1', [subjectId]);
   return Number(rows[0]!.n);
-}
-function expectNoMarkers(res: request.Response, markers: string[]) {
-  const text = res.text + JSON.stringify(res.body ?? null);
-  for (const m of markers) expect(text).not.toContain(m);
-}
-function expectProblem(res: request.Response, status: number) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
 }
 
 async function person() {

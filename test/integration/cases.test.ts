@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectNoMarkers, expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -22,20 +23,10 @@ let contributor: TestUser; // another agency wrote the entries, so nobody above 
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-async function logOf(res: request.Response) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 async function activeMembers(caseId: string): Promise<string[]> {
   const { rows } = await database.admin('SELECT user_id FROM case_members WHERE case_id = $1 AND removed_at IS NULL ORDER BY user_id', [caseId]);
   return rows.map((r) => r.user_id as string);
-}
-function expectNoMarkers(res: request.Response, markers: string[]) {
-  const text = res.text + JSON.stringify(res.body ?? null);
-  for (const m of markers) expect(text).not.toContain(m);
-}
-function expectProblem(res: request.Response, status: number) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
 }
 
 async function person() {

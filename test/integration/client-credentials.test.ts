@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { registerClient } from '../../src/auth/clients.js';
 import { BadRequest, Conflict } from '../../src/errors/problems.js';
+import { logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createAgency, createUser } from '../helpers/factories.js';
@@ -55,9 +56,7 @@ const tokenRequest = (fields: Record<string, string>, headers: Record<string, st
 const grant = (clientAssertion: string, extra: Record<string, string> = {}) =>
   tokenRequest({ grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: clientAssertion, ...extra });
 
-async function logOf(res: { headers: Record<string, string> }) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 
 /** The request was refused as invalid_client, and exactly one deny entry says why. */
 async function expectInvalidClient(res: request.Response, reason: string | RegExp) {

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectNoMarkers, expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -23,22 +24,12 @@ let contributor: TestUser; // a clinician of another mental-health agency, who w
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-async function logOf(res: request.Response) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 async function consentCount(subjectId?: string): Promise<number> {
   const { rows } = subjectId
     ? await database.admin('SELECT count(*) AS n FROM consents WHERE subject_id = $1', [subjectId])
     : await database.admin('SELECT count(*) AS n FROM consents');
   return Number(rows[0]!.n);
-}
-function expectNoMarkers(res: request.Response, markers: string[]) {
-  const text = res.text + JSON.stringify(res.body ?? null);
-  for (const m of markers) expect(text).not.toContain(m);
-}
-function expectProblem(res: request.Response, status: number) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
 }
 
 /** A subject with one entry of each kind that matters, contributed by a third agency. */

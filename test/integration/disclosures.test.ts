@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy, parsePolicy, type DisclosurePolicy } from '../../src/authz/policy.js';
 import { users } from '../../src/db/schema/index.js';
+import { expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { runScript } from '../helpers/cli.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -49,13 +50,7 @@ interface DisclosureJson {
   eventId: string;
 }
 
-async function logOf(res: request.Response) {
-  return (await database.admin('SELECT * FROM access_log WHERE request_id = $1 ORDER BY seq', [res.headers['x-request-id']])).rows;
-}
-function expectProblem(res: request.Response, status: number) {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-}
+const logOf = (res: { headers: Record<string, string> }) => accessLogOf(database, res);
 function expectNoMarkers(res: request.Response) {
   const text = res.text + JSON.stringify(res.body ?? null);
   for (const m of [...markers, REASON]) expect(text).not.toContain(m);

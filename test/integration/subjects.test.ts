@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectNoMarkers } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createConsent, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -32,11 +33,6 @@ async function logOf(res: request.Response) {
 async function count(sql: string, params: unknown[] = []): Promise<number> {
   const { rows } = await database.admin(sql, params);
   return Number(rows[0]!.n);
-}
-
-function expectNoMarkers(res: request.Response, markers: string[]) {
-  const text = res.text + JSON.stringify(res.body ?? null);
-  for (const m of markers) expect(text).not.toContain(m);
 }
 
 function expectProblem(res: request.Response, status: number) {
