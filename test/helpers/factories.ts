@@ -29,9 +29,13 @@ export async function createAgency(db: Db, kind: AgencyKind, slug = `${kind.repl
 }
 
 /** A user with a real signed access token from the app's own token service. */
-export async function createUser(deps: AppDeps, agency: { id: string; slug: string; kind: string }, role: string): Promise<TestUser> {
+export async function createUser(
+  deps: AppDeps,
+  agency: { id: string; slug: string; kind: string },
+  role: string,
+  username = `${role}-${short()}@${agency.slug}`,
+): Promise<TestUser> {
   passwordHash ??= hashPassword(TEST_PASSWORD);
-  const username = `${role}-${short()}@${agency.slug}`;
   const [row] = await deps.db
     .insert(users)
     .values({ username, agencyId: agency.id, role, passwordHash: await passwordHash })

@@ -1,6 +1,5 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { users } from '../../src/db/schema/index.js';
 import { expectNoMarkers, expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -85,19 +84,7 @@ beforeAll(async () => {
     createUser(t.deps, gw, 'admin'),
   ]);
   // The username is the one free-text value an actor controls that reaches the export.
-  const [row] = await db
-    .insert(users)
-    .values({ username: `=HYPERLINK("http://evil.example","click")@${police.slug}`, agencyId: police.id, role: 'officer', passwordHash: 'unused' })
-    .returning();
-  formula = {
-    userId: row!.id,
-    username: row!.username,
-    agencyId: police.id,
-    agency: police.slug,
-    kind: 'police',
-    role: 'officer',
-    token: await t.deps.tokens.issue({ userId: row!.id, agency: police.slug, agencyKind: 'police', role: 'officer', amr: ['pwd'] }),
-  };
+  formula = await createUser(t.deps, police, 'officer', `=HYPERLINK("http://evil.example","click")@${police.slug}`);
 
   s1 = await createSubject(db, clinician, { givenName: 'Ada', familyName: 'Auditee', birthDate: '1985-02-03' });
   s2 = await createSubject(db, clinician);

@@ -1,7 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy, parsePolicy, type DisclosurePolicy } from '../../src/authz/policy.js';
-import { users } from '../../src/db/schema/index.js';
 import { expectProblem, logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { runScript } from '../helpers/cli.js';
@@ -269,19 +268,7 @@ beforeAll(async () => {
     createUser(t.deps, gw, 'compliance_officer'),
     createUser(t.deps, gw, 'admin'),
   ]);
-  const [row] = await db
-    .insert(users)
-    .values({ username: `=HYPERLINK("http://evil.example","x")@${police.slug}`, agencyId: police.id, role: 'records_staff', passwordHash: 'unused' })
-    .returning();
-  formula = {
-    userId: row!.id,
-    username: row!.username,
-    agencyId: police.id,
-    agency: police.slug,
-    kind: 'police',
-    role: 'records_staff',
-    token: await t.deps.tokens.issue({ userId: row!.id, agency: police.slug, agencyKind: 'police', role: 'records_staff', amr: ['pwd'] }),
-  };
+  formula = await createUser(t.deps, police, 'records_staff', `=HYPERLINK("http://evil.example","x")@${police.slug}`);
 
   s = await createSubject(db, contributor, { givenName: 'Ada', familyName: 'Accounted', birthDate: '1985-02-03' });
   twin = await createSubject(db, contributor, { givenName: 'Ada', familyName: 'Accounted', birthDate: '1985-02-03' });
