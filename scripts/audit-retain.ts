@@ -32,8 +32,8 @@ const config = loadConfig();
 const database = await openFromEnvironment({ owner: true });
 
 try {
-  const plan = await planRetention(database.db, before);
   if (!apply) {
+    const plan = await planRetention(database.db, before);
     if (plan.length === 0) console.log(`nothing to drop before ${month}`);
     for (const p of plan)
       console.log(
