@@ -11,4 +11,9 @@ export interface Principal {
   jti: string;
   /** The machine client that holds the token, acting alone or for this user. */
   clientId?: string;
+  /**
+   * When a machine client acts for this user (`on_behalf_of`), the client's own role: the
+   * principal's ceiling is then the lower of the two roles' ceilings (SPEC principle 10).
+   */
+  clientRole?: string;
 }

@@ -2,7 +2,7 @@ import { AbilityBuilder, createMongoAbility, type MongoAbility } from '@casl/abi
 import type { Principal } from '../auth/principal.js';
 import type { Basis } from '../audit/vocabulary.js';
 import type { SubjectContext } from './context.js';
-import { ceilingOf, roleRule, type Policy } from './policy.js';
+import { principalCeiling, roleRule, type Policy } from './policy.js';
 import { SENSITIVE_CATEGORIES, TIERS, tierRank, type Tier } from './vocabulary.js';
 
 export type Action = 'search' | 'read' | 'create' | 'manage' | 'update';
@@ -33,7 +33,7 @@ export function compileAbility(policy: Policy, principal: Principal, context?: S
   };
   const rule = roleRule(policy, principal.agencyKind, principal.role);
   const perms = new Set(rule?.permissions ?? []);
-  const ceiling = ceilingOf(rule);
+  const ceiling = principalCeiling(policy, principal);
 
   if (perms.has('read') && ceiling) {
     can('search', 'Subject').because(because({ rule: 'partner-read' }));

@@ -7,7 +7,7 @@ import type { Executor } from '../db/client.js';
 import { Forbidden } from '../errors/problems.js';
 import { compileAbility, tierField, type Action, type SubjectType } from './ability.js';
 import { loadSubjectContext } from './context.js';
-import { ceilingOf, roleRule, type Policy } from './policy.js';
+import { principalCeiling, type Policy } from './policy.js';
 import { ENTRY_TIERS, TIERS, tierRank, type Tier } from './vocabulary.js';
 
 /**
@@ -64,7 +64,7 @@ export class DecisionPoint {
       breakGlass: basis.some((b) => b.rule === 'break-glass'),
       entryTiers: grantedTiers.filter((t) => t !== 'basic'),
       ceilingEntryTiers: ENTRY_TIERS.filter((t) => {
-        const c = ceilingOf(roleRule(this.policy, principal.agencyKind, principal.role));
+        const c = principalCeiling(this.policy, principal);
         return c !== undefined && tierRank(t) <= tierRank(c);
       }),
       releasedCategories: [...new Set(context.consents.flatMap((c) => c.sensitiveCategories))],

@@ -105,3 +105,16 @@ export function isKnownRole(policy: Policy, kind: AgencyKind, role: string): boo
 export function ceilingOf(rule: RolePolicy | undefined): Tier | undefined {
   return rule && rule.ceiling !== 'none' ? rule.ceiling : undefined;
 }
+
+/**
+ * The highest tier this principal may ever receive: its role's ceiling, lowered to the client's
+ * own role's ceiling when a machine client acts for the user (a client never lifts a user, nor a
+ * user a client). An unknown client role caps at nothing (default deny).
+ */
+export function principalCeiling(policy: Policy, principal: { agencyKind: AgencyKind; role: string; clientRole?: string }): Tier | undefined {
+  const own = ceilingOf(roleRule(policy, principal.agencyKind, principal.role));
+  if (principal.clientRole === undefined || own === undefined) return own;
+  const client = ceilingOf(roleRule(policy, principal.agencyKind, principal.clientRole));
+  if (client === undefined) return undefined;
+  return TIERS[Math.min(TIERS.indexOf(own), TIERS.indexOf(client))];
+}

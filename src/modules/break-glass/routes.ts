@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { ceilingOf, roleRule } from '../../authz/policy.js';
+import { principalCeiling } from '../../authz/policy.js';
 import { tierRank } from '../../authz/vocabulary.js';
 import { breakGlassGrants } from '../../db/schema/index.js';
 import { Forbidden, NotFound } from '../../errors/problems.js';
@@ -25,7 +25,7 @@ export function breakGlassRouter({ pdp, runner }: AppDeps): Router {
     const grant = await runner.run(req, A.breakGlass, async ({ tx, note }) => {
       note({ subjectId, breakGlass: true, basis: [{ rule: 'break-glass' }] });
       if (!(await findSubject(tx, subjectId))) throw new NotFound('subject');
-      const ceiling = ceilingOf(roleRule(pdp.policy, principal.agencyKind, principal.role));
+      const ceiling = principalCeiling(pdp.policy, principal);
       if (!ceiling || tierRank(ceiling) < tierRank(breakGlass.tier)) throw new Forbidden('break-glass-above-ceiling');
       const expiresAt = new Date(Date.now() + breakGlass.minutes * 60_000);
       // The reason is free text and may name the person: it stays in the grant, not in the log.
