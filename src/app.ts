@@ -30,6 +30,8 @@ export interface AppDeps {
   tokens: TokenService;
   runner: AuditedRunner;
   pdp: DecisionPoint;
+  /** Set by src/main.ts: while `draining`, readiness answers 503. */
+  lifecycle?: { readonly draining: boolean };
 }
 
 /** Wires the services that routes share; the keys must already be loaded. */
@@ -83,6 +85,6 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', v1);
 
   app.use(notFoundRoute);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, deps.config.RETRY_AFTER_SECONDS));
   return app;
 }
