@@ -5,13 +5,17 @@ import { pino, type Logger } from 'pino';
  * carry a token, a password or person data is redacted should it ever be passed in by mistake.
  */
 export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token', 'access_token', 'body', '*.body', 'otp'],
-      censor: '[redacted]',
+  return pino(
+    {
+      level,
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', 'password', '*.password', 'token', '*.token', 'access_token', 'body', '*.body', 'otp'],
+        censor: '[redacted]',
+      },
     },
-  });
+    // Asynchronous, buffered writes to stdout: a request never waits for its log line (drain flushes).
+    level === 'silent' ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+  );
 }
 
 /** What may be logged of an error: its class and SQLSTATE-style codes, never its message. */
