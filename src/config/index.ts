@@ -49,6 +49,8 @@ const schema = z.object({
   BODY_LIMIT: z.string().default('64kb'),
   /** pino level for application logs (never carry person data). */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `pretty` (coloured lines), `json` (JSON lines) or `auto`: pretty in a terminal outside production, else JSON. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 });
 
 export type Config = z.infer<typeof schema> & { demoMode: boolean; keyEncryptionKey: Buffer };
