@@ -10,6 +10,7 @@ import { seedDemo } from './db/seed/demo.js';
 import { createLogger, errorSummary } from './logger.js';
 import { ensureLogPartitions } from './audit/retention.js';
 import { sealAndCheckpoint } from './audit/seal.js';
+import { exposeMetrics } from './metrics/server.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -44,7 +45,9 @@ async function main(): Promise<void> {
   }
   if (config.demoMode && (await seedDemo(database.db, config.DEMO_PASSWORD))) logger.info('seeded the demo tenancy');
 
-  const server = createServer(createApp(buildDeps(config, database.db, logger, keys, policy)));
+  const deps = buildDeps(config, database.db, logger, keys, policy);
+  const server = createServer(createApp(deps));
+  exposeMetrics(config.METRICS_PORT, config.METRICS_HOST, deps.metrics, logger);
   server.listen(config.PORT, () => logger.info({ port: config.PORT, driver: database.driver, demo: config.demoMode }, 'tiergate listening'));
 
   // Seals new log entries and signs a checkpoint; off the request path, one sealer cluster-wide.

@@ -2,6 +2,7 @@ import type { Executor } from '../db/client.js';
 import { accessLog, auditSealQueue } from '../db/schema/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { AuditAction, Basis, Decision } from './vocabulary.js';
+import { observed } from './observers.js';
 
 export interface AuditEntry {
   requestId: string;
@@ -23,7 +24,9 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const clean = (s: string | null | undefined) => (s == null ? s : s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 
 /** Appends one entry; callers pass the transaction that read or wrote the data. */
-export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<void> {
+export const appendAccessLog = (db: Executor, entry: AuditEntry): Promise<void> => observed(entry, () => insertEntry(db, entry));
+
+async function insertEntry(db: Executor, entry: AuditEntry): Promise<void> {
   const [row] = await db
     .insert(accessLog)
     .values({
