@@ -1,6 +1,7 @@
 import { runStatement, type Executor, type Statement } from '../db/client.js';
 import type { Principal } from '../auth/principal.js';
 import type { AuditAction, Basis, Decision } from './vocabulary.js';
+import { observed } from './observers.js';
 
 export interface AuditEntry {
   requestId: string;
@@ -34,7 +35,9 @@ const APPEND: Statement = {
 };
 
 /** Appends one entry; callers pass the transaction that read or wrote the data. */
-export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<void> {
+export const appendAccessLog = (db: Executor, entry: AuditEntry): Promise<void> => observed(entry, () => insertEntry(db, entry));
+
+async function insertEntry(db: Executor, entry: AuditEntry): Promise<void> {
   await runStatement(db, APPEND, [
     entry.requestId,
     entry.actor?.userId ?? null,

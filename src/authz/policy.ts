@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { AUDIT_ACTIONS as A } from '../audit/vocabulary.js';
+import { fromPackageRoot } from '../paths.js';
 import { AGENCY_KINDS, ENTRY_TIERS, TIERS, type AgencyKind, type Tier } from './vocabulary.js';
 
 export const PERMISSIONS = [
@@ -71,7 +70,7 @@ export type RolePolicy = z.infer<typeof roleSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type DisclosurePolicy = Policy['disclosures'];
 
-export const DEFAULT_POLICY_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies/protocol.yaml');
+export const DEFAULT_POLICY_FILE = fromPackageRoot('policies', 'protocol.yaml');
 
 /** Reads and validates the protocol; any unknown word fails start-up with the offending path. */
 export function loadPolicy(file = DEFAULT_POLICY_FILE): Policy {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app.js';
 import type { Policy } from '../authz/policy.js';
 import type { Config } from '../config/index.js';
+import { fromPackageRoot } from '../paths.js';
 import {
   agencyParams,
   clientParams,
@@ -437,7 +438,7 @@ const publicPaths: Record<string, Json> = {
   },
 };
 
-const packageVersion = (): string => (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const packageVersion = (): string => (JSON.parse(readFileSync(fromPackageRoot('package.json'), 'utf8')) as { version: string }).version;
 
 export function buildOpenApiDocument(config: Config, policy: Policy): Json {
   const paths: Record<string, Json> = { ...publicPaths };
