@@ -91,7 +91,7 @@ describe('demo tenancy', () => {
 
   it('the clerk finds Ada by name and date of birth and gets basic fields only', async () => {
     const res = await request(t.app).get('/v1/subjects?name=lovelace&dob=1985-02-03').set(auth('clerk@metro-police'));
-    expect(res.body).toEqual({ subjects: [{ id: ada, givenName: 'Ada', familyName: 'Lovelace', birthDate: '1985-02-03', sex: 'female' }] });
+    expect(res.body).toEqual({ subjects: [{ id: ada, givenName: 'Ada', familyName: 'Lovelace', birthDate: '1985-02-03', sex: 'female' }], truncated: false });
   });
 
   it.each(['clerk@metro-police', 'officer@metro-police'])(
