@@ -209,7 +209,9 @@ async function buildReleaseFixture(caller: TestUser, scenario: ReleaseScenario):
   switch (scenario) {
     case 'consent-by-non-owner':
       // Every category named, by an agency that owns none of the entries.
-      fx.consentId = (await createConsent(db, fx.subject.id, stranger, { agencyIds: [caller.agencyId], categories: ['substance-use', 'psychotherapy-notes'] })).id;
+      fx.consentId = (
+        await createConsent(db, fx.subject.id, stranger, { agencyIds: [caller.agencyId], categories: ['substance-use', 'psychotherapy-notes'] })
+      ).id;
       break;
     case 'case-by-non-owner':
       fx.caseId = (await createCase(db, fx.subject.id, stranger, [stranger, caller])).id;
@@ -366,7 +368,9 @@ describe('own contribution (no consent, no case)', () => {
 });
 
 describe('disclosers × participation: only the owner releases', () => {
-  const cells = Object.keys(table.releases).flatMap((role) => RELEASE_SCENARIOS.map((sc) => [`${role} · ${sc} → ${table.releases[role]![sc]}`, role, sc] as const));
+  const cells = Object.keys(table.releases).flatMap((role) =>
+    RELEASE_SCENARIOS.map((sc) => [`${role} · ${sc} → ${table.releases[role]![sc]}`, role, sc] as const),
+  );
   it.each(cells)('%s', async (_name, role, scenario) => {
     const caller = callers.get(role)!;
     const fx = await buildReleaseFixture(caller, scenario);
