@@ -116,6 +116,9 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
         ...hosp,
       },
       { subjectId: grace!.id, kind: 'treatment', tier: 'full', sensitivity: [], summary: 'Inpatient admission after overdose', content: {}, ...hosp },
+      // City Hospital's own note on Ada: the hospital has not joined Ada's case from its agency,
+      // so the case does not carry it to Harbor (SPEC principle 8); the doctor sees it as its own.
+      { subjectId: ada!.id, kind: 'note', tier: 'full', sensitivity: [], summary: 'ED visit: discharged to Harbor MH follow-up', content: {}, ...hosp },
     ]);
 
     const now = Date.now();
