@@ -17,6 +17,8 @@ export const AUDIT_ACTIONS = {
   caseCreate: 'case.create',
   caseMemberAdd: 'case.member.add',
   caseMemberRemove: 'case.member.remove',
+  // A member's agency joins the case, bringing its records in (it becomes a participant).
+  caseJoin: 'case.join',
   caseClose: 'case.close',
   breakGlass: 'break-glass.declare',
   auditRead: 'audit.read',

@@ -52,9 +52,14 @@ export const responseSchemas: Record<string, Json> = {
   TokenResponse: object({ access_token: string, token_type: { const: 'Bearer' }, expires_in: { type: 'integer' } }),
   JwkSet: object({ keys: list({ type: 'object' }) }),
   Basis: object({ rule: string, tier: enumOf(TIERS), consentId: id, caseId: id, breakGlassId: id }, ['rule']),
+  Notice: {
+    ...object({ code: { const: '42-cfr-2.32' }, statement: { type: 'integer', enum: [1, 2] }, text: string }),
+    description: 'The 42 CFR 2.32 redisclosure notice (2024 text); statement 1 names the bar on use against the patient.',
+  },
   Access: {
-    ...object({ tier: enumOf(TIERS), basis: list(ref('Basis')), withheld: list(enumOf(TIERS)) }),
-    description: 'The tier granted, on what basis, and the tiers withheld (by name only, never whether data exists).',
+    ...object({ tier: enumOf(TIERS), basis: list(ref('Basis')), withheld: list(enumOf(TIERS)), notices: list(ref('Notice')) }, ['tier', 'basis', 'withheld']),
+    description:
+      'The highest tier of what the response carries, on what basis (per tier), and the tiers withheld (by name only, never whether data exists). `notices` appears when a 42 CFR Part 2 record of another agency is carried.',
   },
   SubjectSummary: object({ id, givenName: string, familyName: string, birthDate: { type: 'string', format: 'date' }, sex: enumOf(SEXES) }),
   RiskFlag: object({ id, subjectId: id, code: string, severity: enumOf(RISK_SEVERITIES), note: nullable(string), contributedBy: string, createdAt: at }, [
@@ -95,6 +100,7 @@ export const responseSchemas: Record<string, Json> = {
     id,
     subjectId: id,
     status: enumOf(['active', 'pending', 'expired', 'revoked']),
+    disclosers: { ...list(string), description: 'The agencies whose entries the consent releases (for now: the recording agency).' },
     recipients: list({ anyOf: [object({ agency: string }), object({ agencyKind: enumOf(AGENCY_KINDS) })] }),
     tiers: list(enumOf(ENTRY_TIERS)),
     sensitiveCategories: list(enumOf(SENSITIVE_CATEGORIES)),
@@ -108,7 +114,16 @@ export const responseSchemas: Record<string, Json> = {
   }),
   CaseMember: object({ userId: id, username: string, agency: string, role: string, addedAt: at }),
   Case: object(
-    { id, subjectId: id, title: string, status: enumOf(['open', 'closed']), createdAt: at, closedAt: nullable(at), members: list(ref('CaseMember')) },
+    {
+      id,
+      subjectId: id,
+      title: string,
+      status: enumOf(['open', 'closed']),
+      createdAt: at,
+      closedAt: nullable(at),
+      members: list(ref('CaseMember')),
+      participants: { ...list(object({ agency: string, joinedAt: at })), description: 'The agencies that brought their records into the case.' },
+    },
     ['id', 'subjectId', 'title', 'status'],
   ),
   BreakGlassGrant: object({ id, subjectId: id, tier: enumOf(TIERS), expiresAt: at }),

@@ -109,7 +109,12 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         operationId: 'searchSubjects',
         summary: 'Search by name and date of birth (basic fields only, at most 20)',
         query: searchQuery,
-        responses: { 200: ok('Matches', object({ subjects: list(ref('SubjectSummary')) })) },
+        responses: {
+          200: ok(
+            'Matches (at most 20; `truncated` says whether more matched)',
+            object({ subjects: list(ref('SubjectSummary')), truncated: { type: 'boolean' } }),
+          ),
+        },
       },
       'POST /v1/subjects': {
         operationId: 'createSubject',
@@ -199,6 +204,13 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         params: memberParams,
         problems: [409],
         responses: { 200: ok('The case with its team', ref('Case')) },
+      },
+      'POST /v1/cases/:id/participants': {
+        operationId: 'joinCase',
+        summary: "Join the case from the caller's agency, bringing that agency's records in",
+        params: idParams,
+        problems: [409],
+        responses: { 201: ok('The case with its participants', ref('Case')) },
       },
       'POST /v1/cases/:id/close': {
         operationId: 'closeCase',

@@ -394,7 +394,8 @@ describe('GET /v1/audit/subjects/:id/disclosures (JSON)', () => {
     // The contributor's own agency reading is a disclosure once it shows the hospital's flag.
     expect(byName.contributorReadsAgain).toMatchObject({
       recipient: { user: contributor.username, agency: mh.slug },
-      tier: 'basic',
+      // The tier of what it carried: its own full-tier entries (own-contribution).
+      tier: 'full',
       purpose: 'treatment',
       disclosedBy: [hospital.slug],
     });

@@ -42,6 +42,7 @@ function present(d: Disclosure) {
     action: d.action,
     disclosedBy: d.disclosedBy,
     eventId: d.eventId,
+    ...(d.notices.length ? { notices: d.notices } : {}),
   };
 }
 
