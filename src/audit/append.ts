@@ -1,6 +1,7 @@
 import type { Executor } from '../db/client.js';
 import { accessLog, auditSealQueue } from '../db/schema/index.js';
 import type { Principal } from '../auth/principal.js';
+import { clientRequestIdOf } from '../http/request-context.js';
 import type { AuditAction, Basis, Decision } from './vocabulary.js';
 
 export interface AuditEntry {
@@ -28,6 +29,7 @@ export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<
     .insert(accessLog)
     .values({
       requestId: entry.requestId,
+      clientRequestId: clientRequestIdOf(entry.requestId) ?? null,
       actorUserId: entry.actor?.userId ?? null,
       actorUsername: clean(entry.actor?.username) ?? null,
       actorAgency: entry.actor?.agency ?? null,

@@ -116,7 +116,7 @@ export const responseSchemas: Record<string, Json> = {
     {
       id,
       at,
-      actor: object({ user: nullable(string), userId: nullable(id), agency: nullable(string), role: nullable(string) }),
+      actor: object({ user: nullable(string), userId: nullable(id), agency: nullable(string), role: nullable(string), client: nullable(string) }),
       subject: nullable(id),
       action: string,
       decision: enumOf(DECISIONS),
@@ -125,6 +125,7 @@ export const responseSchemas: Record<string, Json> = {
       breakGlass: { type: 'boolean' },
       reason: nullable(string),
       requestId: string,
+      clientRequestId: nullable(string),
       detail: { type: 'object' },
     },
     ['id', 'at', 'actor', 'subject', 'action', 'decision', 'tier', 'basis', 'breakGlass'],
