@@ -6,6 +6,7 @@ import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabu
 import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
 import { isoDateTime, uuid, validate } from '../../http/validate.js';
+import { approvalsRouter } from './approvals.js';
 import { breakGlassReviewRouter } from './break-glass-review.js';
 import { checkpointsRouter } from './checkpoints.js';
 import { toCsv } from './csv.js';
@@ -144,6 +145,6 @@ export function auditRouter(deps: AppDeps): Router {
     res.json({ events: page.map(present), next });
   });
 
-  router.use(disclosuresRouter({ pdp, runner }), breakGlassReviewRouter({ pdp, runner }), checkpointsRouter(deps));
+  router.use(disclosuresRouter({ pdp, runner }), breakGlassReviewRouter({ pdp, runner }), approvalsRouter({ pdp, runner }), checkpointsRouter(deps));
   return router;
 }

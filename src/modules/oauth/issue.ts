@@ -45,6 +45,7 @@ export async function issueToken({ tokens, runner }: AppDeps, req: Request, prin
     role: principal.role,
     amr,
     ...(principal.clientId ? { clientId: principal.clientId } : {}),
+    ...(principal.clientRole ? { clientRole: principal.clientRole } : {}),
   });
   const jti = decodeJwt(accessToken).jti!;
   await runner.record({ requestId: req.id, actor: { ...principal, jti }, action: A.tokenIssue, decision: 'allow', detail: { jti, amr } }).catch(() => {
