@@ -111,7 +111,10 @@ export const responseSchemas: Record<string, Json> = {
     { id, subjectId: id, title: string, status: enumOf(['open', 'closed']), createdAt: at, closedAt: nullable(at), members: list(ref('CaseMember')) },
     ['id', 'subjectId', 'title', 'status'],
   ),
-  BreakGlassGrant: object({ id, subjectId: id, tier: enumOf(TIERS), expiresAt: at }),
+  BreakGlassGrant: object(
+    { id, subjectId: id, tier: enumOf(TIERS), expiresAt: at, renewalOf: { ...id, description: 'A renewal: the live grant it renews.' } },
+    ['id', 'subjectId', 'tier', 'expiresAt'],
+  ),
   AuditEvent: object(
     {
       id,
@@ -186,6 +189,8 @@ export const responseSchemas: Record<string, Json> = {
         createdAt: at,
         expiresAt: at,
         active: { type: 'boolean' },
+        renewal: { type: 'boolean' },
+        renewalOf: { ...nullable(id), description: 'The grant this one renewed (flagged for review).' },
         accesses: { type: 'integer' },
         lastAccessAt: nullable(at),
         reviews: list(

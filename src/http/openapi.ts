@@ -175,7 +175,10 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         operationId: 'breakGlass',
         summary: 'Declare an emergency: a temporary elevated tier, flagged in the log and queued for review',
         params: idParams,
-        body: breakGlassBody(policy.breakGlass.minReasonLength),
+        body: breakGlassBody(policy.breakGlass),
+        description:
+          'One live grant per user and person: a second while one is live is 409 unless `renew` is true with a new reason (a renewal is flagged in the log and the review queue); at most `breakGlass.maxPerDay` declarations per user in any 24 hours (403).',
+        problems: [409],
         responses: { 201: ok('Granted', ref('BreakGlassGrant')) },
       },
     },

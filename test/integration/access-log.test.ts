@@ -353,7 +353,7 @@ describe('log entries carry no clinical content', () => {
       note: `RISKNOTE-${randomUUID()}`,
       summary: `ENTRYSUM-${randomUUID()}`,
       content: `ENTRYCONTENT-${randomUUID()}`,
-      bg: `BREAKGLASS-${randomUUID()}`,
+      bg: `BREAKGLASS-${randomUUID()} patient in acute crisis at the door`,
       revoke: `REVOKEREASON-${randomUUID()}`,
       witness: `WITNESS-${randomUUID()}`,
     };
@@ -374,7 +374,8 @@ describe('log entries carry no clinical content', () => {
         .post(`/v1/subjects/${subject.id}/entries`)
         .set(bearer(clinician))
         .send({ kind: 'diagnosis', tier: 'intermediate', summary: free.summary, content: { dx: free.content } }),
-      request(t.app).post(`/v1/subjects/${subject.id}/break-glass`).set(bearer(clinician)).send({ reason: free.bg }),
+      // (A renewal: an earlier test left this clinician's grant for the person live.)
+      request(t.app).post(`/v1/subjects/${subject.id}/break-glass`).set(bearer(clinician)).send({ reason: free.bg, renew: true }),
       request(t.app)
         .post(`/v1/subjects/${subject.id}/consents`)
         .set(bearer(clinician))
