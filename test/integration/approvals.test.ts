@@ -188,6 +188,24 @@ describe('an operator cannot become a partner user', () => {
 });
 
 describe('four eyes, two roles', () => {
+  it('an operator cannot make itself an approver: a compliance officer invited into the gateway waits for an existing one and needs its half', async () => {
+    const username = `co-${short()}@gateway`;
+    const invited = await request(t.app).post('/v1/admin/users').set(bearer(admin)).send({ username, agency: gateway.slug, role: 'compliance_officer' });
+    expect(invited.status, invited.text).toBe(201);
+    expect(invited.body).toMatchObject({ approval: 'pending', approvalId: expect.any(String) });
+    // The operator enrols it with its own code: refused before approval and after it.
+    const code = invited.body.enrolmentCode as string;
+    expect((await enrol({ username, enrolment_code: code, password: OPERATOR_PASSWORD })).status).toBe(400);
+    const approved = await decide(compliance, invited.body.approvalId, 'approve');
+    expect(approved.status).toBe(200);
+    expect((await enrol({ username, enrolment_code: code, password: OPERATOR_PASSWORD })).status).toBe(400);
+    // Promoting another operator to compliance officer waits the same way.
+    const otherAdmin = await createUser(t.deps, gateway, 'admin');
+    const promoted = await request(t.app).post(`/v1/admin/users/${otherAdmin.userId}/role`).set(bearer(admin)).send({ role: 'compliance_officer' });
+    expect(promoted.status, promoted.text).toBe(202);
+    expect(promoted.body).toMatchObject({ role: 'admin', pendingRole: 'compliance_officer' });
+  });
+
   it('the operator cannot see or decide approvals, and the compliance officer cannot administer', async () => {
     const invited = await inviteHarborClinician();
     const list = await request(t.app).get('/v1/audit/approvals').set(bearer(admin));

@@ -157,7 +157,7 @@ export class AdminService {
   async inviteUser({ tx, note }: AuditScope, input: InviteUserInput, operator: Operator) {
     const agency = await this.enabledAgency(tx, input.agency, 'agency');
     this.assertRole(agency.kind, input.role, 'role');
-    const pending = needsApproval(agency.kind);
+    const pending = await this.accountNeedsApproval(tx, agency.kind, input.role);
     const [created] = await tx
       .insert(users)
       .values({
@@ -197,7 +197,7 @@ export class AdminService {
     note({ detail: { userId: user.id, role, previousRole: user.role } });
     if (user.approval !== 'approved') throw new Conflict('The account is not approved; its invitation decides its role.');
     if (role === user.role) return userView(user);
-    if (needsApproval(user.agencyKind)) {
+    if (await this.accountNeedsApproval(tx, user.agencyKind, role)) {
       // A partner's role changes only when a compliance officer approves: until then the old role stands.
       const approvalId = await this.requestApproval(tx, operator, {
         kind: 'user.role',
@@ -366,6 +366,25 @@ export class AdminService {
   }
 
   // ---- approvals ---------------------------------------------------------------------------
+
+  /**
+   * Whether an account (or a role change) of this kind and role waits for a compliance officer:
+   * always in a partner agency; in the gateway agency when the role audits (so an operator cannot
+   * make itself an approver), except for the very first auditor ever, which nobody could approve.
+   */
+  private async accountNeedsApproval(tx: Executor, kind: string, role: string): Promise<boolean> {
+    if (needsApproval(kind)) return true;
+    const audits = (r: string) => roleRule(this.policy, kind as AgencyKind, r)?.permissions.includes('audit') ?? false;
+    if (!audits(role)) return false;
+    const auditRoles = Object.keys(this.policy.roles[kind as AgencyKind] ?? {}).filter(audits);
+    const [any] = await tx
+      .select({ id: users.id })
+      .from(users)
+      .innerJoin(agencies, eq(agencies.id, users.agencyId))
+      .where(and(eq(agencies.kind, kind), inArray(users.role, auditRoles), eq(users.kind, 'person')))
+      .limit(1);
+    return any !== undefined;
+  }
 
   /** Queues a request for a compliance officer; a second one for the same thing while one waits is a conflict. */
   private async requestApproval(
