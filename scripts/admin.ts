@@ -93,7 +93,8 @@ type Invited = User & { enrolmentCode: string; enrolmentExpiresAt: Date | null; 
 const pendingLine = (r: { approvalId?: string }) =>
   r.approvalId ? `\npending: takes effect only when a compliance officer approves it (approval ${r.approvalId})` : '';
 const enrolmentLines = (u: Invited) =>
-  `enrolment code: ${u.enrolmentCode}\nvalid until ${fmt(u.enrolmentExpiresAt)}; shown once: hand it to ${u.username} out of band. They complete enrolment at POST /oauth/enrol and /oauth/enrol/confirm.`;
+  `enrolment code: ${u.enrolmentCode}\nvalid until ${fmt(u.enrolmentExpiresAt)}; shown once: hand it to ${u.username} out of band. They complete enrolment at POST /oauth/enrol and /oauth/enrol/confirm` +
+  (u.approvalId ? ', with the second code the approving compliance officer hands them.' : '.');
 
 const COMMANDS: Record<string, Command> = {
   'agency:create': {
@@ -145,7 +146,8 @@ const COMMANDS: Record<string, Command> = {
     args: ['username'],
     action: A.adminUserResetMfa,
     run: (s, scope, [username]) => s.resetMfa(scope, { username: parseInput(existingUsername, username) }, undefined),
-    print: (u: Invited) => `second factor of ${u.username} reset\n${enrolmentLines(u)}`,
+    print: (u: Invited) =>
+      `second factor of ${u.username} reset; they re-enrol with the code and their current password, which does not change\n${enrolmentLines(u)}`,
   },
   'client:register': {
     args: ['clientId', 'agencySlug', 'role', 'jwks-file.json'],
