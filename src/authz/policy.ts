@@ -73,6 +73,10 @@ const policySchema = z.strictObject({
       .min(5)
       .max(24 * 60),
     minReasonLength: z.number().int().min(1),
+    // A reason carries real words: at least this many different words of two letters or more.
+    minReasonWords: z.number().int().min(1).max(20).default(3),
+    // Declarations (renewals included) one user may make in any 24 hours.
+    maxPerDay: z.number().int().min(1).max(100).default(5),
   }),
   disclosures: disclosuresSchema,
 });
