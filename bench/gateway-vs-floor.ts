@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
   options: {
     c: { type: 'string', default: '1,16,64' },
     seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
     only: { type: 'string' },
     label: { type: 'string', default: '' },
     'no-record': { type: 'boolean', default: false },
@@ -29,6 +30,9 @@ const { values: args } = parseArgs({
 });
 const concurrencies = args.c.split(',').map(Number);
 const seconds = Number(args.seconds);
+// Each scenario alternates gateway and floor `rounds` times (seconds/rounds each), so load from
+// other users of the machine falls on both alike.
+const rounds = Math.max(1, Number(args.rounds));
 const GATEWAY_PORT = Number(process.env.BENCH_PORT ?? 3104);
 const FLOOR_PORT = Number(process.env.BENCH_FLOOR_PORT ?? 3114);
 const RESULTS = new URL('./RESULTS.md', import.meta.url);
@@ -113,6 +117,12 @@ async function drive(url: string, s: Scenario, connections: number, headers: Rec
   return { rps: good / duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.requests.total - good + r.errors + r.timeouts };
 }
 
+/** Rounds together: throughput over the whole time; latencies are the mean of the rounds' percentiles. */
+function combine(ms: Measured[]): Measured {
+  const mean = (k: 'rps' | 'p50' | 'p99') => ms.reduce((a, m) => a + m[k], 0) / ms.length;
+  return { rps: mean('rps'), p50: Math.round(mean('p50')), p99: Math.round(mean('p99')), bad: ms.reduce((a, m) => a + m.bad, 0) };
+}
+
 const profileDir = process.env.BENCH_CPU_PROF;
 const gateway = await startGateway(db, GATEWAY_PORT, { SEAL_INTERVAL_MS: '1000' }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 const floor = await startProcess('bench/floor-server.ts', { FLOOR_DATABASE_URL: db.appUrl, FLOOR_PORT: String(FLOOR_PORT) }, /floor listening/);
@@ -126,8 +136,14 @@ try {
       // Warm both (JIT, pools, caches), then measure the gateway and the floor back to back.
       await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, 1);
       await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, 1);
-      const g = await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, seconds);
-      const f = await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, seconds);
+      const gs: Measured[] = [];
+      const fs: Measured[] = [];
+      for (let r = 0; r < rounds; r++) {
+        gs.push(await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, seconds / rounds));
+        fs.push(await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, seconds / rounds));
+      }
+      const g = combine(gs);
+      const f = combine(fs);
       rows.push({ s, c, g, f });
       console.log(
         `c=${String(c).padEnd(3)} ${s.name.padEnd(14)} gateway ${g.rps.toFixed(0).padStart(5)} req/s p50 ${g.p50} ms p99 ${g.p99} ms${g.bad ? ` (${g.bad} bad)` : ''} | ` +
@@ -154,7 +170,7 @@ const bad = rows.reduce((n, r) => n + r.g.bad + r.f.bad, 0);
 const section = [
   `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC${args.label ? `: ${args.label}` : ''}`,
   '',
-  `${seconds} s per scenario and concurrency, autocannon; ${details.cpu}, ${details.memory}, node ${details.node}, ${details.postgres}, commit ${details.commit}; ` +
+  `${seconds} s per scenario and concurrency (gateway and floor alternating in ${rounds} rounds), autocannon; ${details.cpu}, ${details.memory}, node ${details.node}, ${details.postgres}, commit ${details.commit}; ` +
     `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${details.load}.${bad ? ` ${bad} responses were not the expected status.` : ''}`,
   '',
   table,
