@@ -59,24 +59,28 @@ await q(
 // Monthly partitions back to the first month filled (the gateway only creates the months ahead).
 for (let m = 0; m <= MONTHS; m++) await q(`SELECT tiergate_create_log_partition(date_trunc('month', now() - make_interval(months => $1::int)))`, [m]);
 
+// Numbered copies of the people and users, so each entry picks one by a join, not an array lookup.
+await q(`CREATE UNLOGGED TABLE fill_users AS SELECT row_number() OVER (ORDER BY u.id) AS n, u.id, u.username, a.slug, u.role
+           FROM users u JOIN agencies a ON a.id = u.agency_id WHERE a.kind <> 'gateway'`);
+await q(`CREATE UNLOGGED TABLE fill_subjects AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM subjects`);
+await q('ANALYZE fill_users; ANALYZE fill_subjects');
+const users = Number((await q<{ n: string }>('SELECT count(*) AS n FROM fill_users'))[0]!.n);
+const nPeople = PEOPLE;
 const started = performance.now();
 let t0 = performance.now();
 for (let from = 1; from <= N; from += CHUNK) {
   const to = Math.min(N, from + CHUNK - 1);
   // Entry i: its time moves evenly from six months ago to now, so seq and at grow together.
   await q(
-    `WITH u AS (SELECT array_agg(u.id ORDER BY u.id) ids, array_agg(u.username ORDER BY u.id) names, array_agg(a.slug ORDER BY u.id) ags, array_agg(u.role ORDER BY u.id) roles
-                  FROM users u JOIN agencies a ON a.id = u.agency_id WHERE a.kind <> 'gateway'),
-          s AS (SELECT array_agg(id ORDER BY id) ids FROM subjects),
-          g AS (SELECT i, (1 + (i::bigint * 7919) % array_length(u.ids, 1))::int AS ui, (1 + (i::bigint * 104729) % array_length(s.ids, 1))::int AS si, i % 20 AS k FROM generate_series($1::int, $2::int) i, u, s)
+    `WITH g AS (SELECT i, (1 + (i::bigint * 7919) % ${users})::int AS ui, (1 + (i::bigint * 104729) % ${nPeople})::int AS si, i % 20 AS k FROM generate_series($1::int, $2::int) i)
      INSERT INTO access_log (at, request_id, actor_user_id, actor_username, actor_agency, actor_role, subject_id, action, decision, tier, basis, break_glass, reason, detail)
      SELECT now() - make_interval(months => ${MONTHS}) + (now() - (now() - make_interval(months => ${MONTHS}))) * (g.i::float8 / $3),
             md5(g.i::text),
-            CASE WHEN g.k = 18 THEN NULL ELSE u.ids[g.ui] END,
-            CASE WHEN g.k = 18 THEN NULL ELSE u.names[g.ui] END,
-            CASE WHEN g.k = 18 THEN NULL ELSE u.ags[g.ui] END,
-            CASE WHEN g.k = 18 THEN NULL ELSE u.roles[g.ui] END,
-            CASE WHEN g.k IN (14, 15, 16, 18) THEN NULL ELSE s.ids[g.si] END,
+            CASE WHEN g.k = 18 THEN NULL ELSE u.id END,
+            CASE WHEN g.k = 18 THEN NULL ELSE u.username END,
+            CASE WHEN g.k = 18 THEN NULL ELSE u.slug END,
+            CASE WHEN g.k = 18 THEN NULL ELSE u.role END,
+            CASE WHEN g.k IN (14, 15, 16, 18) THEN NULL ELSE s.id END,
             CASE WHEN g.k < 10 OR g.k = 19 THEN 'subject.read' WHEN g.k < 14 THEN 'risk-flag.read' WHEN g.k < 17 THEN 'subject.search' WHEN g.k = 17 THEN 'consent.create' ELSE 'authenticate' END,
             CASE WHEN g.k >= 18 THEN 'deny' ELSE 'allow' END,
             CASE WHEN g.k < 5 THEN 'intermediate' WHEN g.k < 10 THEN 'full' WHEN g.k < 17 THEN 'basic' ELSE NULL END,
@@ -86,10 +90,10 @@ for (let from = 1; from <= N; from += CHUNK) {
             false,
             CASE WHEN g.k = 18 THEN 'token_expired' WHEN g.k = 19 THEN 'no-rule:read:Subject' ELSE NULL END,
             CASE WHEN g.k < 10 THEN jsonb_build_object('entries', jsonb_build_array(jsonb_build_object('id', md5(g.i::text)::uuid, 'kind', 'diagnosis', 'tier', 'intermediate')))
-                 WHEN g.k BETWEEN 14 AND 16 THEN jsonb_build_object('matches', jsonb_build_array(s.ids[g.si], s.ids[1 + (g.si % array_length(s.ids, 1))]))
+                 WHEN g.k BETWEEN 14 AND 16 THEN jsonb_build_object('matches', jsonb_build_array(s.id, s2.id))
                  WHEN g.k = 18 THEN jsonb_build_object('path', '/v1/subjects')
                  ELSE '{}'::jsonb END
-       FROM g, u, s`,
+       FROM g JOIN fill_users u ON u.n = g.ui JOIN fill_subjects s ON s.n = g.si JOIN fill_subjects s2 ON s2.n = 1 + g.si % ${nPeople}`,
     [from, to, N],
   );
   process.stdout.write(`\rfilled ${to.toLocaleString('en')} entries (${Math.round(to / ((performance.now() - t0) / 1000)).toLocaleString('en')}/s)   `);
