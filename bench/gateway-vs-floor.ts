@@ -12,7 +12,7 @@
 //   BENCH_CPU_PROF=dir npm run bench       also writes a CPU profile of the gateway to dir
 // Needs BENCH_DATABASE_URL (a superuser URL; default the local server); creates and drops its
 // own database. Ports: BENCH_PORT (gateway, 3104) and BENCH_FLOOR_PORT (3114).
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
   options: {
     c: { type: 'string', default: '1,16,64' },
     seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
     only: { type: 'string' },
     label: { type: 'string', default: '' },
     'no-record': { type: 'boolean', default: false },
@@ -29,6 +30,9 @@ const { values: args } = parseArgs({
 });
 const concurrencies = args.c.split(',').map(Number);
 const seconds = Number(args.seconds);
+// Each scenario alternates gateway and floor `rounds` times (seconds/rounds each), so load from
+// other users of the machine falls on both alike.
+const rounds = Math.max(1, Number(args.rounds));
 const GATEWAY_PORT = Number(process.env.BENCH_PORT ?? 3104);
 const FLOOR_PORT = Number(process.env.BENCH_FLOOR_PORT ?? 3114);
 const RESULTS = new URL('./RESULTS.md', import.meta.url);
@@ -97,9 +101,23 @@ interface Measured {
   p50: number;
   p99: number;
   bad: number;
+  /** CPU time (user + system) the server process spent per answered request, in µs. */
+  cpuUs: number;
 }
 
-async function drive(url: string, s: Scenario, connections: number, headers: Record<string, string>, duration: number): Promise<Measured> {
+// CPU time of a process so far, in µs (Linux /proc; clock ticks are 10 ms). Robust to other
+// users of the machine in a way that throughput is not: it counts the work, not the waiting.
+function cpuOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
+
+async function drive(url: string, s: Scenario, connections: number, headers: Record<string, string>, duration: number, pid?: number): Promise<Measured> {
+  const cpu0 = cpuOf(pid);
   const r = await autocannon({
     url,
     method: s.method,
@@ -110,7 +128,19 @@ async function drive(url: string, s: Scenario, connections: number, headers: Rec
   });
   // Anything but the expected status (or a socket error) counts against the run.
   const good = (r.statusCodeStats as Record<string, { count: number }>)[String(s.status)]?.count ?? 0;
-  return { rps: good / duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.requests.total - good + r.errors + r.timeouts };
+  return {
+    rps: good / duration,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    bad: r.requests.total - good + r.errors + r.timeouts,
+    cpuUs: (cpuOf(pid) - cpu0) / Math.max(1, r.requests.total),
+  };
+}
+
+/** Rounds together: throughput over the whole time; latencies are the mean of the rounds' percentiles. */
+function combine(ms: Measured[]): Measured {
+  const mean = (k: 'rps' | 'p50' | 'p99' | 'cpuUs') => ms.reduce((a, m) => a + m[k], 0) / ms.length;
+  return { rps: mean('rps'), p50: Math.round(mean('p50')), p99: Math.round(mean('p99')), bad: ms.reduce((a, m) => a + m.bad, 0), cpuUs: mean('cpuUs') };
 }
 
 const profileDir = process.env.BENCH_CPU_PROF;
@@ -126,12 +156,18 @@ try {
       // Warm both (JIT, pools, caches), then measure the gateway and the floor back to back.
       await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, 1);
       await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, 1);
-      const g = await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, seconds);
-      const f = await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, seconds);
+      const gs: Measured[] = [];
+      const fs: Measured[] = [];
+      for (let r = 0; r < rounds; r++) {
+        gs.push(await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, seconds / rounds, gateway.process.pid));
+        fs.push(await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, seconds / rounds, floor.process.pid));
+      }
+      const g = combine(gs);
+      const f = combine(fs);
       rows.push({ s, c, g, f });
       console.log(
         `c=${String(c).padEnd(3)} ${s.name.padEnd(14)} gateway ${g.rps.toFixed(0).padStart(5)} req/s p50 ${g.p50} ms p99 ${g.p99} ms${g.bad ? ` (${g.bad} bad)` : ''} | ` +
-          `floor ${f.rps.toFixed(0).padStart(5)} req/s p50 ${f.p50} ms p99 ${f.p99} ms${f.bad ? ` (${f.bad} bad)` : ''} | ratio ${(g.rps / f.rps).toFixed(2)}, p99 x${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}`,
+          `floor ${f.rps.toFixed(0).padStart(5)} req/s p50 ${f.p50} ms p99 ${f.p99} ms${f.bad ? ` (${f.bad} bad)` : ''} | ratio ${(g.rps / f.rps).toFixed(2)}, p99 x${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}, cpu/req ${g.cpuUs.toFixed(0)} vs ${f.cpuUs.toFixed(0)} µs`,
       );
     }
   }
@@ -143,18 +179,18 @@ const details = await machine(db.owner);
 await db.drop();
 
 const table = [
-  '| c | scenario | gateway req/s | p50 | p99 | floor req/s | p50 | p99 | req/s ratio | p99 ratio |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| c | scenario | gateway req/s | p50 | p99 | floor req/s | p50 | p99 | req/s ratio | p99 ratio | CPU µs/req gateway / floor |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows.map(
     ({ s, c, g, f }) =>
-      `| ${c} | ${s.label} | ${g.rps.toFixed(0)} | ${g.p50} ms | ${g.p99} ms | ${f.rps.toFixed(0)} | ${f.p50} ms | ${f.p99} ms | **${(g.rps / f.rps).toFixed(2)}** | ${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}x |`,
+      `| ${c} | ${s.label} | ${g.rps.toFixed(0)} | ${g.p50} ms | ${g.p99} ms | ${f.rps.toFixed(0)} | ${f.p50} ms | ${f.p99} ms | **${(g.rps / f.rps).toFixed(2)}** | ${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}x | ${g.cpuUs.toFixed(0)} / ${f.cpuUs.toFixed(0)} |`,
   ),
 ].join('\n');
 const bad = rows.reduce((n, r) => n + r.g.bad + r.f.bad, 0);
 const section = [
   `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC${args.label ? `: ${args.label}` : ''}`,
   '',
-  `${seconds} s per scenario and concurrency, autocannon; ${details.cpu}, ${details.memory}, node ${details.node}, ${details.postgres}, commit ${details.commit}; ` +
+  `${seconds} s per scenario and concurrency (gateway and floor alternating in ${rounds} rounds), autocannon; ${details.cpu}, ${details.memory}, node ${details.node}, ${details.postgres}, commit ${details.commit}; ` +
     `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${details.load}.${bad ? ` ${bad} responses were not the expected status.` : ''}`,
   '',
   table,

@@ -66,7 +66,7 @@ export function createApp(deps: AppDeps): Express {
   });
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
-  authenticator.use(new BearerStrategy(deps.tokens, deps.db));
+  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys));
   app.use(authenticator.initialize());
 
   app.use(healthRouter(deps));

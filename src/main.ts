@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,8 +72,11 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
   const app = createApp({ ...deps, lifecycle });
   const metricsServer = exposeMetrics(config.METRICS_PORT, config.METRICS_HOST, deps.metrics, logger);
   // While draining, every response tells its client the connection ends with it.
+  const inFlight = new Set<ServerResponse>();
   const server = createServer((req, res) => {
     if (lifecycle.draining) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
     app(req, res);
   });
   await new Promise<void>((resolveListen, reject) => {
@@ -102,7 +105,9 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
   const drain = () =>
     (drained ??= (async () => {
       lifecycle.draining = true;
-      logger.info('draining');
+      logger.info({ inFlight: inFlight.size }, 'draining');
+      // Responses still being worked on end their connection too (keep-alive clients reconnect elsewhere).
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       clearInterval(sealer);
       clearInterval(partitions);
       const bound = new Promise<false>((r) => setTimeout(() => r(false), config.SHUTDOWN_TIMEOUT_MS).unref());
@@ -122,7 +127,8 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
         logger.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain timed out; closing remaining connections');
         server.closeAllConnections();
       }
-      await database.close().catch(() => undefined);
+      // A pool whose client is stuck in a query would wait for it: bounded too.
+      await Promise.race([database.close().catch(() => undefined), new Promise((r) => setTimeout(r, finished ? 5_000 : 200).unref())]);
       logger.info({ finished }, 'drained');
       await new Promise<void>((r) => logger.flush(() => r()));
       return finished;

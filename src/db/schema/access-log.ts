@@ -1,4 +1,5 @@
 import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 
 /**
  * The append-only access log. Rows hold ids, tiers and rule names, never clinical content.
@@ -38,6 +39,9 @@ export const accessLog = pgTable(
     index('access_log_subject_idx').on(t.subjectId, t.seq),
     index('access_log_actor_idx').on(t.actorUserId, t.seq),
     index('access_log_at_idx').on(t.at),
+    // The people a search matched (detail.matches): an accounting of disclosures and an event
+    // search for one person find their search hits without reading every search in the log.
+    index('access_log_matches_idx').using('gin', sql`(${t.detail} -> 'matches') jsonb_path_ops`),
   ],
 );
 

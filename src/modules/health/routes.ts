@@ -26,7 +26,8 @@ export function healthRouter({ db, keys, lifecycle, config }: AppDeps): Router {
     } catch (err) {
       if (!(err instanceof TransactionRollbackError)) logWritable = false;
     }
-    const ready = logWritable && keys.hasSigningKey();
+    // Draining may have begun while the probe ran: the answer is then 503 all the same.
+    const ready = !lifecycle?.draining && logWritable && keys.hasSigningKey();
     if (!ready) res.set('Retry-After', String(config.RETRY_AFTER_SECONDS));
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', logWritable, signingKey: keys.hasSigningKey() });
   });
