@@ -45,7 +45,8 @@ async function main(): Promise<void> {
   }
   if (config.demoMode && (await seedDemo(database.db, config.DEMO_PASSWORD))) logger.info('seeded the demo tenancy');
 
-  const deps = buildDeps(config, database.db, logger, keys, policy);
+  const auditReplica = config.AUDIT_DATABASE_URL ? openPostgres(config.AUDIT_DATABASE_URL) : undefined;
+  const deps = buildDeps(config, database.db, logger, keys, policy, { auditDb: auditReplica?.db });
   const server = createServer(createApp(deps));
   exposeMetrics(config.METRICS_PORT, config.METRICS_HOST, deps.metrics, logger);
   server.listen(config.PORT, () => logger.info({ port: config.PORT, driver: database.driver, demo: config.demoMode }, 'tiergate listening'));
