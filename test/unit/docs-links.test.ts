@@ -10,7 +10,12 @@ import { buildOpenApiDocument } from '../../src/http/openapi.js';
 // configuration references list what the code has.
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const files = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 /** Markdown without its fenced code blocks and inline code, where links are not links. */
 const prose = (text: string) => text.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '');
@@ -27,7 +32,9 @@ const anchors = (text: string) => new Set([...prose(text).matchAll(/^#{1,6}\s+(.
 
 describe('documentation links', () => {
   it('covers the README and every page in docs/', () => {
-    expect(files).toEqual(expect.arrayContaining(['README.md', 'docs/README.md', 'docs/api.md', 'docs/operations.md', 'docs/deployment.md', 'docs/protocol.md', 'docs/console.md']));
+    expect(files).toEqual(
+      expect.arrayContaining(['README.md', 'docs/README.md', 'docs/api.md', 'docs/operations.md', 'docs/deployment.md', 'docs/protocol.md', 'docs/console.md']),
+    );
   });
 
   for (const file of files) {
