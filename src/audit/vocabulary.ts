@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = {
   caseMemberAdd: 'case.member.add',
   caseMemberRemove: 'case.member.remove',
   caseClose: 'case.close',
+  // A case and its team, as its members see it (the console's case page).
+  caseRead: 'case.read',
   breakGlass: 'break-glass.declare',
   auditRead: 'audit.read',
   checkpointRead: 'audit.checkpoint.read',

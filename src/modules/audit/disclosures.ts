@@ -1,6 +1,8 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
+import type { AuditScope } from '../../audit/audited.js';
+import type { DisclosurePolicy } from '../../authz/policy.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { NotFound } from '../../errors/problems.js';
 import { idParams, isoDateTime, validate } from '../../http/validate.js';
@@ -24,6 +26,21 @@ const checkPeriod: RequestHandler = (_req, res, next) => {
   }
 };
 
+/** The accounting's work under the audited runner; the log keeps ids and counts only. */
+export async function disclosuresOf(
+  { tx, note }: AuditScope,
+  policy: DisclosurePolicy,
+  subjectId: string,
+  { from, to }: { from: Date; to: Date },
+  format: string,
+) {
+  note({ subjectId, basis: [{ rule: 'audit' }], detail: { from, to, format } });
+  const list = await accountDisclosures(tx, policy, subjectId, from, to);
+  if (!list) throw new NotFound('subject');
+  note({ detail: { from, to, format, returned: list.length } });
+  return list;
+}
+
 /** GET /v1/audit/subjects/:id/disclosures: one person's accounting of disclosures (JSON, CSV, FHIR). */
 export function disclosuresRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): Router {
   const policy = pdp.policy.disclosures;
@@ -39,13 +56,7 @@ export function disclosuresRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner
       const { format } = res.locals.query as z.infer<typeof disclosuresQuery>;
       const { from, to } = res.locals.period as { from: Date; to: Date };
       // The accounting is itself an access about the person: logged, with ids and counts only.
-      const disclosures = await runner.run(req, A.auditDisclosures, async ({ tx, note }) => {
-        note({ subjectId, basis: [{ rule: 'audit' }], detail: { from, to, format } });
-        const list = await accountDisclosures(tx, policy, subjectId, from, to);
-        if (!list) throw new NotFound('subject');
-        note({ detail: { from, to, format, returned: list.length } });
-        return list;
-      });
+      const disclosures = await runner.run(req, A.auditDisclosures, (scope) => disclosuresOf(scope, policy, subjectId, { from, to }, format));
       const { contentType, body } = renderAccounting(format, subjectId, { from, to }, disclosures, policy.purposeOfUse);
       if (format === 'csv') res.attachment(`disclosures-${subjectId}.csv`);
       res.type(contentType).send(body);

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
+import type { AuditScope } from '../../audit/audited.js';
 import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabulary.js';
 import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
@@ -52,7 +53,7 @@ function present(r: Row) {
   };
 }
 
-const CSV_COLUMNS = [
+export const CSV_COLUMNS = [
   'id',
   'at',
   'actor_user',
@@ -67,7 +68,7 @@ const CSV_COLUMNS = [
   'reason',
   'request_id',
 ];
-const csvRow = (r: Row) => [
+export const csvRow = (r: Row) => [
   r.id,
   r.at,
   r.actorUsername,
@@ -83,6 +84,28 @@ const csvRow = (r: Row) => [
   r.requestId,
 ];
 
+/** One page of the access log, newest first, with one row more than `limit` when there is a next page. */
+export async function searchEvents({ tx, note }: AuditScope, q: z.infer<typeof eventsQuery>, limit: number) {
+  const filters: (SQL | undefined)[] = [
+    q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
+    q.actor ? (uuid.safeParse(q.actor).success ? eq(accessLog.actorUserId, q.actor) : eq(accessLog.actorUsername, q.actor)) : undefined,
+    q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
+    q.action ? eq(accessLog.action, q.action) : undefined,
+    q.decision ? eq(accessLog.decision, q.decision) : undefined,
+    q.from ? gte(accessLog.at, new Date(q.from)) : undefined,
+    q.to ? lt(accessLog.at, new Date(q.to)) : undefined,
+    q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
+  ];
+  const page = await tx
+    .select()
+    .from(accessLog)
+    .where(and(...filters))
+    .orderBy(desc(accessLog.seq))
+    .limit(limit + 1);
+  note({ basis: [{ rule: 'audit' }], detail: { query: { ...q, cursor: undefined }, returned: Math.min(page.length, limit) } });
+  return page;
+}
+
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
 export function auditRouter(deps: AppDeps): Router {
   const { pdp, runner } = deps;
@@ -91,27 +114,8 @@ export function auditRouter(deps: AppDeps): Router {
   router.get('/events', pdp.authorize('read', 'AuditEvent', A.auditRead), validate({ query: eventsQuery }), async (req, res) => {
     const q = res.locals.query as z.infer<typeof eventsQuery>;
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new BadRequest('`from` must be before `to`.');
-    const filters: (SQL | undefined)[] = [
-      q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
-      q.actor ? (uuid.safeParse(q.actor).success ? eq(accessLog.actorUserId, q.actor) : eq(accessLog.actorUsername, q.actor)) : undefined,
-      q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
-      q.action ? eq(accessLog.action, q.action) : undefined,
-      q.decision ? eq(accessLog.decision, q.decision) : undefined,
-      q.from ? gte(accessLog.at, new Date(q.from)) : undefined,
-      q.to ? lt(accessLog.at, new Date(q.to)) : undefined,
-      q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
-    ];
     const limit = q.format === 'csv' ? MAX_CSV : q.limit;
-    const rows = await runner.run(req, A.auditRead, async ({ tx, note }) => {
-      const page = await tx
-        .select()
-        .from(accessLog)
-        .where(and(...filters))
-        .orderBy(desc(accessLog.seq))
-        .limit(limit + 1);
-      note({ basis: [{ rule: 'audit' }], detail: { query: { ...q, cursor: undefined }, returned: Math.min(page.length, limit) } });
-      return page;
-    });
+    const rows = await runner.run(req, A.auditRead, (scope) => searchEvents(scope, q, limit));
     const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
     const page = rows.slice(0, limit);
     if (q.format === 'csv') {

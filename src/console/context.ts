@@ -1,0 +1,25 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { AppDeps } from '../app.js';
+import { page } from './render.js';
+
+/** What every page module gets: the gateway's own services, and the renderer. */
+export interface ConsoleContext {
+  deps: AppDeps;
+  render(req: Request, res: Response, view: string, data?: Record<string, unknown>, status?: number): void;
+}
+
+export function consoleContext(deps: AppDeps): ConsoleContext {
+  return { deps, render: (req, res, view, data, status) => page(deps.pdp.policy, req, res, view, data, status) };
+}
+
+/** Pages past sign-in: anyone without a live session goes to the sign-in page. */
+export const requireUser: RequestHandler = (req, res, next) => {
+  if (req.user) return next();
+  res.redirect(303, '/sign-in');
+};
+
+/** Post/redirect/get: the next page shows `message` once. */
+export function done(req: Request, res: Response, to: string, message: string): void {
+  req.session.flash = message;
+  res.redirect(303, to);
+}
