@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { AppDeps } from '../app.js';
 import { page } from './render.js';
+import { save } from './session.js';
 
 /** What every page module gets: the gateway's own services, and the renderer. */
 export interface ConsoleContext {
@@ -19,7 +20,14 @@ export const requireUser: RequestHandler = (req, res, next) => {
 };
 
 /** Post/redirect/get: the next page shows `message` once. */
-export function done(req: Request, res: Response, to: string, message: string): void {
+export async function done(req: Request, res: Response, to: string, message: string): Promise<void> {
   req.session.flash = message;
+  await save(req);
+  res.redirect(303, to);
+}
+
+/** A redirect after the session (a pending step) has been stored. */
+export async function redirectSaved(req: Request, res: Response, to: string): Promise<void> {
+  await save(req);
   res.redirect(303, to);
 }

@@ -1,4 +1,4 @@
-import express, { Router, type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import { csrfSync } from 'csrf-sync';
 import type { AppDeps } from '../app.js';
@@ -45,7 +45,12 @@ export function consoleRouter(deps: AppDeps): Router {
   router.use((req, _res, next) => (API_PATHS.test(req.path) ? next('router') : next()));
 
   // Same-origin assets: USWDS's dist (CSS, JS, fonts, images) and the console's own two files.
-  const assetOptions = { index: false, maxAge: '1h', fallthrough: false } as const;
+  // The app marks every answer no-store; assets are the exception (an hour, then revalidated by ETag).
+  const assetOptions = {
+    index: false,
+    fallthrough: false,
+    setHeaders: (res: Response) => res.setHeader('Cache-Control', 'public, max-age=3600'),
+  };
   router.use('/assets/uswds', express.static(USWDS_DIST, assetOptions));
   router.use('/assets', express.static(ASSETS_DIR, assetOptions));
 

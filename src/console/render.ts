@@ -56,7 +56,10 @@ export function page(policy: Policy, req: Request, res: Response, view: string, 
     warnSeconds: WARN_BEFORE_MS / 1000,
     ...offers(policy, req),
   });
-  res.status(status).type('html').send(html);
+  const send = () => res.status(status).type('html').send(html);
+  // The page may carry a pending step ("check your answers") its next post relies on: store it first.
+  if (!req.session) return void send();
+  req.session.save((err) => (err ? res.status(503).type('text').send('The session could not be stored; nothing was changed.') : send()));
 }
 
 /** Field errors from a zod failure, by the first segment of each path (the form field's name). */

@@ -47,7 +47,12 @@ export function sessions({ db, config }: AppDeps): RequestHandler {
   });
 }
 
-const save = (req: Request) => new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+/**
+ * Saves the session now. express-session saves at the end of the response but sends the headers
+ * (a redirect's Location) first, so the next request could read the old session: anything a
+ * page or redirect depends on is saved before it is sent.
+ */
+export const save = (req: Request) => new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
 const regenerate = (req: Request) => new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
 const destroy = (req: Request) => new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
 

@@ -42,12 +42,12 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
       if (!errors) throw err;
       return agenciesPage(req, res, { values, errors }, 400);
     }
-    done(req, res, '/admin/agencies', `Agency ${parsed.data.slug} was created.`);
+    await done(req, res, '/admin/agencies', `Agency ${parsed.data.slug} was created.`);
   });
   router.post('/admin/agencies/:slug/disable', ...guard(A.adminAgencyDisable), async (req, res) => {
     const slug = agencySlug.parse(req.params.slug);
     await runner.run(req, A.adminAgencyDisable, (scope) => service.disableAgency(scope, slug, req.user));
-    done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
+    await done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
   });
 
   const usersPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
@@ -83,12 +83,12 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
       if (!errors) throw err;
       return usersPage(req, res, { errors: { form: Object.values(errors)[0] } }, 400);
     }
-    done(req, res, '/admin/users', 'The role was changed. It is queued for compliance review.');
+    await done(req, res, '/admin/users', 'The role was changed. It is queued for compliance review.');
   });
   router.post('/admin/users/:id/disable', ...guard(A.adminUserDisable), async (req, res) => {
     const id = idParam(req);
     await runner.run(req, A.adminUserDisable, (scope) => service.disableUser(scope, { id }, req.user));
-    done(req, res, '/admin/users', 'The user was disabled and signed out everywhere.');
+    await done(req, res, '/admin/users', 'The user was disabled and signed out everywhere.');
   });
   router.post('/admin/users/:id/reset-mfa', ...guard(A.adminUserResetMfa), async (req, res) => {
     const id = idParam(req);
@@ -118,12 +118,12 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
       if (!errors) throw err;
       return clientsPage(req, res, { values, errors }, 400);
     }
-    done(req, res, '/admin/clients', `Client ${parsed.data.clientId} was registered.`);
+    await done(req, res, '/admin/clients', `Client ${parsed.data.clientId} was registered.`);
   });
   router.post('/admin/clients/:clientId/disable', ...guard(A.adminClientDisable), async (req, res) => {
     const clientId = clientIdSchema.parse(req.params.clientId);
     await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, clientId));
-    done(req, res, '/admin/clients', `Client ${clientId} was disabled.`);
+    await done(req, res, '/admin/clients', `Client ${clientId} was disabled.`);
   });
 
   router.get('/admin/keys', ...guard(A.adminKeysList), async (req, res) => {
@@ -133,7 +133,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   router.post('/admin/keys/rotate', ...guard(A.adminKeysRotate), async (req, res) => {
     const rotated = await runner.run(req, A.adminKeysRotate, (scope) => service.rotateKeys(scope));
     await keys.load().catch((err: unknown) => logger.warn({ requestId: req.id, err: errorSummary(err) }, 'signing keys not reloaded after rotation'));
-    done(req, res, '/admin/keys', `A new signing key ${rotated.kid} was created; it signs tokens after ${rotated.publishDelaySeconds} seconds.`);
+    await done(req, res, '/admin/keys', `A new signing key ${rotated.kid} was created; it signs tokens after ${rotated.publishDelaySeconds} seconds.`);
   });
 
   return router;

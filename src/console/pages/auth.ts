@@ -5,7 +5,7 @@ import { RECOVERY_CODE } from '../../auth/enrolment.js';
 import { OAuthError } from '../../errors/problems.js';
 import { confirm as confirmInput, enrolmentSteps, start as startInput } from '../../modules/oauth/enrolment.js';
 import { passwordGrant } from '../../modules/oauth/password-grant.js';
-import { requireUser, type ConsoleContext } from '../context.js';
+import { redirectSaved, requireUser, type ConsoleContext } from '../context.js';
 import { fieldErrors, str, type FieldErrors } from '../render.js';
 import { endSession, startSession } from '../session.js';
 
@@ -83,7 +83,7 @@ export function authPages({ deps, render }: ConsoleContext): Router {
         uri: started.otpauth_uri,
         recovery: started.recovery_codes,
       };
-      res.redirect(303, '/enrol/confirm');
+      await redirectSaved(req, res, '/enrol/confirm');
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       again(

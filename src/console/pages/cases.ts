@@ -25,7 +25,7 @@ export function casePages({ deps, render }: ConsoleContext): Router {
     const parsed = createCaseBody.safeParse({ subjectId, ...values });
     if (!parsed.success) return newForm(req, res, subjectId, { values, errors: { title: 'Give the case a title, at most 200 characters' } }, 400);
     const opened = await runner.run(req, A.caseCreate, (scope) => service.create(scope, req.user!, parsed.data));
-    done(req, res, `/cases/${opened.id}`, 'The case is open. You are on its team.');
+    await done(req, res, `/cases/${opened.id}`, 'The case is open. You are on its team.');
   });
 
   const show = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
@@ -41,7 +41,7 @@ export function casePages({ deps, render }: ConsoleContext): Router {
     const parsed = addMemberBody.safeParse(values);
     if (!parsed.success) return show(req, res, { values, errors: { user: 'Enter the username of the person to add, for example doctor@city-hospital' } }, 400);
     await runner.run(req, A.caseMemberAdd, (scope) => service.addMember(scope, req.user!, caseId, parsed.data.user));
-    done(req, res, `/cases/${caseId}`, `${parsed.data.user} was added to the team.`);
+    await done(req, res, `/cases/${caseId}`, `${parsed.data.user} was added to the team.`);
   });
 
   router.post('/cases/:id/members/:userId/remove', requireUser, pdp.authorize('update', 'Case', A.caseMemberRemove), async (req, res) => {
@@ -50,13 +50,13 @@ export function casePages({ deps, render }: ConsoleContext): Router {
     if (!parsedUser.success) throw new NotFound('case member');
     const userId = parsedUser.data;
     await runner.run(req, A.caseMemberRemove, (scope) => service.removeMember(scope, req.user!, caseId, userId));
-    done(req, res, `/cases/${caseId}`, 'The member was removed from the team.');
+    await done(req, res, `/cases/${caseId}`, 'The member was removed from the team.');
   });
 
   router.post('/cases/:id/close', requireUser, pdp.authorize('update', 'Case', A.caseClose), async (req, res) => {
     const caseId = idParam(req);
     const closed = await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, caseId));
-    done(req, res, `/people/${closed.subjectId}`, 'The case is closed. Its team no longer has full-tier access.');
+    await done(req, res, `/people/${closed.subjectId}`, 'The case is closed. Its team no longer has full-tier access.');
   });
 
   return router;

@@ -18,7 +18,7 @@ import { fieldErrors, str } from '../render.js';
 import { humanize, stamp, tierName } from '../words.js';
 import { idParam } from './people.js';
 
-const FILTERS = ['subject', 'actor', 'agency', 'action', 'decision', 'from', 'to'] as const;
+const FILTERS = ['subject', 'actor', 'agency', 'action', 'decision', 'from', 'to', 'limit'] as const;
 
 interface VerifyJob {
   owner: string;
@@ -69,6 +69,7 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
 
   router.get('/compliance/log.csv', ...guard(A.auditRead), async (req, res) => {
     const { parsed } = logQuery(req, 'csv');
+    // The CSV takes every match up to MAX_CSV, whatever the page size on screen.
     if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'The filters are not valid.');
     const rows = await runner.run(req, A.auditRead, (scope) => searchEvents(scope, parsed.data, MAX_CSV));
     res
@@ -112,7 +113,8 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
   router.get('/compliance/break-glass', ...guard(A.auditBreakGlassRead), (req, res) => queuePage(req, res));
   router.post('/compliance/break-glass/:id/review', ...guard(A.breakGlassReview), async (req, res) => {
     const grantId = idParam(req);
-    const values = { decision: str(req.body, 'decision'), note: str(req.body, 'note') };
+    // Each grant's form names its fields after the grant, so labels and errors stay unique on the page.
+    const values = { decision: str(req.body, `decision-${grantId}`), note: str(req.body, `note-${grantId}`) };
     const parsed = reviewBody.safeParse({ decision: values.decision, ...(values.note ? { note: values.note } : {}) });
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
@@ -128,7 +130,7 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
       );
     }
     await runner.run(req, A.breakGlassReview, (scope) => recordReview(scope, req.user!, grantId, parsed.data.decision, parsed.data.note));
-    done(req, res, '/compliance/break-glass', `Review recorded: ${humanize(parsed.data.decision)}.`);
+    await done(req, res, '/compliance/break-glass', `Review recorded: ${humanize(parsed.data.decision)}.`);
   });
 
   router.get('/compliance/integrity', requireUser, pdp.authorize('read', 'Checkpoint', A.checkpointRead), async (req, res) => {

@@ -125,7 +125,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
     const consent = pending.consent;
     delete req.session.pending;
     await runner.run(req, A.consentCreate, (scope) => service.create(scope, req.user!, id, consent));
-    done(req, res, `/people/${id}/consents`, 'The consent was recorded. It applies from the next request.');
+    await done(req, res, `/people/${id}/consents`, 'The consent was recorded. It applies from the next request.');
   });
 
   const revokeForm = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) =>
@@ -144,7 +144,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
     const parsed = revokeConsentBody.safeParse(values);
     if (!parsed.success) return revokeForm(req, res, { values, errors: { reason: 'Give the reason the consent is revoked' } }, 400);
     const revoked = await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, req.user!, consentId, parsed.data.reason));
-    done(req, res, `/people/${revoked.subjectId}/consents`, 'The consent was revoked. It no longer applies from the next request.');
+    await done(req, res, `/people/${revoked.subjectId}/consents`, 'The consent was revoked. It no longer applies from the next request.');
   });
 
   return router;

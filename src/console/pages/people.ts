@@ -56,7 +56,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     const parsed = createSubjectBody.safeParse(values);
     if (!parsed.success) return render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, errors: fieldErrors(parsed.error) }, 400);
     const created = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, parsed.data));
-    done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
+    await done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
   });
 
   /** The person page: the same read as GET /v1/subjects/:id (one decision, one log entry), worded. */
@@ -97,7 +97,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       return flagForm(req, res, id, { values, errors }, 400);
     }
     await runner.run(req, A.riskFlagCreate, (scope) => service.addRiskFlag(scope, req.user!, id, parsed.data));
-    done(req, res, `/people/${id}`, `The risk flag “${humanize(parsed.data.code)}” was added.`);
+    await done(req, res, `/people/${id}`, `The risk flag “${humanize(parsed.data.code)}” was added.`);
   });
 
   const entryForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
@@ -126,7 +126,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       return entryForm(req, res, id, { values, errors }, 400);
     }
     await runner.run(req, A.entryCreate, (scope) => service.addEntry(scope, req.user!, id, parsed.data));
-    done(req, res, `/people/${id}`, 'The entry was added.');
+    await done(req, res, `/people/${id}`, 'The entry was added.');
   });
 
   // Break glass: the reason, then "check your answers", then the grant (flagged, reviewed, time-boxed).
@@ -156,7 +156,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     const reason = pending.reason;
     delete req.session.pending;
     const grant = await runner.run(req, A.breakGlass, (scope) => declareBreakGlass(pdp, scope, req.user!, id, reason));
-    done(req, res, `/people/${id}`, `Emergency access granted at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
+    await done(req, res, `/people/${id}`, `Emergency access granted at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
   });
 
   return router;
