@@ -1,4 +1,5 @@
 import express, { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
+import compression from 'compression';
 import helmet from 'helmet';
 import { csrfSync } from 'csrf-sync';
 import type { AppDeps } from '../app.js';
@@ -51,6 +52,8 @@ export function consoleRouter(deps: AppDeps): Router {
     fallthrough: false,
     setHeaders: (res: Response) => res.setHeader('Cache-Control', 'public, max-age=3600'),
   };
+  // Only the static assets are compressed: pages carry CSRF tokens next to echoed input (BREACH).
+  router.use('/assets', compression());
   router.use('/assets/uswds', express.static(USWDS_DIST, assetOptions));
   router.use('/assets', express.static(ASSETS_DIR, assetOptions));
 
