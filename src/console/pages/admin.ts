@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../../audit/vocabulary.js';
 import { AGENCY_KINDS } from '../../authz/vocabulary.js';
-import { HttpProblem } from '../../errors/problems.js';
+import { HttpProblem, NotFound } from '../../errors/problems.js';
 import { errorSummary } from '../../logger.js';
 import { agencySlug, clientId as clientIdSchema, createAgencyBody, inviteUserBody, registerClientBody, setRoleBody } from '../../modules/admin/schemas.js';
 import { AdminService } from '../../modules/admin/service.js';
@@ -45,7 +45,9 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     await done(req, res, '/admin/agencies', `Agency ${parsed.data.slug} was created.`);
   });
   router.post('/admin/agencies/:slug/disable', ...guard(A.adminAgencyDisable), async (req, res) => {
-    const slug = agencySlug.parse(req.params.slug);
+    const parsed = agencySlug.safeParse(req.params.slug);
+    if (!parsed.success) throw new NotFound('agency');
+    const slug = parsed.data;
     await runner.run(req, A.adminAgencyDisable, (scope) => service.disableAgency(scope, slug, req.user));
     await done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
   });
@@ -121,7 +123,9 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     await done(req, res, '/admin/clients', `Client ${parsed.data.clientId} was registered.`);
   });
   router.post('/admin/clients/:clientId/disable', ...guard(A.adminClientDisable), async (req, res) => {
-    const clientId = clientIdSchema.parse(req.params.clientId);
+    const parsed = clientIdSchema.safeParse(req.params.clientId);
+    if (!parsed.success) throw new NotFound('client');
+    const clientId = parsed.data;
     await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, clientId));
     await done(req, res, '/admin/clients', `Client ${clientId} was disabled.`);
   });

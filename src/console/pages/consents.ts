@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { BadRequest } from '../../errors/problems.js';
 import { createConsentBody, revokeConsentBody } from '../../modules/consents/schemas.js';
 import { ConsentService } from '../../modules/consents/service.js';
 import { SubjectService } from '../../modules/subjects/service.js';
@@ -120,11 +121,17 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
 
   router.post('/people/:id/consents', requireUser, guard, async (req, res) => {
     const id = idParam(req);
-    const pending = req.session.pending as { consentFor?: string; consent?: ConsentInput } | undefined;
+    const pending = req.session.pending as { consentFor?: string; consent?: ConsentInput; values?: Record<string, unknown> } | undefined;
     if (pending?.consentFor !== id || !pending.consent) return res.redirect(303, `/people/${id}/consents/new`);
     const consent = pending.consent;
+    try {
+      await runner.run(req, A.consentCreate, (scope) => service.create(scope, req.user!, id, consent));
+    } catch (err) {
+      // An unknown or disabled recipient agency is known only to the service: back to the form, nothing saved.
+      if (!(err instanceof BadRequest)) throw err;
+      return form(req, res, id, { values: pending.values, errors: { agencies: err.issues.map((i) => i.message).join('; ') || (err.detail ?? 'Check the recipients') } }, 400);
+    }
     delete req.session.pending;
-    await runner.run(req, A.consentCreate, (scope) => service.create(scope, req.user!, id, consent));
     await done(req, res, `/people/${id}/consents`, 'The consent was recorded. It applies from the next request.');
   });
 
