@@ -29,7 +29,7 @@ export function launch(): Promise<Browser> {
 export async function person(browser: Browser, baseURL: string): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
   const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(20_000);
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error' && !/status of 40[034]/.test(m.text())) problems.push(m.text());
@@ -44,7 +44,7 @@ export async function signIn(page: Page, username: string, password: string, otp
   await page.getByLabel('Password').fill(password);
   if (otp) await page.getByLabel('Code from your authenticator app').fill(otp);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toMatch(/^Hello, /);
+  await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toMatch(/^Hello, /);
 }
 
 /** An axe-core scan (WCAG 2.x A and AA, and 2.2) of what the page shows now, and a screenshot of it. */

@@ -129,7 +129,13 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
     } catch (err) {
       // An unknown or disabled recipient agency is known only to the service: back to the form, nothing saved.
       if (!(err instanceof BadRequest)) throw err;
-      return form(req, res, id, { values: pending.values, errors: { agencies: err.issues.map((i) => i.message).join('; ') || (err.detail ?? 'Check the recipients') } }, 400);
+      return form(
+        req,
+        res,
+        id,
+        { values: pending.values, errors: { agencies: err.issues.map((i) => i.message).join('; ') || (err.detail ?? 'Check the recipients') } },
+        400,
+      );
     }
     delete req.session.pending;
     await done(req, res, `/people/${id}/consents`, 'The consent was recorded. It applies from the next request.');
