@@ -10,6 +10,7 @@ import type { KeyStore } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
 import { DecisionPoint } from './authz/decide.js';
 import type { Policy } from './authz/policy.js';
+import { consoleRouter } from './console/index.js';
 import { errorHandler, notFoundRoute } from './errors/handler.js';
 import { openApiRoute } from './http/openapi.js';
 import { requestContext } from './http/request-context.js';
@@ -90,6 +91,7 @@ export function createApp(deps: AppDeps): Express {
   v1.use('/admin', adminRouter(deps));
   app.use('/v1', v1);
 
+  app.use(consoleRouter(deps));
   app.use(notFoundRoute);
   app.use(errorHandler(deps.logger, deps.config.RETRY_AFTER_SECONDS));
   return app;

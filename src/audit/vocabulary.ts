@@ -20,6 +20,8 @@ export const AUDIT_ACTIONS = {
   // A member's agency joins the case, bringing its records in (it becomes a participant).
   caseJoin: 'case.join',
   caseClose: 'case.close',
+  // A case and its team, as its members see it (the console's case page).
+  caseRead: 'case.read',
   breakGlass: 'break-glass.declare',
   auditRead: 'audit.read',
   checkpointRead: 'audit.checkpoint.read',

@@ -1,3 +1,4 @@
 export * from './identity.js';
 export * from './records.js';
 export * from './access-log.js';
+export * from './console.js';

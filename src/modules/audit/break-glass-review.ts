@@ -2,6 +2,8 @@ import { Router } from 'express';
 import { and, asc, desc, eq, exists, inArray, not, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
+import type { Principal } from '../../auth/principal.js';
+import type { AuditScope } from '../../audit/audited.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import type { Executor } from '../../db/client.js';
 import { agencies, breakGlassGrants, breakGlassReviews, users } from '../../db/schema/index.js';
@@ -85,6 +87,26 @@ async function loadQueue(db: Executor, status: z.infer<typeof queueQuery>['statu
   return { grants, reviews, total: total?.n ?? 0 };
 }
 
+/** The queue under the audited runner; the reasons may name the person, so which grants were shown is logged. */
+export async function reviewQueue({ tx, note }: AuditScope, status: z.infer<typeof queueQuery>['status'], limit: number) {
+  const q = await loadQueue(tx, status, limit);
+  note({ basis: [{ rule: 'audit' }], detail: { status, returned: q.grants.length, total: q.total, grantIds: q.grants.map((g) => g.id) } });
+  return q;
+}
+
+/** Appends one review of a grant; the note is the reviewer's free text and stays out of the log. */
+export async function recordReview({ tx, note }: AuditScope, reviewer: Principal, grantId: string, decision: (typeof REVIEW_DECISIONS)[number], text?: string) {
+  note({ basis: [{ rule: 'audit' }], detail: { grantId } });
+  const [grant] = await tx.select({ subjectId: breakGlassGrants.subjectId }).from(breakGlassGrants).where(eq(breakGlassGrants.id, grantId));
+  if (!grant) throw new NotFound('break-glass grant');
+  const [row] = await tx
+    .insert(breakGlassReviews)
+    .values({ grantId, reviewerId: reviewer.userId, decision, note: text ?? null })
+    .returning();
+  note({ subjectId: grant.subjectId, detail: { grantId, reviewId: row!.id, decision } });
+  return row!;
+}
+
 /**
  * GET /v1/audit/break-glass: grants awaiting review (or reviewed, or all), newest first, each
  * with its reason and the accesses made under it. POST /v1/audit/break-glass/:id/review appends
@@ -97,11 +119,7 @@ export function breakGlassReviewRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'r
     const { status, limit } = res.locals.query as z.infer<typeof queueQuery>;
     const now = new Date();
     // The reasons are free text that may name the person: which grants were shown is logged.
-    const queue = await runner.run(req, A.auditBreakGlassRead, async ({ tx, note }) => {
-      const q = await loadQueue(tx, status, limit);
-      note({ basis: [{ rule: 'audit' }], detail: { status, returned: q.grants.length, total: q.total, grantIds: q.grants.map((g) => g.id) } });
-      return q;
-    });
+    const queue = await runner.run(req, A.auditBreakGlassRead, (scope) => reviewQueue(scope, status, limit));
     res.json({
       status,
       total: queue.total,
@@ -123,18 +141,7 @@ export function breakGlassReviewRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'r
     async (req, res) => {
       const grantId: string = res.locals.params.id;
       const { decision, note: text } = req.body as z.infer<typeof reviewBody>;
-      const review = await runner.run(req, A.breakGlassReview, async ({ tx, note }) => {
-        note({ basis: [{ rule: 'audit' }], detail: { grantId } });
-        const [grant] = await tx.select({ subjectId: breakGlassGrants.subjectId }).from(breakGlassGrants).where(eq(breakGlassGrants.id, grantId));
-        if (!grant) throw new NotFound('break-glass grant');
-        const [row] = await tx
-          .insert(breakGlassReviews)
-          .values({ grantId, reviewerId: req.user!.userId, decision, note: text ?? null })
-          .returning();
-        // The note is the reviewer's free text: it stays in the review, not in the log.
-        note({ subjectId: grant.subjectId, detail: { grantId, reviewId: row!.id, decision } });
-        return row!;
-      });
+      const review = await runner.run(req, A.breakGlassReview, (scope) => recordReview(scope, req.user!, grantId, decision, text));
       res.status(201).json({
         id: review.id,
         grantId,

@@ -1,6 +1,8 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
+import type { AuditReads } from '../../audit/audit-reads.js';
+import type { DisclosurePolicy } from '../../authz/policy.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { eq } from 'drizzle-orm';
 import { setFreshnessHeaders } from '../../audit/audit-reads.js';
@@ -30,6 +32,28 @@ const checkPeriod: RequestHandler = (_req, res, next) => {
 
 const subjectExists = async (tx: Executor, id: string) => (await tx.select({ id: subjects.id }).from(subjects).where(eq(subjects.id, id)).limit(1)).length > 0;
 
+/**
+ * One person's accounting, logged with ids and counts only; read from the audit replica when
+ * there is one. The API route and the console share it.
+ */
+export function disclosuresOf(
+  auditReads: AuditReads,
+  req: Request,
+  policy: DisclosurePolicy,
+  subjectId: string,
+  { from, to }: { from: Date; to: Date },
+  format: string,
+) {
+  return auditReads.run(req, A.auditDisclosures, {
+    facts: { subjectId, basis: [{ rule: 'audit' }], detail: { from, to, format } },
+    precheck: async (tx) => {
+      if (!(await subjectExists(tx, subjectId))) throw new NotFound('subject');
+    },
+    read: (db) => accountDisclosures(db, policy, subjectId, from, to),
+    after: (list) => ({ detail: { returned: list.length } }),
+  });
+}
+
 /** GET /v1/audit/subjects/:id/disclosures: one person's accounting of disclosures (JSON, CSV, FHIR). */
 export function disclosuresRouter({ pdp, auditReads }: Pick<AppDeps, 'pdp' | 'auditReads'>): Router {
   const policy = pdp.policy.disclosures;
@@ -45,14 +69,7 @@ export function disclosuresRouter({ pdp, auditReads }: Pick<AppDeps, 'pdp' | 'au
       const { format } = res.locals.query as z.infer<typeof disclosuresQuery>;
       const { from, to } = res.locals.period as { from: Date; to: Date };
       // The accounting is itself an access about the person: logged, with ids and counts only.
-      const { result: disclosures, freshness } = await auditReads.run(req, A.auditDisclosures, {
-        facts: { subjectId, basis: [{ rule: 'audit' }], detail: { from, to, format } },
-        precheck: async (tx) => {
-          if (!(await subjectExists(tx, subjectId))) throw new NotFound('subject');
-        },
-        read: (db) => accountDisclosures(db, policy, subjectId, from, to),
-        after: (list) => ({ detail: { returned: list.length } }),
-      });
+      const { result: disclosures, freshness } = await disclosuresOf(auditReads, req, policy, subjectId, { from, to }, format);
       setFreshnessHeaders(res, freshness);
       const { contentType, body } = renderAccounting(format, subjectId, { from, to }, disclosures, policy.purposeOfUse, { freshness });
       if (format === 'csv') res.attachment(`disclosures-${subjectId}.csv`);

@@ -1,7 +1,8 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
+import type { AuditReads } from '../../audit/audit-reads.js';
 import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabulary.js';
 import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
@@ -63,7 +64,7 @@ function present(r: Row) {
   };
 }
 
-const CSV_COLUMNS = [
+export const CSV_COLUMNS = [
   'id',
   'at',
   'actor_user',
@@ -80,7 +81,7 @@ const CSV_COLUMNS = [
   'request_id',
   'client_request_id',
 ];
-const csvRow = (r: Row) => [
+export const csvRow = (r: Row) => [
   r.id,
   r.at,
   r.actorUsername,
@@ -98,6 +99,36 @@ const csvRow = (r: Row) => [
   r.clientRequestId,
 ];
 
+/**
+ * One page of the access log, newest first, with one row more than `limit` when there is a next
+ * page; read from the audit replica when there is one (its own log entry committed on the primary
+ * first). The API route and the console share it.
+ */
+export function searchEvents(auditReads: AuditReads, req: Request, q: z.infer<typeof eventsQuery>, limit: number) {
+  const filters: (SQL | undefined)[] = [
+    q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
+    q.actor ? actorFilter(q.actor) : undefined,
+    q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
+    q.action ? eq(accessLog.action, q.action) : undefined,
+    q.decision ? eq(accessLog.decision, q.decision) : undefined,
+    q.from ? gte(accessLog.at, new Date(q.from)) : undefined,
+    q.to ? lt(accessLog.at, new Date(q.to)) : undefined,
+    q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
+  ];
+  const query = { ...q, cursor: undefined };
+  return auditReads.run(req, A.auditRead, {
+    facts: { basis: [{ rule: 'audit' }], detail: { query } },
+    read: (db) =>
+      db
+        .select()
+        .from(accessLog)
+        .where(and(...filters))
+        .orderBy(desc(accessLog.seq))
+        .limit(limit + 1),
+    after: (page) => ({ detail: { query, returned: Math.min(page.length, limit) } }),
+  });
+}
+
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
 export function auditRouter(deps: AppDeps): Router {
   const { pdp, runner, auditReads } = deps;
@@ -106,29 +137,8 @@ export function auditRouter(deps: AppDeps): Router {
   router.get('/events', pdp.authorize('read', 'AuditEvent', A.auditRead), validate({ query: eventsQuery }), async (req, res) => {
     const q = res.locals.query as z.infer<typeof eventsQuery>;
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new BadRequest('`from` must be before `to`.');
-    const filters: (SQL | undefined)[] = [
-      q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
-      q.actor ? actorFilter(q.actor) : undefined,
-      q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
-      q.action ? eq(accessLog.action, q.action) : undefined,
-      q.decision ? eq(accessLog.decision, q.decision) : undefined,
-      q.from ? gte(accessLog.at, new Date(q.from)) : undefined,
-      q.to ? lt(accessLog.at, new Date(q.to)) : undefined,
-      q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
-    ];
     const limit = q.format === 'csv' ? MAX_CSV : q.limit;
-    const query = { ...q, cursor: undefined };
-    const { result: rows, freshness } = await auditReads.run(req, A.auditRead, {
-      facts: { basis: [{ rule: 'audit' }], detail: { query } },
-      read: (db) =>
-        db
-          .select()
-          .from(accessLog)
-          .where(and(...filters))
-          .orderBy(desc(accessLog.seq))
-          .limit(limit + 1),
-      after: (page) => ({ detail: { query, returned: Math.min(page.length, limit) } }),
-    });
+    const { result: rows, freshness } = await searchEvents(auditReads, req, q, limit);
     setFreshnessHeaders(res, freshness);
     const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
     const page = rows.slice(0, limit);

@@ -1,5 +1,8 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { and, desc, eq, gt, sql } from 'drizzle-orm';
+import type { Principal } from '../../auth/principal.js';
+import type { AuditScope } from '../../audit/audited.js';
+import type { DecisionPoint } from '../../authz/decide.js';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
@@ -53,12 +56,86 @@ export const breakGlassBody = (rules: ReasonRules) =>
   });
 
 /**
- * POST /v1/subjects/:id/break-glass: a declared emergency, time-boxed, flagged and logged. One
- * live grant per user and person: a second declaration while one is live is refused (409),
- * unless it renews it with a new reason (a renewal is flagged: `reason: break-glass-renewal` in
- * the log, `renewalOf` in the review queue). At most `breakGlass.maxPerDay` declarations per user
- * in any 24 hours (403, logged). Every refusal about access is logged, the 409 included.
+ * The declaration's work under the audited runner, shared by the API route and the console. One
+ * live grant per user and person: a second declaration while one is live is refused (LiveGrant,
+ * answered 409 and logged by the caller), unless it renews it with a new reason (flagged:
+ * `reason: break-glass-renewal` in the log, `renewalOf` in the review queue). At most
+ * `breakGlass.maxPerDay` declarations per user in any 24 hours (403, logged). `reason` is the
+ * normalised reason of `breakGlassBody`.
  */
+export async function declareBreakGlass(
+  pdp: DecisionPoint,
+  { tx, note }: AuditScope,
+  principal: Principal,
+  subjectId: string,
+  reason: string,
+  renew?: boolean,
+) {
+  const { breakGlass } = pdp.policy;
+  note({ subjectId, breakGlass: true, basis: [{ rule: 'break-glass' }] });
+  if (!(await findSubject(tx, subjectId))) throw new NotFound('subject');
+  const ceiling = principalCeiling(pdp.policy, principal);
+  if (!ceiling || tierRank(ceiling) < tierRank(breakGlass.tier)) throw new Forbidden('break-glass-above-ceiling');
+  // One declaration at a time per user: the live-grant rule and the daily cap cannot race.
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, principal.userId)).for('update');
+  const now = new Date();
+  const [live] = await tx
+    .select({ id: breakGlassGrants.id, reason: breakGlassGrants.reason })
+    .from(breakGlassGrants)
+    .where(and(eq(breakGlassGrants.subjectId, subjectId), eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.expiresAt, now)))
+    .orderBy(desc(breakGlassGrants.createdAt))
+    .limit(1);
+  if (live && !renew) throw new LiveGrant('break-glass-live', 'A break-glass grant for this person is live; renew it with a new reason.', live.id);
+  if (!live && renew) throw new LiveGrant('break-glass-nothing-to-renew', 'There is no live break-glass grant for this person to renew.');
+  if (live && normaliseReason(live.reason).toLowerCase() === reason.toLowerCase()) {
+    throw new LiveGrant('break-glass-renewal-same-reason', 'A renewal needs a new reason.', live.id);
+  }
+  const [today] = await tx
+    .select({ n: sql<number>`count(*)::int`.mapWith(Number) })
+    .from(breakGlassGrants)
+    .where(and(eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.createdAt, new Date(now.getTime() - 86_400_000))));
+  if ((today?.n ?? 0) >= breakGlass.maxPerDay) throw new Forbidden('break-glass-daily-cap');
+  const expiresAt = new Date(now.getTime() + breakGlass.minutes * 60_000);
+  // The reason is free text and may name the person: it stays in the grant, not in the log.
+  const [row] = await tx
+    .insert(breakGlassGrants)
+    .values({ subjectId, userId: principal.userId, agencyId: principal.agencyId, tier: breakGlass.tier, reason, expiresAt })
+    .returning({ id: breakGlassGrants.id, tier: breakGlassGrants.tier, expiresAt: breakGlassGrants.expiresAt });
+  note({
+    tier: row!.tier,
+    basis: [{ tier: row!.tier, rule: 'break-glass', breakGlassId: row!.id }],
+    ...(live ? { reason: 'break-glass-renewal' } : {}),
+    detail: { breakGlassId: row!.id, ...(live ? { renewalOf: live.id } : {}) },
+  });
+  return { ...row!, renewalOf: live?.id };
+}
+
+/**
+ * A declaration under the audited runner, its refusal by the live-grant rule logged like a 403 and
+ * answered 409. The API route and the console both declare through here.
+ */
+export function runBreakGlass({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>, req: Request, subjectId: string, reason: string, renew?: boolean) {
+  const principal = req.user!;
+  return runner
+    .run(req, A.breakGlass, (scope) => declareBreakGlass(pdp, scope, principal, subjectId, reason, renew))
+    .catch(async (err: unknown) => {
+      if (err instanceof LiveGrant) {
+        await runner.deny({
+          requestId: req.id,
+          actor: principal,
+          action: A.breakGlass,
+          decision: 'deny',
+          subjectId,
+          breakGlass: true,
+          reason: err.reason,
+          detail: err.liveId ? { liveGrantId: err.liveId } : {},
+        });
+      }
+      throw err;
+    });
+}
+
+/** POST /v1/subjects/:id/break-glass: a declared emergency, time-boxed, flagged and logged; every refusal about access is logged, the 409 included. */
 export function breakGlassRouter({ pdp, runner }: AppDeps): Router {
   const { breakGlass } = pdp.policy;
   const body = breakGlassBody(breakGlass);
@@ -68,61 +145,7 @@ export function breakGlassRouter({ pdp, runner }: AppDeps): Router {
     const principal = req.user!;
     const subjectId: string = res.locals.params.id;
     const { reason, renew } = req.body as z.infer<typeof body>;
-    const grant = await runner
-      .run(req, A.breakGlass, async ({ tx, note }) => {
-        note({ subjectId, breakGlass: true, basis: [{ rule: 'break-glass' }] });
-        if (!(await findSubject(tx, subjectId))) throw new NotFound('subject');
-        const ceiling = principalCeiling(pdp.policy, principal);
-        if (!ceiling || tierRank(ceiling) < tierRank(breakGlass.tier)) throw new Forbidden('break-glass-above-ceiling');
-        // One declaration at a time per user: the live-grant rule and the daily cap cannot race.
-        await tx.select({ id: users.id }).from(users).where(eq(users.id, principal.userId)).for('update');
-        const now = new Date();
-        const [live] = await tx
-          .select({ id: breakGlassGrants.id, reason: breakGlassGrants.reason })
-          .from(breakGlassGrants)
-          .where(and(eq(breakGlassGrants.subjectId, subjectId), eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.expiresAt, now)))
-          .orderBy(desc(breakGlassGrants.createdAt))
-          .limit(1);
-        if (live && !renew) throw new LiveGrant('break-glass-live', 'A break-glass grant for this person is live; renew it with a new reason.', live.id);
-        if (!live && renew) throw new LiveGrant('break-glass-nothing-to-renew', 'There is no live break-glass grant for this person to renew.');
-        if (live && normaliseReason(live.reason).toLowerCase() === reason.toLowerCase()) {
-          throw new LiveGrant('break-glass-renewal-same-reason', 'A renewal needs a new reason.', live.id);
-        }
-        const [today] = await tx
-          .select({ n: sql<number>`count(*)::int`.mapWith(Number) })
-          .from(breakGlassGrants)
-          .where(and(eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.createdAt, new Date(now.getTime() - 86_400_000))));
-        if ((today?.n ?? 0) >= breakGlass.maxPerDay) throw new Forbidden('break-glass-daily-cap');
-        const expiresAt = new Date(now.getTime() + breakGlass.minutes * 60_000);
-        // The reason is free text and may name the person: it stays in the grant, not in the log.
-        const [row] = await tx
-          .insert(breakGlassGrants)
-          .values({ subjectId, userId: principal.userId, agencyId: principal.agencyId, tier: breakGlass.tier, reason, expiresAt })
-          .returning({ id: breakGlassGrants.id, tier: breakGlassGrants.tier, expiresAt: breakGlassGrants.expiresAt });
-        note({
-          tier: row!.tier,
-          basis: [{ tier: row!.tier, rule: 'break-glass', breakGlassId: row!.id }],
-          ...(live ? { reason: 'break-glass-renewal' } : {}),
-          detail: { breakGlassId: row!.id, ...(live ? { renewalOf: live.id } : {}) },
-        });
-        return { ...row!, renewalOf: live?.id };
-      })
-      .catch(async (err: unknown) => {
-        // A refused second grant is a decision about access: logged like a 403, answered 409.
-        if (err instanceof LiveGrant) {
-          await runner.deny({
-            requestId: req.id,
-            actor: principal,
-            action: A.breakGlass,
-            decision: 'deny',
-            subjectId,
-            breakGlass: true,
-            reason: err.reason,
-            detail: err.liveId ? { liveGrantId: err.liveId } : {},
-          });
-        }
-        throw err;
-      });
+    const grant = await runBreakGlass({ pdp, runner }, req, subjectId, reason, renew);
     res.status(201).json({ id: grant.id, subjectId, tier: grant.tier, expiresAt: grant.expiresAt, ...(grant.renewalOf ? { renewalOf: grant.renewalOf } : {}) });
   });
 

@@ -151,4 +151,15 @@ export class CaseService {
     const [closed] = await tx.update(cases).set({ status: 'closed', closedAt: new Date(), closedBy: principal.userId }).where(eq(cases.id, caseId)).returning();
     return { id: row.id, subjectId: row.subjectId, title: row.title, status: closed!.status, closedAt: closed!.closedAt };
   }
+
+  /** The case and its team, for a current member (anyone else gets the same 404 as for no case). */
+  async show({ tx, note }: AuditScope, principal: Principal, caseId: string) {
+    note({ basis: [{ rule: 'case-member' }], detail: { caseId } });
+    const [row] = await tx.select().from(cases).where(eq(cases.id, caseId)).limit(1);
+    if (!row) throw new NotFound('case');
+    note({ subjectId: row.subjectId });
+    const team = await members(tx, caseId);
+    if (!team.some((m) => m.userId === principal.userId)) throw new NotFound('case');
+    return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, createdAt: row.createdAt, closedAt: row.closedAt, members: team };
+  }
 }

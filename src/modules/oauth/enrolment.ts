@@ -41,9 +41,8 @@ export const confirm = z.strictObject({ username: z.string().min(1).max(200), en
  * spends the code. Wrong codes and wrong first TOTP codes are throttled like logins and never
  * say what was wrong. Each change commits with its log entry, or not at all (503).
  */
-export function enrolmentRouter(deps: AppDeps): Router {
+export function enrolmentSteps(deps: AppDeps) {
   const { db, config, runner, logger } = deps;
-  const router = Router();
 
   /** Runs the change and appends its log entry in one transaction; fails closed. */
   async function loggedChange<T>(req: Request, action: AuditAction, userId: string, change: (tx: Tx) => Promise<T>): Promise<T> {
@@ -88,8 +87,8 @@ export function enrolmentRouter(deps: AppDeps): Router {
     return { ...row.user, agencyKind: row.agencyKind };
   }
 
-  router.post('/', async (req, res) => {
-    const input = parseGrant(start, req.body);
+  /** Checks the invited user's code, sets the password and a new TOTP secret; returns them once. */
+  async function startStep(req: Request, input: z.infer<typeof start>) {
     const user = await invitedUser(req, A.mfaEnrol, input.username, input.enrolment_code);
     let passwordHash: string;
     if (hasPassword(user.passwordHash)) {
@@ -113,11 +112,11 @@ export function enrolmentRouter(deps: AppDeps): Router {
         .where(eq(users.id, user.id));
       return issueRecoveryCodes(tx, user.id);
     });
-    res.set('Cache-Control', 'no-store').json({ totp_secret: secret, otpauth_uri: otpauthUri(secret, user.username), recovery_codes: recovery });
-  });
+    return { totp_secret: secret, otpauth_uri: otpauthUri(secret, user.username), recovery_codes: recovery };
+  }
 
-  router.post('/confirm', async (req, res) => {
-    const input = parseGrant(confirm, req.body);
+  /** Proves the authenticator works: completes enrolment and spends the code. */
+  async function confirmStep(req: Request, input: z.infer<typeof confirm>) {
     const user = await invitedUser(req, A.mfaConfirm, input.username, input.enrolment_code);
     const step = user.totpSecretEnc ? verifyTotp(openSecret(user.totpSecretEnc, config.keyEncryptionKey), input.otp, null) : undefined;
     if (step === undefined) {
@@ -131,7 +130,23 @@ export function enrolmentRouter(deps: AppDeps): Router {
         .set({ totpEnrolledAt: new Date(), totpLastStep: step, enrolmentCodeHash: null, enrolmentApprovalCodeHash: null, enrolmentExpiresAt: null })
         .where(eq(users.id, user.id)),
     );
-    res.set('Cache-Control', 'no-store').json({ enrolled: true });
+    return { enrolled: true as const };
+  }
+
+  return { start: startStep, confirm: confirmStep };
+}
+
+/** POST /oauth/enrol and /oauth/enrol/confirm (the console's enrolment pages call the same steps). */
+export function enrolmentRouter(deps: AppDeps): Router {
+  const steps = enrolmentSteps(deps);
+  const router = Router();
+
+  router.post('/', async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(await steps.start(req, parseGrant(start, req.body)));
+  });
+
+  router.post('/confirm', async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(await steps.confirm(req, parseGrant(confirm, req.body)));
   });
 
   return router;

@@ -1,16 +1,13 @@
 import express, { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
-import { TokenRejected } from '../../auth/tokens.js';
-import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { revokedTokens } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
-import { appendAccessLog } from '../../audit/append.js';
 import { errorSummary } from '../../logger.js';
 import { clientCredentialsGrant } from './client-credentials-grant.js';
 import { enrolmentRouter } from './enrolment.js';
 import { parseGrant } from './issue.js';
 import { passwordGrant } from './password-grant.js';
+import { revokeAccessToken } from './revoke.js';
 
 export const revokeBody = z.strictObject({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(50).optional() });
 
@@ -18,7 +15,6 @@ export const revokeBody = z.strictObject({ token: z.string().min(1).max(8192), t
 const formOrJson: RequestHandler[] = [express.urlencoded({ extended: false, limit: '8kb' }), express.json({ limit: '8kb' })];
 
 export function oauthRouter(deps: AppDeps): Router {
-  const { db, tokens } = deps;
   const router = Router();
 
   /** POST /oauth/token: dispatches on grant_type; each grant enforces its own rules. */
@@ -41,24 +37,7 @@ export function oauthRouter(deps: AppDeps): Router {
   /** POST /oauth/revoke (RFC 7009): a valid token's jti is revoked until it would expire; always 200. */
   router.post('/revoke', ...formOrJson, async (req, res) => {
     const { token } = parseGrant(revokeBody, req.body);
-    const claims = await tokens.verify(token).catch((err) => {
-      if (err instanceof TokenRejected) return undefined;
-      throw new OAuthError('temporarily_unavailable');
-    });
-    if (claims) {
-      // The revocation and its log entry commit together, or neither does.
-      await db
-        .transaction(async (tx) => {
-          await tx
-            .insert(revokedTokens)
-            .values({ jti: claims.jti, expiresAt: new Date(claims.exp! * 1000) })
-            .onConflictDoNothing();
-          await appendAccessLog(tx, { requestId: req.id, action: A.tokenRevoke, decision: 'allow', detail: { jti: claims.jti, sub: claims.sub } });
-        })
-        .catch(() => {
-          throw new OAuthError('temporarily_unavailable');
-        });
-    }
+    await revokeAccessToken(deps, req.id, token);
     res.set('Cache-Control', 'no-store').status(200).json({});
   });
 

@@ -1,0 +1,33 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { AppDeps } from '../app.js';
+import { page } from './render.js';
+import { save } from './session.js';
+
+/** What every page module gets: the gateway's own services, and the renderer. */
+export interface ConsoleContext {
+  deps: AppDeps;
+  render(req: Request, res: Response, view: string, data?: Record<string, unknown>, status?: number): void;
+}
+
+export function consoleContext(deps: AppDeps): ConsoleContext {
+  return { deps, render: (req, res, view, data, status) => page(deps.pdp.policy, req, res, view, data, status) };
+}
+
+/** Pages past sign-in: anyone without a live session goes to the sign-in page. */
+export const requireUser: RequestHandler = (req, res, next) => {
+  if (req.user) return next();
+  res.redirect(303, '/sign-in');
+};
+
+/** Post/redirect/get: the next page shows `message` once. */
+export async function done(req: Request, res: Response, to: string, message: string): Promise<void> {
+  req.session.flash = message;
+  await save(req);
+  res.redirect(303, to);
+}
+
+/** A redirect after the session (a pending step) has been stored. */
+export async function redirectSaved(req: Request, res: Response, to: string): Promise<void> {
+  await save(req);
+  res.redirect(303, to);
+}

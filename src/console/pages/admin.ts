@@ -1,0 +1,144 @@
+import { Router, type Request, type Response } from 'express';
+import { AUDIT_ACTIONS as A, type AuditAction } from '../../audit/vocabulary.js';
+import { AGENCY_KINDS } from '../../authz/vocabulary.js';
+import { HttpProblem, NotFound } from '../../errors/problems.js';
+import { errorSummary } from '../../logger.js';
+import { agencySlug, clientId as clientIdSchema, createAgencyBody, inviteUserBody, registerClientBody, setRoleBody } from '../../modules/admin/schemas.js';
+import { AdminService } from '../../modules/admin/service.js';
+import { done, requireUser, type ConsoleContext } from '../context.js';
+import { fieldErrors, str, type FieldErrors } from '../render.js';
+import { stamp } from '../words.js';
+import { idParam } from './people.js';
+
+/** The operator's pages: agencies, users (invite, role, disable, MFA reset), clients and keys. */
+export function adminPages({ deps, render }: ConsoleContext): Router {
+  const { pdp, runner, config, keys, logger } = deps;
+  const service = new AdminService(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
+  const router = Router();
+  const guard = (action: AuditAction) => [requireUser, pdp.authorize('manage', 'Admin', action)];
+  const roles = Object.entries(pdp.policy.roles).flatMap(([kind, rs]) =>
+    Object.keys(rs as object).map((r) => [r, `${r.replaceAll('_', ' ')} (${kind.replace('_', ' ')})`]),
+  );
+  /** A refusal from the service (unknown agency, role not valid for the kind) shown on the form, nothing changed. */
+  const formProblem = (err: unknown): FieldErrors | undefined => {
+    if (!(err instanceof HttpProblem) || ![400, 404, 409].includes(err.status)) return undefined;
+    const issues = (err.extra.errors as { path: string; message: string }[] | undefined) ?? [];
+    return issues.length ? Object.fromEntries(issues.map((i) => [i.path.split('.')[0] || 'form', i.message])) : { form: err.detail ?? 'This cannot be done.' };
+  };
+
+  const agenciesPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => service.listAgencies(scope));
+    render(req, res, 'admin/agencies', { title: 'Agencies', agencies, kinds: AGENCY_KINDS, w: { stamp }, ...extra }, status);
+  };
+  router.get('/admin/agencies', ...guard(A.adminAgencyList), (req, res) => agenciesPage(req, res));
+  router.post('/admin/agencies', ...guard(A.adminAgencyCreate), async (req, res) => {
+    const values = { slug: str(req.body, 'slug'), name: str(req.body, 'name'), kind: str(req.body, 'kind') };
+    const parsed = createAgencyBody.safeParse(values);
+    if (!parsed.success) return agenciesPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
+    try {
+      await runner.run(req, A.adminAgencyCreate, (scope) => service.createAgency(scope, parsed.data));
+    } catch (err) {
+      const errors = formProblem(err);
+      if (!errors) throw err;
+      return agenciesPage(req, res, { values, errors }, 400);
+    }
+    await done(req, res, '/admin/agencies', `Agency ${parsed.data.slug} was created.`);
+  });
+  router.post('/admin/agencies/:slug/disable', ...guard(A.adminAgencyDisable), async (req, res) => {
+    const parsed = agencySlug.safeParse(req.params.slug);
+    if (!parsed.success) throw new NotFound('agency');
+    const slug = parsed.data;
+    await runner.run(req, A.adminAgencyDisable, (scope) => service.disableAgency(scope, slug, req.user));
+    await done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
+  });
+
+  const usersPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const { users } = await runner.run(req, A.adminUserList, (scope) => service.listUsers(scope, {}));
+    render(req, res, 'admin/users', { title: 'Users', users, roles, w: { stamp }, ...extra }, status);
+  };
+  /** A new enrolment code is shown once, on the page that made it, never stored for later. */
+  const showCode = (req: Request, res: Response, username: string, code: string, expires: Date | null) =>
+    usersPage(req, res, { issued: { username, code, expires: expires ? stamp(expires) : undefined } });
+  router.get('/admin/users', ...guard(A.adminUserList), (req, res) => usersPage(req, res));
+  router.post('/admin/users', ...guard(A.adminUserInvite), async (req, res) => {
+    const values = { username: str(req.body, 'username'), agency: str(req.body, 'agency'), role: str(req.body, 'role') };
+    const parsed = inviteUserBody.safeParse(values);
+    if (!parsed.success) return usersPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
+    let invited;
+    try {
+      invited = await runner.run(req, A.adminUserInvite, (scope) => service.inviteUser(scope, parsed.data, req.user));
+    } catch (err) {
+      const errors = formProblem(err);
+      if (!errors) throw err;
+      return usersPage(req, res, { values, errors }, 400);
+    }
+    await showCode(req, res, invited.username, invited.enrolmentCode, invited.enrolmentExpiresAt);
+  });
+  router.post('/admin/users/:id/role', ...guard(A.adminUserRole), async (req, res) => {
+    const id = idParam(req);
+    const parsed = setRoleBody.safeParse({ role: str(req.body, 'role') });
+    if (!parsed.success) return usersPage(req, res, { errors: { form: 'Choose a role' } }, 400);
+    try {
+      await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id }, parsed.data.role, req.user));
+    } catch (err) {
+      const errors = formProblem(err);
+      if (!errors) throw err;
+      return usersPage(req, res, { errors: { form: Object.values(errors)[0] } }, 400);
+    }
+    await done(req, res, '/admin/users', 'The role was changed. It is queued for compliance review.');
+  });
+  router.post('/admin/users/:id/disable', ...guard(A.adminUserDisable), async (req, res) => {
+    const id = idParam(req);
+    await runner.run(req, A.adminUserDisable, (scope) => service.disableUser(scope, { id }, req.user));
+    await done(req, res, '/admin/users', 'The user was disabled and signed out everywhere.');
+  });
+  router.post('/admin/users/:id/reset-mfa', ...guard(A.adminUserResetMfa), async (req, res) => {
+    const id = idParam(req);
+    const reset = await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id }, req.user));
+    await showCode(req, res, reset.username, reset.enrolmentCode, reset.enrolmentExpiresAt);
+  });
+
+  const clientsPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const { clients } = await runner.run(req, A.adminClientList, (scope) => service.listClients(scope));
+    render(req, res, 'admin/clients', { title: 'Clients', clients, roles, w: { stamp }, ...extra }, status);
+  };
+  router.get('/admin/clients', ...guard(A.adminClientList), (req, res) => clientsPage(req, res));
+  router.post('/admin/clients', ...guard(A.adminClientRegister), async (req, res) => {
+    const values = { clientId: str(req.body, 'clientId'), agency: str(req.body, 'agency'), role: str(req.body, 'role'), jwks: str(req.body, 'jwks') };
+    let jwks: unknown;
+    try {
+      jwks = JSON.parse(values.jwks);
+    } catch {
+      return clientsPage(req, res, { values, errors: { jwks: 'Paste the client’s public JWK set as JSON, {"keys": [ … ]}' } }, 400);
+    }
+    const parsed = registerClientBody.safeParse({ ...values, jwks });
+    if (!parsed.success) return clientsPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
+    try {
+      await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, parsed.data, req.user));
+    } catch (err) {
+      const errors = formProblem(err);
+      if (!errors) throw err;
+      return clientsPage(req, res, { values, errors }, 400);
+    }
+    await done(req, res, '/admin/clients', `Client ${parsed.data.clientId} was registered.`);
+  });
+  router.post('/admin/clients/:clientId/disable', ...guard(A.adminClientDisable), async (req, res) => {
+    const parsed = clientIdSchema.safeParse(req.params.clientId);
+    if (!parsed.success) throw new NotFound('client');
+    const clientId = parsed.data;
+    await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, clientId));
+    await done(req, res, '/admin/clients', `Client ${clientId} was disabled.`);
+  });
+
+  router.get('/admin/keys', ...guard(A.adminKeysList), async (req, res) => {
+    const { keys: list } = await runner.run(req, A.adminKeysList, (scope) => service.listKeys(scope));
+    render(req, res, 'admin/keys', { title: 'Signing keys', keys: list, w: { stamp } });
+  });
+  router.post('/admin/keys/rotate', ...guard(A.adminKeysRotate), async (req, res) => {
+    const rotated = await runner.run(req, A.adminKeysRotate, (scope) => service.rotateKeys(scope));
+    await keys.load().catch((err: unknown) => logger.warn({ requestId: req.id, err: errorSummary(err) }, 'signing keys not reloaded after rotation'));
+    await done(req, res, '/admin/keys', `A new signing key ${rotated.kid} was created; it signs tokens after ${rotated.publishDelaySeconds} seconds.`);
+  });
+
+  return router;
+}

@@ -1,0 +1,63 @@
+import { Router, type Request, type Response } from 'express';
+import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { NotFound } from '../../errors/problems.js';
+import { uuid } from '../../http/validate.js';
+import { addMemberBody, createCaseBody } from '../../modules/cases/routes.js';
+import { CaseService } from '../../modules/cases/service.js';
+import { done, requireUser, type ConsoleContext } from '../context.js';
+import { str } from '../render.js';
+import { day } from '../words.js';
+import { idParam } from './people.js';
+
+/** Open a case for a person, manage its team, close it. */
+export function casePages({ deps, render }: ConsoleContext): Router {
+  const { pdp, runner } = deps;
+  const service = new CaseService(pdp);
+  const router = Router();
+
+  const newForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'cases/new', { title: 'Open a case', id, ...extra }, status);
+  const guardCreate = pdp.authorize('create', 'Case', A.caseCreate);
+  router.get('/people/:id/cases/new', requireUser, guardCreate, (req, res) => newForm(req, res, idParam(req)));
+  router.post('/people/:id/cases', requireUser, guardCreate, async (req, res) => {
+    const subjectId = idParam(req);
+    const values = { title: str(req.body, 'title') };
+    const parsed = createCaseBody.safeParse({ subjectId, ...values });
+    if (!parsed.success) return newForm(req, res, subjectId, { values, errors: { title: 'Give the case a title, at most 200 characters' } }, 400);
+    const opened = await runner.run(req, A.caseCreate, (scope) => service.create(scope, req.user!, parsed.data));
+    await done(req, res, `/cases/${opened.id}`, 'The case is open. You are on its team.');
+  });
+
+  const show = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const caseId = idParam(req);
+    const c = await runner.run(req, A.caseRead, (scope) => service.show(scope, req.user!, caseId));
+    render(req, res, 'cases/show', { title: c.title, c, w: { day }, ...extra }, status);
+  };
+  router.get('/cases/:id', requireUser, pdp.authorize('create', 'Case', A.caseRead), (req, res) => show(req, res));
+
+  router.post('/cases/:id/members', requireUser, pdp.authorize('update', 'Case', A.caseMemberAdd), async (req, res) => {
+    const caseId = idParam(req);
+    const values = { user: str(req.body, 'user') };
+    const parsed = addMemberBody.safeParse(values);
+    if (!parsed.success) return show(req, res, { values, errors: { user: 'Enter the username of the person to add, for example doctor@city-hospital' } }, 400);
+    await runner.run(req, A.caseMemberAdd, (scope) => service.addMember(scope, req.user!, caseId, parsed.data.user));
+    await done(req, res, `/cases/${caseId}`, `${parsed.data.user} was added to the team.`);
+  });
+
+  router.post('/cases/:id/members/:userId/remove', requireUser, pdp.authorize('update', 'Case', A.caseMemberRemove), async (req, res) => {
+    const caseId = idParam(req);
+    const parsedUser = uuid.safeParse(req.params.userId);
+    if (!parsedUser.success) throw new NotFound('case member');
+    const userId = parsedUser.data;
+    await runner.run(req, A.caseMemberRemove, (scope) => service.removeMember(scope, req.user!, caseId, userId));
+    await done(req, res, `/cases/${caseId}`, 'The member was removed from the team.');
+  });
+
+  router.post('/cases/:id/close', requireUser, pdp.authorize('update', 'Case', A.caseClose), async (req, res) => {
+    const caseId = idParam(req);
+    const closed = await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, caseId));
+    await done(req, res, `/people/${closed.subjectId}`, 'The case is closed. Its team no longer has full-tier access.');
+  });
+
+  return router;
+}

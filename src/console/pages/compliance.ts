@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { exportLog } from '../../audit/export.js';
+import { latestCheckpoint, sealAndCheckpoint } from '../../audit/seal.js';
+import { verifyLog, type VerifyReport } from '../../audit/verify.js';
+import { AUDIT_ACTIONS, AUDIT_ACTIONS as A, DECISIONS } from '../../audit/vocabulary.js';
+import { HttpProblem, NotFound } from '../../errors/problems.js';
+import { accessesPerDay } from '../../modules/audit/activity.js';
+import { accountingPeriod, renderAccounting } from '../../modules/audit/accounting-formats.js';
+import { recordReview, REVIEW_DECISIONS, reviewBody, reviewQueue } from '../../modules/audit/break-glass-review.js';
+import { toCsv } from '../../modules/audit/csv.js';
+import { disclosuresOf } from '../../modules/audit/disclosures.js';
+import { CSV_COLUMNS, csvRow, eventsQuery, MAX_CSV, searchEvents } from '../../modules/audit/routes.js';
+import { activityChart } from '../chart.js';
+import { done, requireUser, type ConsoleContext } from '../context.js';
+import { fieldErrors, str } from '../render.js';
+import { humanize, stamp, tierName } from '../words.js';
+import { idParam } from './people.js';
+
+const FILTERS = ['subject', 'actor', 'agency', 'action', 'decision', 'from', 'to', 'limit'] as const;
+
+interface VerifyJob {
+  owner: string;
+  phase: 'reading' | 'checking' | 'done' | 'failed';
+  startedAt: number;
+  entries?: number;
+  report?: VerifyReport;
+}
+
+/** The compliance officer's pages: access log, accounting, break-glass review, integrity, activity. */
+export function compliancePages({ deps, render }: ConsoleContext): Router {
+  const { pdp, runner, db, keys } = deps;
+  const router = Router();
+  const guard = (action: (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS]) => [requireUser, pdp.authorize('read', 'AuditEvent', action)];
+  const jobs = new Map<string, VerifyJob>();
+
+  /** The access-log form's fields as the API's query (dates as whole UTC days). */
+  const logQuery = (req: Request, format: 'json' | 'csv') => {
+    const values = Object.fromEntries(FILTERS.map((k) => [k, str(req.query, k)])) as Record<(typeof FILTERS)[number], string>;
+    const input = {
+      ...Object.fromEntries(Object.entries(values).filter(([, v]) => v)),
+      ...(values.from ? { from: `${values.from}T00:00:00Z` } : {}),
+      ...(values.to ? { to: `${values.to}T23:59:59.999Z` } : {}),
+      ...(str(req.query, 'cursor') ? { cursor: str(req.query, 'cursor') } : {}),
+      format,
+    };
+    return { values, parsed: eventsQuery.safeParse(input) };
+  };
+
+  router.get('/compliance/log', ...guard(A.auditRead), async (req, res) => {
+    const { values, parsed } = logQuery(req, 'json');
+    const base = { title: 'Access log', values, actions: Object.values(AUDIT_ACTIONS), decisions: DECISIONS };
+    if (!parsed.success) return render(req, res, 'compliance/log', { ...base, errors: fieldErrors(parsed.error) }, 400);
+    const q = parsed.data as z.infer<typeof eventsQuery>;
+    const { result: rows } = await searchEvents(deps.auditReads, req, q, q.limit);
+    const next = rows.length > q.limit ? String(rows[q.limit - 1]!.seq) : null;
+    const filters = new URLSearchParams(Object.entries(values).filter(([, v]) => v));
+    const nextHref = next ? `/compliance/log?${new URLSearchParams([...filters, ['cursor', next]]).toString()}` : undefined;
+    render(req, res, 'compliance/log', {
+      ...base,
+      events: rows.slice(0, q.limit),
+      nextHref,
+      csvHref: `/compliance/log.csv?${filters.toString()}`,
+      firstHref: req.query.cursor ? `/compliance/log?${filters.toString()}` : undefined,
+      w: { stamp, humanize },
+    });
+  });
+
+  router.get('/compliance/log.csv', ...guard(A.auditRead), async (req, res) => {
+    const { parsed } = logQuery(req, 'csv');
+    // The CSV takes every match up to MAX_CSV, whatever the page size on screen.
+    if (!parsed.success) throw new HttpProblem(400, 'Bad Request', 'The filters are not valid.');
+    const { result: rows } = await searchEvents(deps.auditReads, req, parsed.data, MAX_CSV);
+    res
+      .type('text/csv')
+      .attachment('access-log.csv')
+      .send(toCsv(CSV_COLUMNS, rows.slice(0, MAX_CSV).map(csvRow)));
+  });
+
+  // A person's accounting of disclosures: on screen, CSV and FHIR, from the same function as the API.
+  router.get('/compliance/people/:id/accounting', ...guard(A.auditDisclosures), async (req, res) => {
+    const id = idParam(req);
+    const format = str(req.query, 'format') === 'csv' ? 'csv' : str(req.query, 'format') === 'fhir' ? 'fhir' : 'json';
+    const period = accountingPeriod(undefined, undefined);
+    const { result: list } = await disclosuresOf(deps.auditReads, req, pdp.policy.disclosures, id, period, format);
+    if (format !== 'json') {
+      const { contentType, body } = renderAccounting(format, id, period, list, pdp.policy.disclosures.purposeOfUse);
+      res.attachment(`disclosures-${id}.${format === 'csv' ? 'csv' : 'fhir.json'}`);
+      return res.type(contentType).send(body);
+    }
+    render(req, res, 'compliance/accounting', { title: 'Accounting of disclosures', id, period, disclosures: list, w: { stamp, humanize, tierName } });
+  });
+
+  router.get('/compliance/accounting', ...guard(A.auditDisclosures), (req, res) => {
+    const subject = str(req.query, 'subject');
+    if (subject) return res.redirect(303, `/compliance/people/${encodeURIComponent(subject)}/accounting`);
+    render(req, res, 'compliance/accounting-find', { title: 'Accounting of disclosures' });
+  });
+
+  const queuePage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const which = (['awaiting', 'reviewed', 'all'] as const).find((s) => s === str(req.query, 'status')) ?? 'awaiting';
+    const queue = await runner.run(req, A.auditBreakGlassRead, (scope) => reviewQueue(scope, which, 50));
+    const now = new Date();
+    render(
+      req,
+      res,
+      'compliance/break-glass',
+      { title: 'Break-glass review', which, queue, now, decisions: REVIEW_DECISIONS, w: { stamp, humanize }, ...extra },
+      status,
+    );
+  };
+  router.get('/compliance/break-glass', ...guard(A.auditBreakGlassRead), (req, res) => queuePage(req, res));
+  router.post('/compliance/break-glass/:id/review', ...guard(A.breakGlassReview), async (req, res) => {
+    const grantId = idParam(req);
+    // Each grant's form names its fields after the grant, so labels and errors stay unique on the page.
+    const values = { decision: str(req.body, `decision-${grantId}`), note: str(req.body, `note-${grantId}`) };
+    const parsed = reviewBody.safeParse({ decision: values.decision, ...(values.note ? { note: values.note } : {}) });
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      return queuePage(
+        req,
+        res,
+        {
+          reviewing: grantId,
+          values,
+          errors: Object.fromEntries(Object.entries(errors).map(([k, v]) => [`${k}-${grantId}`, k === 'decision' ? 'Choose a decision' : v])),
+        },
+        400,
+      );
+    }
+    await runner.run(req, A.breakGlassReview, (scope) => recordReview(scope, req.user!, grantId, parsed.data.decision, parsed.data.note));
+    await done(req, res, '/compliance/break-glass', `Review recorded: ${humanize(parsed.data.decision)}.`);
+  });
+
+  router.get('/compliance/integrity', requireUser, pdp.authorize('read', 'Checkpoint', A.checkpointRead), async (req, res) => {
+    await sealAndCheckpoint(db, keys);
+    const cp = await runner.run(req, A.checkpointRead, async ({ tx, note }) => {
+      const latest = await latestCheckpoint(tx);
+      note({ detail: { treeSize: latest?.treeSize ?? 0 } });
+      return latest;
+    });
+    const ageSeconds = cp ? Math.round((Date.now() - new Date(cp.issuedAt).getTime()) / 1000) : undefined;
+    render(req, res, 'compliance/integrity', { title: 'Log integrity', cp, ageSeconds, w: { stamp }, canVerify: req.user && pdp.policy && true });
+  });
+
+  /** Verifies the whole log in the background (export, then the offline verifier); the page shows progress. */
+  router.post('/compliance/integrity/verify', ...guard(A.auditRead), (req, res) => {
+    const id = randomUUID();
+    const job: VerifyJob = { owner: req.user!.userId, phase: 'reading', startedAt: Date.now() };
+    jobs.set(id, job);
+    void (async () => {
+      try {
+        const data = await runner.run(req, A.auditRead, async ({ tx, note }) => {
+          const exported = await exportLog(tx);
+          note({ basis: [{ rule: 'audit' }], detail: { verify: true, leaves: exported.leaves?.length } });
+          return exported;
+        });
+        job.entries = data.leaves?.length;
+        job.phase = 'checking';
+        job.report = await verifyLog(data);
+        job.phase = 'done';
+      } catch {
+        job.phase = 'failed';
+      }
+      setTimeout(() => jobs.delete(id), 30 * 60_000).unref();
+    })();
+    res.redirect(303, `/compliance/integrity/verify/${id}`);
+  });
+
+  const jobOf = (req: Request) => {
+    const job = jobs.get(String(req.params.job));
+    if (!job || job.owner !== req.user!.userId) throw new NotFound('verification');
+    return job;
+  };
+  router.get('/compliance/integrity/verify/:job.json', ...guard(A.auditRead), (req, res) => {
+    const job = jobOf(req);
+    res.json({ phase: job.phase, entries: job.entries ?? null, ok: job.report?.ok ?? null });
+  });
+  router.get('/compliance/integrity/verify/:job', ...guard(A.auditRead), (req, res) => {
+    render(req, res, 'compliance/verify', { title: 'Verifying the log', job: jobOf(req), jobId: req.params.job, seconds: 0 });
+  });
+
+  router.get('/compliance/activity', ...guard(A.auditRead), async (req, res) => {
+    const rows = await runner.run(req, A.auditRead, (scope) => accessesPerDay(scope, 30));
+    const days = Array.from({ length: 30 }, (_, i) => new Date(Date.now() - (29 - i) * 86_400_000).toISOString().slice(0, 10));
+    const chart = activityChart(rows, days);
+    const agencies = chart.agencies.map((a) => a.name);
+    const table = days
+      .map((d) => ({
+        day: d,
+        byAgency: agencies.map((a) => rows.filter((r) => r.day === d && r.agency === a && r.decision === 'allow').reduce((s, r) => s + r.n, 0)),
+        denied: rows.filter((r) => r.day === d && r.decision === 'deny').reduce((s, r) => s + r.n, 0),
+      }))
+      .filter((r) => r.denied || r.byAgency.some(Boolean));
+    render(req, res, 'compliance/activity', { title: 'Activity', chart, agencies, table });
+  });
+
+  return router;
+}

@@ -1,0 +1,168 @@
+import { Router, type Request, type Response } from 'express';
+import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { ENTRY_KINDS, ENTRY_TIERS, RISK_SEVERITIES, SENSITIVE_CATEGORIES, SEXES, tierRank } from '../../authz/vocabulary.js';
+import { NotFound } from '../../errors/problems.js';
+import { uuid } from '../../http/validate.js';
+import { breakGlassBody, runBreakGlass } from '../../modules/break-glass/routes.js';
+import { describeBasis } from '../../modules/subjects/access-basis.js';
+import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from '../../modules/subjects/schemas.js';
+import { SubjectService } from '../../modules/subjects/service.js';
+import { done, requireUser, type ConsoleContext } from '../context.js';
+import { fieldErrors, list, str } from '../render.js';
+import { basisWords, day, humanize, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
+
+const HOW_TO_APPROACH = new Set(['de-escalation', 'preferred-responder']);
+
+/** The id in the path, or a 404 page (the same answer whether or not such a person exists). */
+export function idParam(req: Request, name = 'id'): string {
+  const parsed = uuid.safeParse(req.params[name]);
+  if (!parsed.success) throw new NotFound('subject');
+  return parsed.data.toLowerCase();
+}
+
+/** Search, the person page, and the contributions a role may make to it. */
+export function peoplePages({ deps, render }: ConsoleContext): Router {
+  const { pdp, runner } = deps;
+  const service = new SubjectService(pdp);
+  const router = Router();
+  const breakGlass = pdp.policy.breakGlass;
+  const reasonSchema = breakGlassBody(breakGlass);
+
+  router.get('/people', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
+    const values = { name: str(req.query, 'name'), dob: str(req.query, 'dob') };
+    if (!('name' in req.query) && !('dob' in req.query)) return render(req, res, 'people/search', { title: 'Find a person', values });
+    const parsed = searchQuery.safeParse(values);
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (errors.name) errors.name = 'Enter a name, for example Lovelace';
+      if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
+      return render(req, res, 'people/search', { title: 'Find a person', values, errors }, 400);
+    }
+    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, parsed.data.name, parsed.data.dob));
+    render(req, res, 'people/search', { title: 'Find a person', values, results: found.subjects });
+  });
+
+  router.get('/people/new', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), (req, res) =>
+    render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES }),
+  );
+
+  router.post('/people', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), async (req, res) => {
+    const values = {
+      givenName: str(req.body, 'givenName'),
+      familyName: str(req.body, 'familyName'),
+      birthDate: str(req.body, 'birthDate'),
+      sex: str(req.body, 'sex'),
+    };
+    const parsed = createSubjectBody.safeParse(values);
+    if (!parsed.success) return render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, errors: fieldErrors(parsed.error) }, 400);
+    const created = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, parsed.data));
+    await done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
+  });
+
+  /** The person page: the same read as GET /v1/subjects/:id (one decision, one log entry), worded. */
+  router.get('/people/:id', requireUser, pdp.authorize('read', 'Subject', A.subjectRead), async (req, res) => {
+    const id = idParam(req);
+    const { record, facts } = await runner.run(req, A.subjectRead, async (scope) => {
+      const read = await service.read(scope, req.user!, id);
+      return { record: read, facts: await describeBasis(scope.tx, read.access.basis) };
+    });
+    const flags = [...record.subject.riskFlags].sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
+    const grant = [...facts.breakGlass.values()][0];
+    render(req, res, 'people/show', {
+      title: `${record.subject.givenName} ${record.subject.familyName}`,
+      subject: record.subject,
+      risks: flags.filter((f) => !HOW_TO_APPROACH.has(f.code)),
+      deescalation: flags.filter((f) => f.code === 'de-escalation'),
+      responders: flags.filter((f) => f.code === 'preferred-responder'),
+      entries: record.subject.entries,
+      access: record.access,
+      basisLines: basisWords(record.access.tier, record.access.basis, facts),
+      cases: [...facts.cases.entries()].map(([caseId, c]) => ({ id: caseId, ...c })),
+      breakGlassLeft: grant ? { minutes: minutesLeft(grant.expiresAt), until: stamp(grant.expiresAt), at: new Date(grant.expiresAt).toISOString() } : undefined,
+      offerBreakGlass: tierRank(record.access.tier) < tierRank(breakGlass.tier),
+      w: { day, humanize, tierName, severity: SEVERITY_WORDS },
+    });
+  });
+
+  const flagForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'people/risk-flag', { title: 'Add a risk flag', id, severities: RISK_SEVERITIES, ...extra }, status);
+  router.get('/people/:id/risk-flags/new', requireUser, pdp.authorize('create', 'RiskFlag', A.riskFlagCreate), (req, res) => flagForm(req, res, idParam(req)));
+  router.post('/people/:id/risk-flags', requireUser, pdp.authorize('create', 'RiskFlag', A.riskFlagCreate), async (req, res) => {
+    const id = idParam(req);
+    const values = { code: str(req.body, 'code'), severity: str(req.body, 'severity'), note: str(req.body, 'note') };
+    const parsed = createRiskFlagBody.safeParse({ code: values.code, severity: values.severity, ...(values.note ? { note: values.note } : {}) });
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (errors.severity) errors.severity = 'Choose how serious the risk is';
+      return flagForm(req, res, id, { values, errors }, 400);
+    }
+    await runner.run(req, A.riskFlagCreate, (scope) => service.addRiskFlag(scope, req.user!, id, parsed.data));
+    await done(req, res, `/people/${id}`, `The risk flag “${humanize(parsed.data.code)}” was added.`);
+  });
+
+  const entryForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'people/entry', { title: 'Add an entry', id, kinds: ENTRY_KINDS, tiers: ENTRY_TIERS, categories: SENSITIVE_CATEGORIES, ...extra }, status);
+  router.get('/people/:id/entries/new', requireUser, pdp.authorize('create', 'Entry', A.entryCreate), (req, res) => entryForm(req, res, idParam(req)));
+  router.post('/people/:id/entries', requireUser, pdp.authorize('create', 'Entry', A.entryCreate), async (req, res) => {
+    const id = idParam(req);
+    const values = {
+      kind: str(req.body, 'kind'),
+      tier: str(req.body, 'tier'),
+      sensitivity: list(req.body, 'sensitivity'),
+      summary: str(req.body, 'summary'),
+      details: str(req.body, 'details'),
+    };
+    const parsed = createEntryBody.safeParse({
+      kind: values.kind,
+      tier: values.tier,
+      sensitivity: values.sensitivity,
+      summary: values.summary,
+      content: values.details ? { text: values.details } : {},
+    });
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error, { content: 'details' });
+      if (errors.kind) errors.kind = 'Choose what kind of entry this is';
+      if (errors.tier) errors.tier = 'Choose who may see this entry';
+      return entryForm(req, res, id, { values, errors }, 400);
+    }
+    await runner.run(req, A.entryCreate, (scope) => service.addEntry(scope, req.user!, id, parsed.data));
+    await done(req, res, `/people/${id}`, 'The entry was added.');
+  });
+
+  // Break glass: the reason, then "check your answers", then the grant (flagged, reviewed, time-boxed).
+  const bgForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'people/break-glass', { title: 'Emergency access', id, breakGlass, ...extra }, status);
+  const guardBg = pdp.authorize('create', 'BreakGlass', A.breakGlass);
+  router.get('/people/:id/break-glass', requireUser, guardBg, (req, res) => bgForm(req, res, idParam(req)));
+  router.post('/people/:id/break-glass/check', requireUser, guardBg, (req, res) => {
+    const id = idParam(req);
+    const values = { reason: str(req.body, 'reason') };
+    const parsed = reasonSchema.safeParse(values);
+    if (!parsed.success)
+      return bgForm(
+        req,
+        res,
+        id,
+        {
+          values,
+          errors: {
+            reason: `Give the reason for emergency access in words, at least ${breakGlass.minReasonLength} characters: ${parsed.error.issues[0]?.message ?? ''}`,
+          },
+        },
+        400,
+      );
+    req.session.pending = { breakGlass: id, reason: parsed.data.reason };
+    bgForm(req, res, id, { values, check: true });
+  });
+  router.post('/people/:id/break-glass', requireUser, guardBg, async (req, res) => {
+    const id = idParam(req);
+    const pending = req.session.pending as { breakGlass?: string; reason?: string } | undefined;
+    if (pending?.breakGlass !== id || !pending.reason) return res.redirect(303, `/people/${id}/break-glass`);
+    const reason = pending.reason;
+    delete req.session.pending;
+    const grant = await runBreakGlass(deps, req, id, reason);
+    await done(req, res, `/people/${id}`, `Emergency access granted at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
+  });
+
+  return router;
+}

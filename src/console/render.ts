@@ -1,0 +1,88 @@
+import type { Request, Response } from 'express';
+import { Eta } from 'eta';
+import type { z } from 'zod';
+import { compileAbility, type Action, type SubjectType } from '../authz/ability.js';
+import type { Policy } from '../authz/policy.js';
+import { IDLE_MS, WARN_BEFORE_MS } from './session.js';
+import { VIEWS_DIR } from './paths.js';
+
+// autoEscape is Eta's default; kept explicit because every page shows person data.
+const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, autoTrim: false, cache: process.env.NODE_ENV !== 'development' });
+
+export type FieldErrors = Record<string, string>;
+
+export interface NavItem {
+  href: string;
+  label: string;
+}
+
+/** What the signed-in role may do, asked of the same CASL ability the API uses (offers only; routes re-check). */
+export function offers(policy: Policy, req: Request) {
+  const ability = req.user ? compileAbility(policy, req.user).ability : undefined;
+  const can = (action: Action, type: SubjectType) => ability?.can(action, type) ?? false;
+  const nav: NavItem[] = [];
+  if (can('search', 'Subject')) nav.push({ href: '/people', label: 'Find a person' });
+  if (can('create', 'Subject')) nav.push({ href: '/people/new', label: 'Add a person' });
+  if (can('read', 'AuditEvent'))
+    nav.push(
+      { href: '/compliance/log', label: 'Access log' },
+      { href: '/compliance/break-glass', label: 'Break-glass review' },
+      { href: '/compliance/integrity', label: 'Log integrity' },
+      { href: '/compliance/activity', label: 'Activity' },
+    );
+  if (can('manage', 'Admin'))
+    nav.push(
+      { href: '/admin/agencies', label: 'Agencies' },
+      { href: '/admin/users', label: 'Users' },
+      { href: '/admin/clients', label: 'Clients' },
+      { href: '/admin/keys', label: 'Keys' },
+    );
+  return { can, nav };
+}
+
+/** Renders a page inside the layout with what every page needs (user, nav, CSRF token, idle timer). */
+export function page(policy: Policy, req: Request, res: Response, view: string, data: Record<string, unknown> = {}, status = 200): void {
+  const flash = req.session?.flash;
+  if (flash) delete req.session.flash;
+  const html = eta.render(view, {
+    errors: {},
+    values: {},
+    ...data,
+    user: req.user,
+    path: req.path,
+    flash,
+    csrf: (res.locals.csrf as string | undefined) ?? '',
+    idleSeconds: IDLE_MS / 1000,
+    warnSeconds: WARN_BEFORE_MS / 1000,
+    ...offers(policy, req),
+  });
+  const send = () => res.status(status).type('html').send(html);
+  // The page may carry a pending step ("check your answers") its next post relies on: store it first.
+  if (!req.session) return void send();
+  req.session.save((err) => (err ? res.status(503).type('text').send('The session could not be stored; nothing was changed.') : send()));
+}
+
+/** Field errors from a zod failure, by the first segment of each path (the form field's name). */
+export function fieldErrors(error: z.ZodError, rename: Record<string, string> = {}): FieldErrors {
+  const out: FieldErrors = {};
+  for (const issue of error.issues) {
+    const key = issue.path.map(String).join('.') || 'form';
+    const field = rename[key] ?? rename[String(issue.path[0])] ?? String(issue.path[0] ?? 'form');
+    out[field] ??= sentence(issue.message);
+  }
+  return out;
+}
+
+const sentence = (m: string) => (m ? m[0]!.toUpperCase() + m.slice(1) : 'Check this field');
+
+/** A form field's value as a trimmed string ('' when absent or repeated oddly). */
+export function str(body: unknown, key: string): string {
+  const v = (body as Record<string, unknown> | undefined)?.[key];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
+/** A checkbox group's values (urlencoded gives a string for one, an array for several). */
+export function list(body: unknown, key: string): string[] {
+  const v = (body as Record<string, unknown> | undefined)?.[key];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' && v ? [v] : [];
+}

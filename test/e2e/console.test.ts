@@ -1,0 +1,509 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { totpCode } from '../../src/auth/totp.js';
+import { seedDemo } from '../../src/db/seed/demo.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { launch, person, review, signIn } from './browser.js';
+
+// The web console as people use it: real headless Chromium against the real app on a real
+// socket, elements found by their accessible names, an axe-core scan and a screenshot of every
+// screen. The same file runs on PGlite and on PostgreSQL.
+
+const PASSWORD = 'console-e2e-password';
+let database: TestDatabase;
+let t: TestApp;
+let server: Server;
+let base: string;
+let browser: Browser;
+let ada: string;
+let edsger: string;
+
+const log = (sql: string, params: unknown[] = []) => database.admin(sql, params).then((r) => r.rows);
+const flash = (page: Page) => page.getByRole('status').first();
+// Generous waits: CI runs this file on both databases at once, beside the rest of the suite.
+const poll = <T>(fn: () => Promise<T> | T, timeout = 15_000) => expect.poll(fn, { timeout });
+/** Ticks a radio or checkbox from the keyboard (USWDS draws its own; the input itself is off-screen). */
+async function tick(box: Locator) {
+  await box.focus();
+  await box.press('Space');
+  expect(await box.isChecked()).toBe(true);
+}
+
+beforeAll(async () => {
+  database = await openTestDatabase();
+  t = await createTestApp(database.app);
+  await seedDemo(t.deps.db, PASSWORD);
+  server = createServer(t.app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await launch();
+  const ids = await log(`SELECT id, family_name FROM subjects`);
+  ada = ids.find((r) => r.family_name === 'Lovelace')!.id as string;
+  edsger = ids.find((r) => r.family_name === 'Dijkstra')!.id as string;
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => server?.close(resolve));
+  await database?.close();
+});
+
+describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
+  it('signs in, searches by name and date of birth, and sees Ada’s risk flags first, severity in words, with the tier and basis in plain words', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await page.goto('/');
+    await poll(() => page.url()).toMatch(/\/sign-in$/);
+    await review(page, '01-sign-in');
+
+    await page.getByLabel('Username').fill('clerk@metro-police');
+    await page.getByLabel('Password').fill(PASSWORD);
+    const started = Date.now();
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Find a person' }).first().click();
+    await page.getByLabel('Name').fill('Lovelace');
+    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'Ada Lovelace' }).click();
+    const flags = page.getByRole('region', { name: 'Risk flags' }).or(page.locator('section[aria-labelledby="risk-heading"]'));
+    await flags.getByText('High risk').waitFor();
+    const toFlags = Date.now() - started;
+    // The person page's own navigation, from the browser's Performance API.
+    const nav = await page.evaluate(() => {
+      const e = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      return { response: Math.round(e.responseEnd - e.requestStart), loaded: Math.round(e.loadEventEnd - e.startTime) };
+    });
+
+    // Risk flags come first on the page, ordered by severity and named in words.
+    const headings = await page.getByRole('heading', { level: 2 }).allTextContents();
+    expect(headings.indexOf('Risk flags')).toBeLessThan(headings.indexOf('Records shared with you'));
+    expect(headings).toEqual(expect.arrayContaining(['De-escalation notes', 'Preferred responder']));
+    await poll(() => page.getByText('Calm voice, no uniforms at the door').count()).toBe(1);
+    // The tier and its basis in words; the withheld tier named without a hint of what it holds.
+    const access = page.getByRole('region', { name: 'What you are shown' });
+    await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ from Harbor Mental Health, valid until \d+ \w+/);
+    await poll(() => access.textContent()).toMatch(/Not shared with you: Full\. This does not say whether such records exist\./);
+    await review(page, '02-clerk-person');
+
+    // Page weight of the person page: first load (cold cache) and a reload (cached assets).
+    const weigh = async () => {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      let bytes = 0;
+      cdp.on('Network.loadingFinished', (e: { encodedDataLength: number }) => (bytes += e.encodedDataLength));
+      return { cdp, total: () => bytes };
+    };
+    const fresh = await browser.newContext({ baseURL: base });
+    const cold = await fresh.newPage();
+    await signIn(cold, 'clerk@metro-police', PASSWORD);
+    const coldCdp = await fresh.newCDPSession(cold);
+    await coldCdp.send('Network.enable');
+    await coldCdp.send('Network.clearBrowserCache');
+    let coldBytes = 0;
+    coldCdp.on('Network.loadingFinished', (e: { encodedDataLength: number }) => (coldBytes += e.encodedDataLength));
+    await cold.goto(`/people/${ada}`, { waitUntil: 'networkidle' });
+    const w = await weigh();
+    await page.goto(`/people/${ada}`, { waitUntil: 'networkidle' });
+    const warmBytes = w.total();
+    await fresh.close();
+    console.error(
+      `[measure] sign-in to Ada's risk flags: ${toFlags} ms (person page: response ${nav.response} ms, loaded ${nav.loaded} ms); person page weight: first load ${coldBytes} bytes, cached ${warmBytes} bytes`,
+    );
+    expect(toFlags).toBeLessThan(20_000);
+    expect(warmBytes).toBeLessThan(coldBytes);
+
+    // The cookie holds only an opaque id, out of scripts' reach.
+    const [cookie] = await context.cookies();
+    expect(cookie).toMatchObject({ name: 'tiergate.sid', httpOnly: true, sameSite: 'Strict' });
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('is never offered what a clinician does, and a forged post (no CSRF token, or the clinician’s route) is refused, logged and changes nothing', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await review(page, '03-clerk-home');
+    await page.goto(`/people/${ada}`);
+    for (const name of ['Add an entry', 'Consents', 'Open a case', 'Emergency access (break glass)', 'Add a risk flag', 'Add a person']) {
+      expect(await page.getByRole('link', { name }).count(), name).toBe(0);
+    }
+    const entriesBefore = (await log(`SELECT count(*)::int AS n FROM clinical_entries`))[0]!.n;
+
+    // No CSRF token: refused before any route runs, and logged as a denial.
+    const noToken = await page.evaluate(
+      (url) =>
+        fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'kind=note&tier=full&summary=forged' }).then(
+          (r) => r.status,
+        ),
+      `/people/${ada}/entries`,
+    );
+    expect(noToken).toBe(403);
+    expect(await log(`SELECT reason FROM access_log WHERE actor_username = 'clerk@metro-police' AND reason = 'csrf-token-invalid'`)).toHaveLength(1);
+
+    // A valid token from the clerk's own page, posted to the clinician's route: the decision point refuses and logs it.
+    const token = await page.locator('input[name="_csrf"]').first().inputValue();
+    const forged = await page.evaluate(
+      ([url, csrf]) =>
+        fetch(url!, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `_csrf=${csrf}&kind=note&tier=full&summary=forged`,
+        }).then((r) => r.status),
+      [`/people/${ada}/entries`, token],
+    );
+    expect(forged).toBe(403);
+    expect(await log(`SELECT action, reason, subject_id FROM access_log WHERE actor_username = 'clerk@metro-police' AND action = 'entry.create'`)).toEqual([
+      { action: 'entry.create', reason: 'no-rule:create:Entry', subject_id: null },
+    ]);
+    await page.goto(`/people/new`);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
+    await review(page, '04-not-allowed');
+    expect((await log(`SELECT count(*)::int AS n FROM clinical_entries`))[0]!.n).toBe(entriesBefore);
+    await context.close();
+  });
+});
+
+describe('console: the officer', { timeout: 120_000 }, () => {
+  it('adds a risk flag; bad input shows the error next to the field and in the summary, keeps what was typed, and changes nothing', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'officer@metro-police', PASSWORD);
+    await page.goto(`/people/${edsger}`);
+    await page.getByRole('link', { name: 'Add a risk flag' }).click();
+    await page.getByLabel('Risk', { exact: true }).fill('Not A Code');
+    await page.getByLabel('Note').fill('Dog in the yard');
+    const before = (await log(`SELECT count(*)::int AS n FROM risk_flags`))[0]!.n;
+    await page.getByRole('button', { name: 'Add risk flag' }).click();
+    const summary = page.getByRole('alert').filter({ hasText: 'There are 2 problems' });
+    await summary.waitFor();
+    await poll(() => page.getByLabel('Note').inputValue()).toBe('Dog in the yard');
+    await poll(() => page.getByLabel('Risk', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await review(page, '05-officer-flag-errors');
+    await summary.getByRole('link', { name: 'Choose how serious the risk is' }).click();
+    expect((await log(`SELECT count(*)::int AS n FROM risk_flags`))[0]!.n).toBe(before);
+
+    await page.getByLabel('Risk', { exact: true }).fill('dog-on-premises');
+    await tick(page.getByRole('radio', { name: 'Medium risk' }));
+    await page.getByRole('button', { name: 'Add risk flag' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/risk flag “dog on premises” was added/);
+    await poll(() => page.getByText('Dog in the yard').count()).toBe(1);
+    await context.close();
+  });
+});
+
+describe('console: the clinician', { timeout: 180_000 }, () => {
+  it('creates a person, adds an entry, records a consent after a plain-language preview, and opens, staffs and closes a case', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await signIn(page, 'clinician@harbor-mh', PASSWORD);
+    await page.getByRole('link', { name: 'Add a person' }).first().click();
+    await page.getByLabel('Given name').fill('Barbara');
+    await page.getByLabel('Family name').fill('Liskov');
+    await page.getByLabel('Date of birth').fill('2999-01-01');
+    await page.getByLabel('Sex').selectOption('female');
+    await page.getByRole('button', { name: 'Add person' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await page.getByLabel('Given name').inputValue()).toBe('Barbara');
+    await review(page, '06-clinician-new-person-error');
+    await page.getByLabel('Date of birth').fill('1939-11-07');
+    await page.getByRole('button', { name: 'Add person' }).click();
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Barbara Liskov');
+
+    await page.getByRole('link', { name: 'Add an entry' }).click();
+    await page.getByLabel('Kind of entry').selectOption('diagnosis');
+    await tick(page.getByRole('radio', { name: 'Intermediate' }));
+    await tick(page.getByRole('checkbox', { name: /Substance-use/ }));
+    await page.getByLabel('Summary').fill('Alcohol use disorder, in remission');
+    await review(page, '07-clinician-entry');
+    await page.getByRole('button', { name: 'Add entry' }).click();
+    await poll(() => page.getByText('Alcohol use disorder, in remission').count()).toBe(1);
+
+    await page.getByRole('link', { name: 'Consents' }).click();
+    await page.getByRole('link', { name: 'Record a consent' }).click();
+    await page.getByLabel('Recipient agencies').fill('city-hospital');
+    await tick(page.getByRole('checkbox', { name: 'Police agencies' }));
+    await tick(page.getByRole('radio', { name: /Verbally/ }));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    // Verbal consent without a witness: the error is on the witness field.
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'There is a problem' })
+      .getByRole('link', { name: /witness/i })
+      .waitFor();
+    await page.getByLabel(/^Witness/).fill('J. Ortiz, nurse');
+    await page.getByLabel('Valid until').fill('2027-06-30');
+    await review(page, '08-clinician-consent-form');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const preview = page.getByRole('region', { name: 'What this consent releases, to whom' });
+    await poll(() => preview.textContent()).toMatch(/city-hospital and every police agency will see Barbara Liskov’s intermediate-tier records/);
+    await poll(() => preview.textContent()).toMatch(/Substance-use treatment records and psychotherapy notes stay withheld/);
+    expect((await log(`SELECT count(*)::int AS n FROM consents c JOIN subjects s ON s.id = c.subject_id WHERE s.family_name = 'Liskov'`))[0]!.n).toBe(0);
+    await review(page, '09-clinician-consent-check');
+    await page.getByRole('button', { name: 'Save consent' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/consent was recorded/);
+    await poll(() => page.getByRole('cell', { name: 'active' }).count()).toBe(1);
+    await review(page, '10-clinician-consents');
+
+    await page.getByRole('link', { name: 'Back to the person' }).click();
+    await page.getByRole('link', { name: 'Open a case' }).click();
+    await page.getByLabel('Case title').fill('Crisis follow-up');
+    await page.getByRole('button', { name: 'Open case' }).click();
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Crisis follow-up');
+    await page.getByLabel('Username').fill('nobody@nowhere');
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Not found');
+    await page.goBack();
+    await page.getByLabel('Username').fill('doctor@city-hospital');
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(1);
+    await review(page, '11-clinician-case');
+    await page.getByRole('button', { name: 'Remove doctor@city-hospital' }).click();
+    await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Close case' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/case is closed/);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('a consent naming an unknown agency comes back to the form with the error at the recipients, and nothing is saved', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clinician@harbor-mh', PASSWORD);
+    await page.goto(`/people/${edsger}/consents/new`);
+    await page.getByLabel('Recipient agencies').fill('no-such-agency');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Save consent' }).click();
+    const summary = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+    await summary.getByRole('link', { name: /unknown agency no-such-agency/ }).waitFor();
+    expect(await page.getByLabel('Recipient agencies').inputValue()).toBe('no-such-agency');
+    expect(await log(`SELECT id FROM consents WHERE subject_id = $1`, [edsger])).toEqual([]);
+    await context.close();
+  });
+
+  it('breaks the glass through a reason and a check step, then sees the time left', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'doctor@city-hospital', PASSWORD);
+    await page.goto(`/people/${edsger}`);
+    await page.getByRole('link', { name: 'Emergency access (break glass)' }).click();
+    await page.getByLabel('Reason for emergency access').fill('short');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await page.getByLabel('Reason for emergency access').inputValue()).toBe('short');
+    await page.getByLabel('Reason for emergency access').fill('Unresponsive in the emergency department, no history');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await review(page, '12-break-glass-check');
+    expect((await log(`SELECT count(*)::int AS n FROM break_glass_grants WHERE subject_id = $1`, [edsger]))[0]!.n).toBe(0);
+    await page.getByRole('button', { name: 'Confirm emergency access' }).click();
+    const access = page.getByRole('region', { name: 'What you are shown' });
+    await poll(() => access.textContent()).toMatch(/Intermediate, by your emergency access \(break glass\), 60 minutes left/);
+    await poll(() => access.textContent()).toMatch(/Emergency access: 60 minutes left/);
+    await review(page, '13-break-glass-granted');
+    await context.close();
+  });
+
+  it('revokes a consent with a reason, and the clerk’s next page load no longer gets what it released', async () => {
+    const clerk = await person(browser, base);
+    await signIn(clerk.page, 'clerk@metro-police', PASSWORD);
+    await clerk.page.goto(`/people/${ada}`);
+    expect(await clerk.page.getByText('Opioid use disorder, on buprenorphine').count()).toBe(1);
+
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clinician@harbor-mh', PASSWORD);
+    await page.goto(`/people/${ada}/consents`);
+    await page
+      .getByRole('link', { name: /^Revoke/ })
+      .first()
+      .click();
+    await page.getByRole('button', { name: 'Revoke consent' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await page.getByLabel('Reason').fill('The person withdrew consent by phone');
+    await page.getByRole('button', { name: 'Revoke consent' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/consent was revoked/);
+
+    await clerk.page.reload();
+    const access = clerk.page.getByRole('region', { name: 'What you are shown' });
+    await poll(() => access.textContent()).toMatch(/Basic, as a partner agency with a read right/);
+    await poll(() => access.textContent()).toMatch(/Not shared with you: Intermediate, Full\./);
+    expect(await clerk.page.getByText('Opioid use disorder, on buprenorphine').count()).toBe(0);
+    await review(clerk.page, '14-clerk-after-revocation');
+    await clerk.context.close();
+    await context.close();
+  });
+});
+
+describe('console: the compliance officer', { timeout: 180_000 }, () => {
+  it('filters the access log with cursor paging and CSV, reads an accounting (screen, CSV, FHIR), reviews break glass, verifies the log and sees the activity chart', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await signIn(page, 'compliance@gateway', PASSWORD);
+    await page.getByRole('link', { name: 'Access log' }).first().click();
+    await page.getByLabel('Decision').selectOption('deny');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const table = page.getByRole('table', { name: /Access-log entries/ });
+    await poll(() => table.getByText('csrf-token-invalid').count()).toBeGreaterThan(0);
+    await review(page, '15-compliance-log');
+    const csv = page.waitForEvent('download');
+    await page.getByRole('link', { name: 'Download these entries as CSV' }).click();
+    expect((await csv).suggestedFilename()).toBe('access-log.csv');
+    await page.getByLabel('Decision').selectOption('');
+    await page.getByLabel('Entries per page').selectOption('10');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('link', { name: 'Older entries' }).click();
+    expect(page.url()).toMatch(/cursor=\d+/);
+    await page.getByRole('link', { name: 'Newest entries' }).waitFor();
+
+    await page.goto(`/compliance/people/${ada}/accounting`);
+    await poll(() => page.getByRole('table').first().textContent()).toMatch(/clerk@metro-police/);
+    await review(page, '16-compliance-accounting');
+    for (const [name, file] of [
+      ['Download CSV', `disclosures-${ada}.csv`],
+      ['Download FHIR AuditEvent bundle', `disclosures-${ada}.fhir.json`],
+    ] as const) {
+      const download = page.waitForEvent('download');
+      await page.getByRole('link', { name }).click();
+      expect((await download).suggestedFilename()).toBe(file);
+    }
+
+    await page.getByRole('link', { name: 'Break-glass review' }).first().click();
+    await page.getByText('Unresponsive in the emergency department, no history').waitFor();
+    await review(page, '17-compliance-break-glass');
+    await page
+      .getByRole('button', { name: /Record review/ })
+      .first()
+      .click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await tick(page.getByRole('radio', { name: 'justified' }).first());
+    await page.getByLabel('Note').first().fill('Confirmed with the ED charge nurse');
+    await page
+      .getByRole('button', { name: /Record review/ })
+      .first()
+      .click();
+    await poll(() => flash(page).textContent()).toMatch(/Review recorded: justified/);
+
+    await page.getByRole('link', { name: 'Log integrity' }).first().click();
+    await page.getByText(/Latest signed checkpoint/).waitFor();
+    await review(page, '18-compliance-integrity');
+    await page.getByRole('button', { name: 'Verify the log now' }).click();
+    await poll(() => page.getByRole('status').textContent(), 30_000).toMatch(/Verified: all \d+ entries/);
+    await review(page, '19-compliance-verified');
+
+    await page.getByRole('link', { name: 'Activity' }).first().click();
+    await page.getByRole('img', { name: /Accesses per day over the last 30 days/ }).waitFor();
+    await poll(() => page.getByRole('columnheader', { name: 'metro-police allowed' }).count()).toBe(1);
+    await review(page, '20-compliance-activity');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('console: the operator and a newly invited user', { timeout: 120_000 }, () => {
+  it('adds an agency, invites a user who enrols with the one-time code and the QR code, then signs in with the TOTP code', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'admin@gateway', PASSWORD);
+    await page.getByRole('link', { name: 'Agencies' }).first().click();
+    await page.getByLabel('Code').fill('county-ems');
+    await page.getByLabel('Name').fill('County EMS');
+    await page.getByLabel('Kind').selectOption('hospital');
+    await page.getByRole('button', { name: 'Add agency' }).click();
+    await poll(() => page.getByRole('cell', { name: 'County EMS' }).count()).toBe(1);
+    await review(page, '21-admin-agencies');
+
+    await page.getByRole('link', { name: 'Users' }).first().click();
+    await page.getByLabel('Username', { exact: true }).fill('medic@county-ems');
+    await page.getByLabel('Agency code').fill('county-ems');
+    await page.getByLabel('Role', { exact: true }).selectOption('social_worker');
+    await page.getByRole('button', { name: 'Invite user' }).click();
+    const code = (await page.locator('[data-enrolment-code]').textContent())!.trim();
+    expect(code).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    await review(page, '22-admin-users');
+    await page.getByRole('link', { name: 'Clients' }).first().click();
+    await review(page, '23-admin-clients');
+    await page.getByRole('link', { name: 'Keys' }).first().click();
+    await page.getByRole('button', { name: 'Rotate the signing key' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/new signing key/);
+    await review(page, '24-admin-keys');
+
+    const medic = await person(browser, base);
+    await medic.page.goto('/enrol');
+    await medic.page.getByLabel('Username').fill('medic@county-ems');
+    await medic.page.getByLabel('Enrolment code').fill(code);
+    await medic.page.getByLabel('New password').fill('short');
+    await medic.page.getByRole('button', { name: 'Continue' }).click();
+    await medic.page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await medic.page.getByLabel('Enrolment code').inputValue()).toBe(code);
+    expect(await medic.page.getByLabel('New password').inputValue()).toBe('');
+    await medic.page.getByLabel('New password').fill('a long enough passphrase');
+    await medic.page.getByRole('button', { name: 'Continue' }).click();
+    await medic.page.getByRole('img', { name: /QR code for your authenticator app/ }).waitFor();
+    await review(medic.page, '25-enrol-qr');
+    const secret = (await medic.page.locator('.console-secret').textContent())!.trim();
+    await medic.page.getByLabel('Six-digit code').fill(totpCode(secret));
+    await medic.page.getByRole('button', { name: 'Finish set-up' }).click();
+    await medic.page.getByText(/Your account is set up/).waitFor();
+    // The enrolment code's step was spent at confirmation: sign in with the next step's code.
+    await medic.page.getByLabel('Username').fill('medic@county-ems');
+    await medic.page.getByLabel('Password').fill('a long enough passphrase');
+    await medic.page.getByRole('button', { name: 'Sign in' }).click();
+    await medic.page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await signIn(medic.page, 'medic@county-ems', 'a long enough passphrase', totpCode(secret, Date.now() + 30_000));
+    await medic.context.close();
+    await context.close();
+  });
+});
+
+describe('console: sessions', { timeout: 120_000 }, () => {
+  it('lands an idle session on sign-in, and sign-out ends the session and revokes its token', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    // 16 minutes without a request: the stored session says so (the clock is the server's).
+    await log(`UPDATE console_sessions SET sess = jsonb_set(sess, '{lastSeenAt}', to_jsonb((extract(epoch from now()) * 1000 - 16 * 60000)::bigint))`);
+    await page.goto(`/people/${ada}`);
+    await poll(() => page.url()).toMatch(/\/sign-in\?ended=idle$/);
+    await page.getByText(/signed out because there was no activity for 15 minutes/).waitFor();
+    await review(page, '26-signed-out-idle');
+
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    const sid = decodeURIComponent((await context.cookies())[0]!.value)
+      .slice(2)
+      .split('.')[0];
+    const [row] = await log(`SELECT sess->>'token' AS token FROM console_sessions WHERE sid = $1`, [sid]);
+    const { jti } = JSON.parse(Buffer.from(String(row!.token).split('.')[1]!, 'base64url').toString()) as { jti: string };
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You have signed out.').waitFor();
+    expect(await log(`SELECT jti FROM revoked_tokens WHERE jti = $1`, [jti])).toHaveLength(1);
+    expect(await log(`SELECT sid FROM console_sessions WHERE sid = $1`, [sid])).toHaveLength(0);
+    await page.goto(`/people/${ada}`);
+    await poll(() => page.url()).toMatch(/\/sign-in$/);
+    await context.close();
+  });
+
+  it('warns two minutes before the idle logoff, and “Stay signed in” keeps the session', async () => {
+    const { page, context } = await person(browser, base);
+    await page.clock.install();
+    await signIn(page, 'officer@metro-police', PASSWORD);
+    const dialog = page.getByRole('alertdialog', { name: 'You will be signed out soon' });
+    expect(await dialog.isVisible()).toBe(false);
+    await page.clock.fastForward('13:05');
+    await dialog.waitFor();
+    await poll(() => dialog.textContent()).toMatch(/signed out in 1 minute \d+ seconds/);
+    await review(page, '27-idle-warning');
+    await dialog.getByRole('button', { name: 'Stay signed in' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.goto('/people');
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Find a person');
+    await context.close();
+  });
+
+  it('serves the console with a strict Content-Security-Policy and its assets from the same origin', async () => {
+    const res = await fetch(`${base}/sign-in`);
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    expect(csp).toContain("default-src 'none'");
+    const css = await fetch(`${base}/assets/uswds/css/uswds.min.css`);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('cache-control')).toMatch(/max-age=3600/);
+    // The API keeps its own answers: an unknown /v1 path is still problem+json, not a page.
+    const api = await fetch(`${base}/v1/nothing-here`);
+    expect(api.headers.get('content-type')).toMatch(/problem\+json/);
+  });
+});
