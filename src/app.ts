@@ -21,6 +21,9 @@ import { consentsRouter } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
 import { subjectsRouter } from './modules/subjects/routes.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { AuditReads } from './audit/audit-reads.js';
+import { captureRoutePattern, routeOf } from './metrics/route.js';
 
 export interface AppDeps {
   config: Config;
@@ -30,12 +33,22 @@ export interface AppDeps {
   tokens: TokenService;
   runner: AuditedRunner;
   pdp: DecisionPoint;
+  metrics: Metrics;
+  /** Audit searches, accountings and exports: on the primary, or on the audit replica. */
+  auditReads: AuditReads;
+  /** Set by src/main.ts: while `draining`, readiness answers 503. */
+  lifecycle?: { readonly draining: boolean };
 }
 
-/** Wires the services that routes share; the keys must already be loaded. */
-export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy): AppDeps {
+/**
+ * Wires the services that routes share; the keys must already be loaded. `auditDb` is a read-only
+ * replica for audit reads (AUDIT_DATABASE_URL); without it they run on `db`.
+ */
+export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy, options: { auditDb?: Db } = {}): AppDeps {
   const runner = new AuditedRunner(db, logger);
-  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner) };
+  const metrics = createMetrics(db, { primary: db, audit: options.auditDb });
+  const auditReads = new AuditReads(runner, logger, options.auditDb);
+  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner), metrics, auditReads };
 }
 
 /** helmet → request context → passport → routers (each with its own parser) → one error exit. */
@@ -46,26 +59,21 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(helmet());
   app.use(requestContext);
+  app.use(captureRoutePattern);
   app.use((req, res, next) => {
     res.set('Cache-Control', 'no-store');
     const started = process.hrtime.bigint();
-    res.on('finish', () =>
-      deps.logger.info(
-        {
-          requestId: req.id,
-          method: req.method,
-          route: req.route?.path ?? 'unmatched',
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'request',
-      ),
-    );
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const route = routeOf(req);
+      deps.metrics.observeRequest(route, req.method, res.statusCode, ms / 1000);
+      deps.logger.info({ requestId: req.id, method: req.method, route, status: res.statusCode, ms }, 'request');
+    });
     next();
   });
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
-  authenticator.use(new BearerStrategy(deps.tokens, deps.db));
+  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys));
   app.use(authenticator.initialize());
 
   app.use(healthRouter(deps));
@@ -83,6 +91,6 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', v1);
 
   app.use(notFoundRoute);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, deps.config.RETRY_AFTER_SECONDS));
   return app;
 }

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { AUDIT_ACTIONS as A } from '../audit/vocabulary.js';
+import { fromPackageRoot } from '../paths.js';
 import { AGENCY_KINDS, ENTRY_TIERS, SENSITIVE_CATEGORIES, TIERS, tierRank, type AgencyKind, type Tier } from './vocabulary.js';
 
 export const PERMISSIONS = [
@@ -74,6 +73,10 @@ const policySchema = z.strictObject({
       .min(5)
       .max(24 * 60),
     minReasonLength: z.number().int().min(1),
+    // A reason carries real words: at least this many different words of two letters or more.
+    minReasonWords: z.number().int().min(1).max(20).default(3),
+    // Declarations (renewals included) one user may make in any 24 hours.
+    maxPerDay: z.number().int().min(1).max(100).default(5),
   }),
   disclosures: disclosuresSchema,
 });
@@ -83,7 +86,7 @@ export type OwnContribution = z.infer<typeof ownContributionSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type DisclosurePolicy = Policy['disclosures'];
 
-export const DEFAULT_POLICY_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../policies/protocol.yaml');
+export const DEFAULT_POLICY_FILE = fromPackageRoot('policies', 'protocol.yaml');
 
 /** Reads and validates the protocol; any unknown word fails start-up with the offending path. */
 export function loadPolicy(file = DEFAULT_POLICY_FILE): Policy {

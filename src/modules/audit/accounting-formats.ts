@@ -51,6 +51,7 @@ const CSV_COLUMNS = [
   'recipient_user',
   'recipient_agency',
   'recipient_role',
+  'recipient_client',
   'action',
   'tier',
   'kinds',
@@ -65,6 +66,7 @@ const csvRow = (d: Disclosure) => [
   d.recipient.user,
   d.recipient.agency,
   d.recipient.role,
+  d.recipient.client,
   d.action,
   d.tier,
   d.kinds.join(' '),
@@ -82,11 +84,13 @@ export function renderAccounting(
   period: { from: Date; to: Date },
   disclosures: Disclosure[],
   purposeOfUse: Record<string, string>,
+  /** Added to the JSON answer (the freshness of a replica read). */
+  extra: Record<string, unknown> = {},
 ): { contentType: string; body: string } {
   if (format === 'csv') return { contentType: 'text/csv', body: toCsv(CSV_COLUMNS, disclosures.map(csvRow)) };
   if (format === 'fhir') return { contentType: 'application/fhir+json', body: JSON.stringify(disclosuresBundle(subjectId, disclosures, purposeOfUse)) };
   return {
     contentType: 'application/json',
-    body: JSON.stringify({ subject: subjectId, from: period.from, to: period.to, disclosures: disclosures.map(present) }),
+    body: JSON.stringify({ subject: subjectId, from: period.from, to: period.to, disclosures: disclosures.map(present), ...extra }),
   };
 }

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import type { EntryGrant } from '../../authz/ability.js';
-import type { Executor } from '../../db/client.js';
+import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { agencies, clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 
 const basicColumns = {
@@ -13,8 +13,20 @@ const basicColumns = {
 
 export type BasicSubject = { id: string; givenName: string; familyName: string; birthDate: string; sex: string };
 
+// The two lookups every person request makes, as named statements (planned once per connection).
+const FIND_SUBJECT: Statement = {
+  name: 'tiergate_find_subject',
+  text: `SELECT id, given_name AS "givenName", family_name AS "familyName", birth_date::text AS "birthDate", sex FROM subjects WHERE id = $1::uuid LIMIT 1`,
+};
+const LIST_RISK_FLAGS: Statement = {
+  name: 'tiergate_list_risk_flags',
+  text: `SELECT f.id, f.code, f.severity, f.note, a.slug AS "contributedBy", f.created_at AS "createdAt"
+           FROM risk_flags f JOIN agencies a ON a.id = f.agency_id
+          WHERE f.subject_id = $1::uuid ORDER BY f.created_at, f.id`,
+};
+
 export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {
-  const [row] = await db.select(basicColumns).from(subjects).where(eq(subjects.id, id)).limit(1);
+  const [row] = await runStatement<BasicSubject>(db, FIND_SUBJECT, [id]);
   return row;
 }
 
@@ -45,22 +57,10 @@ export async function insertSubject(
   return row!;
 }
 
-const flagColumns = {
-  id: riskFlags.id,
-  code: riskFlags.code,
-  severity: riskFlags.severity,
-  note: riskFlags.note,
-  contributedBy: agencies.slug,
-  createdAt: riskFlags.createdAt,
-};
-
 export async function listRiskFlags(db: Executor, subjectId: string) {
-  return db
-    .select(flagColumns)
-    .from(riskFlags)
-    .innerJoin(agencies, eq(agencies.id, riskFlags.agencyId))
-    .where(eq(riskFlags.subjectId, subjectId))
-    .orderBy(asc(riskFlags.createdAt), asc(riskFlags.id));
+  return runStatement<{ id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date }>(db, LIST_RISK_FLAGS, [
+    subjectId,
+  ]);
 }
 
 export async function insertRiskFlag(
