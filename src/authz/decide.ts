@@ -65,7 +65,7 @@ export class DecisionPoint {
       // The access block describes exactly what is carried: a tier reached only through the
       // caller's own or authored entries is named with that basis (SPEC principle 2).
       describe: (carried) => {
-        const basis = [...tierBasis];
+        const perEntry: Basis[] = [];
         let top = grantedTiers.at(-1)!;
         for (const entry of carried) {
           const grounds = entryRules.filter((r) => !r.inverted && r.matchesConditions(asEntry(entry))).map((r) => bases.get(r.reason ?? '')!);
@@ -73,9 +73,12 @@ export class DecisionPoint {
           const ground = grounds.find((b) => b.rule === 'own-contribution') ?? grounds.find((b) => b.rule === 'author');
           if (!ground) throw new Error('an entry no rule releases reached the response');
           const tier = entry.tier as Tier;
-          if (!basis.some((b) => b.rule === ground.rule && b.tier === tier)) basis.push({ tier, rule: ground.rule });
+          if (!perEntry.some((b) => b.rule === ground.rule && b.tier === tier)) perEntry.push({ tier, rule: ground.rule });
           if (tierRank(tier) > tierRank(top)) top = tier;
         }
+        // In a stable order, whatever order the entries came in.
+        perEntry.sort((a, b) => tierRank(a.tier as Tier) - tierRank(b.tier as Tier) || a.rule.localeCompare(b.rule));
+        const basis = [...tierBasis, ...perEntry];
         const notices = redisclosureNotices(principal, carried);
         return {
           tier: top,

@@ -144,6 +144,22 @@ describe('demo tenancy', () => {
     expect(res.text).not.toContain(ADA_HOSPITAL_NOTE);
   });
 
+  it("peer@harbor-mh sees Harbor's four unlabelled entries on Ada at full, by own contribution, but not its 42 CFR Part 2 record", async () => {
+    const res = await read('peer@harbor-mh', ada);
+    expect(res.body.access).toEqual({
+      tier: 'full',
+      basis: [
+        { tier: 'basic', rule: 'partner-read' },
+        { tier: 'intermediate', rule: 'own-contribution' },
+        { tier: 'full', rule: 'own-contribution' },
+      ],
+      withheld: [],
+    });
+    expect(summaries(res)).toHaveLength(4);
+    expect(res.text).not.toContain(ADA.substanceUse);
+    expect(res.text).not.toContain(ADA_HOSPITAL_NOTE);
+  });
+
   it("peer@harbor-mh sees Harbor's entries on Alan but not the clinician's psychotherapy note; its author does", async () => {
     const peer = await read('peer@harbor-mh', alan);
     expect(summaries(peer)).toEqual([ALAN.diagnosis]);
@@ -157,7 +173,7 @@ describe('demo tenancy', () => {
       withheld: ['full'],
     });
     const author = await read('clinician@harbor-mh', alan);
-    expect(summaries(author)).toEqual([ALAN.diagnosis, ALAN.psychotherapy]);
+    expect(summaries(author).sort()).toEqual([ALAN.diagnosis, ALAN.psychotherapy].sort());
     expect(author.body.access.basis).toContainEqual({ tier: 'full', rule: 'author' });
     // Nobody else: not the hospital, not the police.
     for (const username of ['doctor@city-hospital', 'officer@metro-police']) expect((await read(username, alan)).text).not.toContain(ALAN.psychotherapy);
@@ -176,6 +192,7 @@ describe('demo tenancy', () => {
     expect(seen).toContain(ADA.substanceUse);
     expect(seen).toContain(ADA.contact);
     expect(seen).toContain(ADA_HOSPITAL_NOTE);
+    expect(res.body.access.basis).toContainEqual({ tier: 'full', rule: 'own-contribution' });
     expect(seen.some((s) => s.startsWith(ADA.caseNote))).toBe(true);
     expect(res.body.access.notices).toEqual([
       { code: '42-cfr-2.32', statement: 2, text: '42 CFR part 2 prohibits unauthorized use or disclosure of these records.' },
