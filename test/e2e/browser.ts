@@ -20,7 +20,12 @@ export const SCREENSHOTS = path.resolve(import.meta.dirname, 'screenshots');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 export function launch(): Promise<Browser> {
-  const executablePath = execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim();
+  let executablePath: string;
+  try {
+    executablePath = execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('The console tests need Debian’s chromium: apt-get install -y chromium (.ci/run does this)');
+  }
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({ executablePath, args: FLAGS, headless: true });
 }
