@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'migrations/', 'coverage/'] },
+  { ignores: ['node_modules/', 'data/', 'dist/', 'migrations/', 'coverage/'] },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],

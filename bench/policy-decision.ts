@@ -22,15 +22,18 @@ const doctor: Principal = {
   jti: randomUUID(),
 };
 
+const mhAgency = randomUUID();
+
 function context(consents: number, cases: number): SubjectContext {
   return {
     subjectId: randomUUID(),
     consents: Array.from({ length: consents }, (_, i) => ({
       id: randomUUID(),
+      disclosers: [mhAgency],
       tiers: ['intermediate'],
       sensitiveCategories: i % 2 ? ['substance-use'] : [],
     })) as SubjectContext['consents'],
-    openCaseIds: Array.from({ length: cases }, () => randomUUID()),
+    openCases: Array.from({ length: cases }, () => ({ id: randomUUID(), releasedBy: [mhAgency] })),
     breakGlass: [],
   };
 }
@@ -40,7 +43,7 @@ const entries = (subjectId: string) =>
     subjectId,
     tier: i % 2 ? 'full' : 'intermediate',
     sensitivity: i % 3 ? [] : ['substance-use'],
-    agencyId: i % 4 ? randomUUID() : doctor.agencyId,
+    agencyId: i % 4 ? mhAgency : doctor.agencyId,
   }));
 
 function measure(label: string, decide: () => unknown): void {

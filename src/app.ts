@@ -21,6 +21,8 @@ import { consentsRouter } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
 import { subjectsRouter } from './modules/subjects/routes.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { captureRoutePattern, routeOf } from './metrics/route.js';
 
 export interface AppDeps {
   config: Config;
@@ -30,6 +32,7 @@ export interface AppDeps {
   tokens: TokenService;
   runner: AuditedRunner;
   pdp: DecisionPoint;
+  metrics: Metrics;
   /** Set by src/main.ts: while `draining`, readiness answers 503. */
   lifecycle?: { readonly draining: boolean };
 }
@@ -37,7 +40,8 @@ export interface AppDeps {
 /** Wires the services that routes share; the keys must already be loaded. */
 export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy): AppDeps {
   const runner = new AuditedRunner(db, logger);
-  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner) };
+  const metrics = createMetrics(db);
+  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner), metrics };
 }
 
 /** helmet → request context → passport → routers (each with its own parser) → one error exit. */
@@ -48,21 +52,16 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(helmet());
   app.use(requestContext);
+  app.use(captureRoutePattern);
   app.use((req, res, next) => {
     res.set('Cache-Control', 'no-store');
     const started = process.hrtime.bigint();
-    res.on('finish', () =>
-      deps.logger.info(
-        {
-          requestId: req.id,
-          method: req.method,
-          route: req.route?.path ?? 'unmatched',
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'request',
-      ),
-    );
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const route = routeOf(req);
+      deps.metrics.observeRequest(route, req.method, res.statusCode, ms / 1000);
+      deps.logger.info({ requestId: req.id, method: req.method, route, status: res.statusCode, ms }, 'request');
+    });
     next();
   });
   // An authenticator per app, so that two apps in one process never share strategies.

@@ -13,6 +13,7 @@ import { seedDemo } from './db/seed/demo.js';
 import { createLogger, errorSummary } from './logger.js';
 import { ensureLogPartitions } from './audit/retention.js';
 import { sealAndCheckpoint } from './audit/seal.js';
+import { exposeMetrics } from './metrics/server.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -67,7 +68,9 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
   if (config.demoMode && (await seedDemo(database.db, config.DEMO_PASSWORD))) logger.info('seeded the demo tenancy');
 
   const lifecycle = { draining: false };
-  const app = createApp({ ...buildDeps(config, database.db, logger, keys, policy), lifecycle });
+  const deps = buildDeps(config, database.db, logger, keys, policy);
+  const app = createApp({ ...deps, lifecycle });
+  const metricsServer = exposeMetrics(config.METRICS_PORT, config.METRICS_HOST, deps.metrics, logger);
   // While draining, every response tells its client the connection ends with it.
   const inFlight = new Set<ServerResponse>();
   const server = createServer((req, res) => {
@@ -112,6 +115,7 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
         // No new connections; idle keep-alive connections close now, busy ones after their response.
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
+        metricsServer?.close();
         await closed;
         // The sealer finishes the batch it is on, then seals what the last requests wrote.
         await sealing;

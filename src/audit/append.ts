@@ -1,6 +1,8 @@
 import { runStatement, type Executor, type Statement } from '../db/client.js';
 import type { Principal } from '../auth/principal.js';
+import { clientRequestIdOf } from '../http/request-context.js';
 import type { AuditAction, Basis, Decision } from './vocabulary.js';
+import { observed } from './observers.js';
 
 export interface AuditEntry {
   requestId: string;
@@ -26,15 +28,17 @@ const clean = (s: string | null | undefined) => (s == null ? s : s.replace(CONTR
 const APPEND: Statement = {
   name: 'tiergate_append_access_log',
   text: `WITH e AS (
-           INSERT INTO access_log (request_id, actor_user_id, actor_username, actor_agency, actor_role, actor_client,
+           INSERT INTO access_log (request_id, client_request_id, actor_user_id, actor_username, actor_agency, actor_role, actor_client,
                                    subject_id, action, decision, tier, basis, break_glass, reason, detail)
-           VALUES ($1, $2::uuid, $3, $4, $5, $6, $7::uuid, $8, $9, $10, $11::jsonb, $12::boolean, $13, $14::jsonb)
+           VALUES ($1, $15, $2::uuid, $3, $4, $5, $6, $7::uuid, $8, $9, $10, $11::jsonb, $12::boolean, $13, $14::jsonb)
            RETURNING id, seq)
          INSERT INTO audit_seal_queue (entry_id, seq) SELECT id, seq FROM e`,
 };
 
 /** Appends one entry; callers pass the transaction that read or wrote the data. */
-export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<void> {
+export const appendAccessLog = (db: Executor, entry: AuditEntry): Promise<void> => observed(entry, () => insertEntry(db, entry));
+
+async function insertEntry(db: Executor, entry: AuditEntry): Promise<void> {
   await runStatement(db, APPEND, [
     entry.requestId,
     entry.actor?.userId ?? null,
@@ -50,5 +54,6 @@ export async function appendAccessLog(db: Executor, entry: AuditEntry): Promise<
     entry.breakGlass ?? false,
     clean(entry.reason) ?? null,
     JSON.stringify(entry.detail ?? {}),
+    clientRequestIdOf(entry.requestId) ?? null,
   ]);
 }

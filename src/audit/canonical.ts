@@ -21,6 +21,11 @@ export interface SealedFields {
   breakGlass: boolean;
   reason: string | null;
   detail: unknown;
+  /**
+   * The client's X-Request-Id (migration 0012). Covered by the leaf hash only when set, so every
+   * entry written before the column existed (and every entry without one) hashes as it always did.
+   */
+  clientRequestId?: string | null;
 }
 
 /** Columns to select for SealedFields; time as epoch microseconds, independent of session time zone. */
@@ -42,6 +47,7 @@ export const sealedColumns = {
   breakGlass: accessLog.breakGlass,
   reason: accessLog.reason,
   detail: accessLog.detail,
+  clientRequestId: accessLog.clientRequestId,
 };
 
 /**
@@ -75,4 +81,5 @@ export function stableStringify(value: unknown): string {
 }
 
 /** The leaf hash of an entry: version-tagged so the encoding can evolve without ambiguity. */
-export const entryLeafHash = (e: SealedFields) => leafHash(stableStringify({ v: 1, ...e, seq: String(e.seq) }));
+export const entryLeafHash = ({ clientRequestId, ...e }: SealedFields) =>
+  leafHash(stableStringify({ v: 1, ...e, seq: String(e.seq), ...(clientRequestId != null ? { clientRequestId } : {}) }));

@@ -9,6 +9,7 @@ interface PrincipalRow {
   username: string;
   role: string;
   userDisabled: boolean;
+  userApproval: string;
   agencyId: string;
   agencySlug: string;
   agencyKind: string;
@@ -17,17 +18,24 @@ interface PrincipalRow {
   clientFound: boolean;
   clientAgencyId: string | null;
   clientDisabled: boolean;
+  clientApproval: string | null;
+  clientServiceUserId: string | null;
+  clientAllowedUserIds: string[] | null;
+  clientRole: string | null;
 }
 
 const PRINCIPAL_STATEMENT: Statement = {
   name: 'tiergate_principal',
-  text: `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled",
+  text: `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
                 a.id AS "agencyId", a.slug AS "agencySlug", a.kind AS "agencyKind", a.disabled_at IS NOT NULL AS "agencyDisabled",
                 EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text AND r.expires_at > now()) AS revoked,
-                c.client_id IS NOT NULL AS "clientFound", c.agency_id AS "clientAgencyId", c.disabled_at IS NOT NULL AS "clientDisabled"
+                c.client_id IS NOT NULL AS "clientFound", c.agency_id AS "clientAgencyId", c.disabled_at IS NOT NULL AS "clientDisabled",
+                c.approval AS "clientApproval", c.service_user_id AS "clientServiceUserId", c.allowed_user_ids AS "clientAllowedUserIds",
+                cu.role AS "clientRole"
            FROM users u
            JOIN agencies a ON a.id = u.agency_id
            LEFT JOIN clients c ON c.client_id = $3::text
+           LEFT JOIN users cu ON cu.id = c.service_user_id
           WHERE u.id = $1::uuid`,
 };
 
@@ -41,10 +49,20 @@ export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims):
   if (!row) throw new TokenRejected('user_unknown');
   if (row.userDisabled) throw new TokenRejected('user_disabled');
   if (row.agencyDisabled) throw new TokenRejected('agency_disabled');
+  if (row.userApproval !== 'approved') throw new TokenRejected('user_not_approved');
   if (row.role !== claims.role || row.agencySlug !== claims.agency) throw new TokenRejected('claims_stale');
   if (row.revoked) throw new TokenRejected('token_revoked');
+  let clientRole: string | undefined;
   if (claims.client_id !== undefined) {
     if (!row.clientFound || row.clientDisabled || row.clientAgencyId !== row.agencyId) throw new TokenRejected('client_disabled');
+    if (row.clientApproval !== 'approved') throw new TokenRejected('client_not_approved');
+    if (row.clientServiceUserId !== row.userId) {
+      // Acting for a user: only one still on the client's list, and never above the client's own
+      // role (SPEC principle 10). The role is the client's current one, whatever the token says.
+      if (!(row.clientAllowedUserIds ?? []).includes(row.userId)) throw new TokenRejected('client_user_not_allowed');
+      if (row.clientRole === null || (claims.client_role !== undefined && claims.client_role !== row.clientRole)) throw new TokenRejected('claims_stale');
+      clientRole = row.clientRole;
+    }
   }
   return {
     userId: row.userId,
@@ -55,5 +73,6 @@ export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims):
     role: row.role,
     jti: claims.jti,
     ...(claims.client_id !== undefined ? { clientId: claims.client_id } : {}),
+    ...(clientRole !== undefined ? { clientRole } : {}),
   };
 }

@@ -14,6 +14,12 @@ const schema = z.object({
   DATABASE_URL: z.string().url().optional(),
   /** PostgreSQL URL of the schema owner, used only to apply migrations. Defaults to DATABASE_URL. */
   MIGRATION_DATABASE_URL: z.string().url().optional(),
+  /**
+   * PostgreSQL URL of a read-only streaming replica for audit reads (searches of the access log,
+   * accountings of disclosures, exports). Unset: they run on the primary. Every write, each audit
+   * read's own log entry included, and the break-glass review stay on the primary.
+   */
+  AUDIT_DATABASE_URL: z.string().url().optional(),
   /** Folder of the embedded PGlite database (used when DATABASE_URL is unset); kept across restarts. */
   DATA_DIR: z.string().default('./data'),
   /** Password of every demo user; demo mode only. */
@@ -67,6 +73,14 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** pino level for application logs (never carry person data). */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Port of the Prometheus scrape endpoint `GET /metrics`, apart from the API's port. Unset: no metrics listener. */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Address the metrics listener binds; loopback by default, `0.0.0.0` for a scraper on the network. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Worker processes on this host (node:cluster); 1 runs the gateway in a single process. */
+  WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /** `pretty` (coloured lines), `json` (JSON lines) or `auto`: pretty in a terminal outside production, else JSON. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 });
 
 export type Config = z.infer<typeof schema> & { demoMode: boolean; keyEncryptionKey: Buffer };

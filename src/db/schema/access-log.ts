@@ -15,7 +15,9 @@ export const accessLog = pgTable(
     // Insertion order for cursor paging.
     seq: bigserial('seq', { mode: 'number' }).notNull(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    // The gateway's own id for the request (a UUID); the client's X-Request-Id is kept beside it.
     requestId: text('request_id').notNull(),
+    clientRequestId: text('client_request_id'),
     actorUserId: uuid('actor_user_id'),
     actorUsername: text('actor_username'),
     actorAgency: text('actor_agency'),

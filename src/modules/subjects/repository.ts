@@ -1,4 +1,5 @@
-import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
+import type { EntryGrant } from '../../authz/ability.js';
 import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { agencies, clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 
@@ -70,19 +71,30 @@ export async function insertRiskFlag(
   return row!;
 }
 
-/** Entries of the granted tiers whose labels are all released, plus the caller agency's own. */
-export async function listVisibleEntries(
-  db: Executor,
-  subjectId: string,
-  filter: { tiers: string[]; released: string[]; ownAgencyId: string; ownTiers: string[] },
-) {
-  const released = filter.released.length
+const textArray = (values: readonly string[]) =>
+  values.length
     ? sql`ARRAY[${sql.join(
-        filter.released.map((c) => sql`${c}`),
+        values.map((v) => sql`${v}`),
         sql`, `,
       )}]::text[]`
     : sql`'{}'::text[]`;
-  const granted = filter.tiers.length ? and(inArray(clinicalEntries.tier, filter.tiers), sql`${clinicalEntries.sensitivity} <@ ${released}`) : undefined;
+
+/** One grant as SQL: its agencies or author, its tiers, labels all among its categories. */
+function grantCondition(g: EntryGrant): SQL | undefined {
+  return and(
+    inArray(clinicalEntries.tier, g.tiers),
+    g.agencyIds ? inArray(clinicalEntries.agencyId, g.agencyIds) : undefined,
+    g.authorUserId ? eq(clinicalEntries.createdBy, g.authorUserId) : undefined,
+    sql`${clinicalEntries.sensitivity} <@ ${textArray(g.categories)}`,
+  );
+}
+
+/**
+ * The person's entries that some grant releases, filtered in SQL (the decision point re-checks
+ * each row). No grant, no query.
+ */
+export async function listVisibleEntries(db: Executor, subjectId: string, grants: EntryGrant[]) {
+  if (grants.length === 0) return [];
   return db
     .select({
       id: clinicalEntries.id,
@@ -92,17 +104,13 @@ export async function listVisibleEntries(
       summary: clinicalEntries.summary,
       content: clinicalEntries.content,
       agencyId: clinicalEntries.agencyId,
+      authorUserId: clinicalEntries.createdBy,
       contributedBy: agencies.slug,
       createdAt: clinicalEntries.createdAt,
     })
     .from(clinicalEntries)
     .innerJoin(agencies, eq(agencies.id, clinicalEntries.agencyId))
-    .where(
-      and(
-        eq(clinicalEntries.subjectId, subjectId),
-        or(granted, filter.ownTiers.length ? and(eq(clinicalEntries.agencyId, filter.ownAgencyId), inArray(clinicalEntries.tier, filter.ownTiers)) : undefined),
-      ),
-    )
+    .where(and(eq(clinicalEntries.subjectId, subjectId), or(...grants.map(grantCondition))))
     .orderBy(asc(clinicalEntries.createdAt), asc(clinicalEntries.id));
 }
 
