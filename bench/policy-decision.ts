@@ -22,18 +22,16 @@ const doctor: Principal = {
   jti: randomUUID(),
 };
 
-const mhAgency = randomUUID();
-
 function context(consents: number, cases: number): SubjectContext {
   return {
     subjectId: randomUUID(),
     consents: Array.from({ length: consents }, (_, i) => ({
       id: randomUUID(),
-      disclosers: [mhAgency],
+      disclosers: [randomUUID()],
       tiers: ['intermediate'],
       sensitiveCategories: i % 2 ? ['substance-use'] : [],
     })) as SubjectContext['consents'],
-    openCases: Array.from({ length: cases }, () => ({ id: randomUUID(), releasedBy: [mhAgency] })),
+    openCases: Array.from({ length: cases }, () => ({ id: randomUUID(), releasedBy: [randomUUID(), doctor.agencyId] })),
     breakGlass: [],
   };
 }
@@ -43,7 +41,7 @@ const entries = (subjectId: string) =>
     subjectId,
     tier: i % 2 ? 'full' : 'intermediate',
     sensitivity: i % 3 ? [] : ['substance-use'],
-    agencyId: i % 4 ? mhAgency : doctor.agencyId,
+    agencyId: i % 4 ? randomUUID() : doctor.agencyId,
   }));
 
 function measure(label: string, decide: () => unknown): void {

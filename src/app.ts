@@ -22,6 +22,7 @@ import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
 import { subjectsRouter } from './modules/subjects/routes.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { AuditReads } from './audit/audit-reads.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
 
 export interface AppDeps {
@@ -33,15 +34,21 @@ export interface AppDeps {
   runner: AuditedRunner;
   pdp: DecisionPoint;
   metrics: Metrics;
+  /** Audit searches, accountings and exports: on the primary, or on the audit replica. */
+  auditReads: AuditReads;
   /** Set by src/main.ts: while `draining`, readiness answers 503. */
   lifecycle?: { readonly draining: boolean };
 }
 
-/** Wires the services that routes share; the keys must already be loaded. */
-export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy): AppDeps {
+/**
+ * Wires the services that routes share; the keys must already be loaded. `auditDb` is a read-only
+ * replica for audit reads (AUDIT_DATABASE_URL); without it they run on `db`.
+ */
+export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy, options: { auditDb?: Db } = {}): AppDeps {
   const runner = new AuditedRunner(db, logger);
-  const metrics = createMetrics(db);
-  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner), metrics };
+  const metrics = createMetrics(db, { primary: db, audit: options.auditDb });
+  const auditReads = new AuditReads(runner, logger, options.auditDb);
+  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner), metrics, auditReads };
 }
 
 /** helmet → request context → passport → routers (each with its own parser) → one error exit. */

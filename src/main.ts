@@ -68,7 +68,8 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
   if (config.demoMode && (await seedDemo(database.db, config.DEMO_PASSWORD))) logger.info('seeded the demo tenancy');
 
   const lifecycle = { draining: false };
-  const deps = buildDeps(config, database.db, logger, keys, policy);
+  const auditReplica = config.AUDIT_DATABASE_URL ? openPostgres(config.AUDIT_DATABASE_URL) : undefined;
+  const deps = buildDeps(config, database.db, logger, keys, policy, { auditDb: auditReplica?.db });
   const app = createApp({ ...deps, lifecycle });
   const metricsServer = exposeMetrics(config.METRICS_PORT, config.METRICS_HOST, deps.metrics, logger);
   // While draining, every response tells its client the connection ends with it.
@@ -128,7 +129,10 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
         server.closeAllConnections();
       }
       // A pool whose client is stuck in a query would wait for it: bounded too.
-      await Promise.race([database.close().catch(() => undefined), new Promise((r) => setTimeout(r, finished ? 5_000 : 200).unref())]);
+      await Promise.race([
+        Promise.all([database.close(), auditReplica?.close()]).catch(() => undefined),
+        new Promise((r) => setTimeout(r, finished ? 5_000 : 200).unref()),
+      ]);
       logger.info({ finished }, 'drained');
       await new Promise<void>((r) => logger.flush(() => r()));
       return finished;

@@ -141,7 +141,8 @@ async function checkRetention(
   return ranges as LeafRanges;
 }
 
-async function verifiedClaims<T>(jws: string, keys: Map<string, JWK>, typ: string): Promise<(T & { log?: string }) | undefined> {
+/** The claims of a JWS of type `typ` signed by one of `keys` for this log, or undefined. */
+export async function verifiedClaims<T>(jws: string, keys: Map<string, JWK>, typ: string): Promise<(T & { log?: string }) | undefined> {
   try {
     const { payload, protectedHeader } = await compactVerify(
       jws,

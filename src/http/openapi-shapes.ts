@@ -148,7 +148,16 @@ export const responseSchemas: Record<string, Json> = {
     },
     ['id', 'at', 'actor', 'subject', 'action', 'decision', 'tier', 'basis', 'breakGlass'],
   ),
-  AuditEventPage: object({ events: list(ref('AuditEvent')), next: { ...nullable(string), description: 'The cursor of the next page, or null on the last.' } }),
+  Freshness: {
+    ...object({ source: enumOf(['primary', 'replica']), asOf: nullable(at), caughtUp: { type: 'boolean' } }),
+    description:
+      "Where an audit answer was read (AUDIT_DATABASE_URL: a streaming replica) and as of when: the replica's last replayed commit. Also in the Audit-Source and Audit-As-Of headers.",
+  },
+  AuditEventPage: object({
+    events: list(ref('AuditEvent')),
+    next: { ...nullable(string), description: 'The cursor of the next page, or null on the last.' },
+    freshness: ref('Freshness'),
+  }),
   Accounting: object({
     subject: id,
     from: at,
@@ -177,6 +186,7 @@ export const responseSchemas: Record<string, Json> = {
         ['at', 'recipient', 'tier', 'purpose', 'basis'],
       ),
     ),
+    freshness: ref('Freshness'),
   }),
   FhirBundle: {
     ...object({ resourceType: { const: 'Bundle' }, type: string, entry: list({ type: 'object' }) }, ['resourceType', 'type']),

@@ -123,29 +123,26 @@ export function createMetrics(db: Db, pools: Pools = { primary: db }): Metrics {
   logGauge('tiergate_seal_queue_length', 'Access-log entries committed but not yet sealed into the Merkle tree.', (s) => s.queueLength);
   logGauge('tiergate_seal_queue_oldest_age_seconds', 'Age of the oldest access-log entry not yet sealed (0 when the queue is empty).', (s) => s.oldestAge);
   logGauge('tiergate_checkpoint_age_seconds', 'Age of the latest signed checkpoint of the access log (NaN before the first).', (s) => s.checkpointAge);
-  const poolLabels = ['pool'] as const;
-  const inUse = new Gauge({
-    name: 'tiergate_db_pool_connections_in_use',
-    help: 'Pool connections checked out.',
-    labelNames: poolLabels,
-    registers: [registry],
-  });
-  const idle = new Gauge({ name: 'tiergate_db_pool_connections_idle', help: 'Pool connections open and idle.', labelNames: poolLabels, registers: [registry] });
-  new Gauge({
-    name: 'tiergate_db_pool_waiting',
-    help: 'Queries waiting for a pool connection.',
-    labelNames: poolLabels,
-    registers: [registry],
-    collect() {
-      for (const [name, database] of Object.entries(pools)) {
-        const pool = database && poolOf(database);
-        if (!pool) continue;
-        inUse.set({ pool: name }, pool.totalCount - pool.idleCount);
-        idle.set({ pool: name }, pool.idleCount);
-        this.set({ pool: name }, pool.waitingCount);
-      }
-    },
-  });
+  const poolGauge = (name: string, help: string, value: (pool: pg.Pool) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool'] as const,
+      registers: [registry],
+      collect() {
+        for (const [role, database] of Object.entries(pools)) {
+          const pool = database && poolOf(database);
+          if (pool) this.set({ pool: role }, value(pool));
+        }
+      },
+    });
+  poolGauge(
+    'tiergate_db_pool_connections_in_use',
+    'Pool connections checked out (primary, and the audit replica when set).',
+    (p) => p.totalCount - p.idleCount,
+  );
+  poolGauge('tiergate_db_pool_connections_idle', 'Pool connections open and idle.', (p) => p.idleCount);
+  poolGauge('tiergate_db_pool_waiting', 'Queries waiting for a pool connection.', (p) => p.waitingCount);
 
   const stop = observeAppends({
     appended: (entry: AuditEntry) =>

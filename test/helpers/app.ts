@@ -4,7 +4,7 @@ import { KeyStore, rotateSigningKey } from '../../src/auth/keys.js';
 import { loadPolicy, type Policy } from '../../src/authz/policy.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
-import type { Database } from '../../src/db/client.js';
+import type { Database, Db } from '../../src/db/client.js';
 
 export interface TestApp {
   app: Express;
@@ -16,7 +16,7 @@ export const TEST_ENV = { NODE_ENV: 'test', LOG_LEVEL: 'silent', TOKEN_ISSUER: '
 /** The real app in-process: real keys in the database, real policy, real token service. */
 export async function createTestApp(
   database: Database,
-  options: { policy?: Policy; env?: Record<string, string>; keyRefreshMs?: number } = {},
+  options: { policy?: Policy; env?: Record<string, string>; keyRefreshMs?: number; auditDb?: Db } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...TEST_ENV, ...options.env });
   const keys = new KeyStore(database.db, config.keyEncryptionKey, options.keyRefreshMs);
@@ -25,6 +25,6 @@ export async function createTestApp(
     await rotateSigningKey(database.db, config.keyEncryptionKey, config.TOKEN_TTL_SECONDS);
     await keys.load();
   }
-  const deps = buildDeps(config, database.db, createLogger('silent'), keys, options.policy ?? loadPolicy());
+  const deps = buildDeps(config, database.db, createLogger('silent'), keys, options.policy ?? loadPolicy(), { auditDb: options.auditDb });
   return { app: createApp(deps), deps };
 }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
+import { sql } from 'drizzle-orm';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
@@ -174,6 +175,22 @@ describe('an operator cannot become a partner user', () => {
     const { rows } = await database.admin('select approval, disabled_at, enrolment_code_hash from users where id = $1', [invited.body.id]);
     expect(rows[0]).toMatchObject({ approval: 'rejected', disabled_at: expect.any(Date), enrolment_code_hash: null });
     expect((await enrol({ username: invited.body.username, enrolment_code: invited.body.enrolmentCode, password: OPERATOR_PASSWORD })).status).toBe(400);
+    // Nor can it be turned around in the database, through the gateway's connection or as the superuser.
+    const id = invited.body.approvalId as string;
+    for (const run of [(q: string) => t.deps.db.execute(sql.raw(q)), (q: string) => database.admin(q)]) {
+      for (const q of [
+        `UPDATE approvals SET status = 'approved' WHERE id = '${id}'`,
+        `UPDATE approvals SET note = 'x' WHERE id = '${id}'`,
+        `DELETE FROM approvals WHERE id = '${id}'`,
+      ]) {
+        const failure = await run(q).then(
+          () => 'no error',
+          (e: { message: string; cause?: { message?: string } }) => e.cause?.message ?? e.message,
+        );
+        expect(failure, q).toMatch(/decided, once|append-only|permission denied/);
+      }
+    }
+    expect((await database.admin('select status from approvals where id = $1', [id])).rows).toEqual([{ status: 'rejected' }]);
   });
 
   it("a gateway-agency invitation takes effect at once: the operators' own accounts are outside the approval rule", async () => {

@@ -116,7 +116,7 @@ afterAll(() => database?.close());
 describe('GET /v1/audit/events (compliance officer)', () => {
   it('answers the SPEC shape, newest first, and logs the search itself', async () => {
     const { events: list, next, res } = await events({ subject: s1.id });
-    expect(Object.keys(res.body).sort()).toEqual(['events', 'next']);
+    expect(Object.keys(res.body).sort()).toEqual(['events', 'freshness', 'next']);
     expect(next).toBeNull();
     for (const e of list) {
       expect(e).toMatchObject({

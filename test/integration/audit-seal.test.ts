@@ -58,6 +58,19 @@ describe('tamper evidence', () => {
     expect((await verify()).ok).toBe(true);
   });
 
+  it('names an entry whose client request id was forged after sealing', async () => {
+    const id = await leaf(5);
+    const { rows } = await database.admin(`select client_request_id from access_log where id = '${id}'`);
+    const original = rows[0]!.client_request_id as string | null;
+    for (const forged of ['forged-request-0001', null]) {
+      if (forged === original) continue;
+      await tamper(`update access_log set client_request_id = ${forged === null ? 'null' : `'${forged}'`} where id = '${id}'`);
+      expect((await verify()).failure, String(forged)).toMatchObject({ leafIndex: 5, entryId: id, reason: expect.stringMatching(/altered/) });
+    }
+    await tamper(`update access_log set client_request_id = ${original === null ? 'null' : `'${original}'`} where id = '${id}'`);
+    expect((await verify()).ok).toBe(true);
+  });
+
   it('names a deleted middle entry', async () => {
     const id = await leaf(4);
     await tamper(`create temp table saved as select * from access_log where id = '${id}'; delete from access_log where id = '${id}'`);

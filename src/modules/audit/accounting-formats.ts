@@ -84,11 +84,13 @@ export function renderAccounting(
   period: { from: Date; to: Date },
   disclosures: Disclosure[],
   purposeOfUse: Record<string, string>,
+  /** Added to the JSON answer (the freshness of a replica read). */
+  extra: Record<string, unknown> = {},
 ): { contentType: string; body: string } {
   if (format === 'csv') return { contentType: 'text/csv', body: toCsv(CSV_COLUMNS, disclosures.map(csvRow)) };
   if (format === 'fhir') return { contentType: 'application/fhir+json', body: JSON.stringify(disclosuresBundle(subjectId, disclosures, purposeOfUse)) };
   return {
     contentType: 'application/json',
-    body: JSON.stringify({ subject: subjectId, from: period.from, to: period.to, disclosures: disclosures.map(present) }),
+    body: JSON.stringify({ subject: subjectId, from: period.from, to: period.to, disclosures: disclosures.map(present), ...extra }),
   };
 }

@@ -2,6 +2,10 @@ import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { eq } from 'drizzle-orm';
+import { setFreshnessHeaders } from '../../audit/audit-reads.js';
+import type { Executor } from '../../db/client.js';
+import { subjects } from '../../db/schema/index.js';
 import { NotFound } from '../../errors/problems.js';
 import { idParams, isoDateTime, validate } from '../../http/validate.js';
 import { accountDisclosures } from './accounting.js';
@@ -24,8 +28,10 @@ const checkPeriod: RequestHandler = (_req, res, next) => {
   }
 };
 
+const subjectExists = async (tx: Executor, id: string) => (await tx.select({ id: subjects.id }).from(subjects).where(eq(subjects.id, id)).limit(1)).length > 0;
+
 /** GET /v1/audit/subjects/:id/disclosures: one person's accounting of disclosures (JSON, CSV, FHIR). */
-export function disclosuresRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): Router {
+export function disclosuresRouter({ pdp, auditReads }: Pick<AppDeps, 'pdp' | 'auditReads'>): Router {
   const policy = pdp.policy.disclosures;
   const router = Router();
 
@@ -39,14 +45,16 @@ export function disclosuresRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner
       const { format } = res.locals.query as z.infer<typeof disclosuresQuery>;
       const { from, to } = res.locals.period as { from: Date; to: Date };
       // The accounting is itself an access about the person: logged, with ids and counts only.
-      const disclosures = await runner.run(req, A.auditDisclosures, async ({ tx, note }) => {
-        note({ subjectId, basis: [{ rule: 'audit' }], detail: { from, to, format } });
-        const list = await accountDisclosures(tx, policy, subjectId, from, to);
-        if (!list) throw new NotFound('subject');
-        note({ detail: { from, to, format, returned: list.length } });
-        return list;
+      const { result: disclosures, freshness } = await auditReads.run(req, A.auditDisclosures, {
+        facts: { subjectId, basis: [{ rule: 'audit' }], detail: { from, to, format } },
+        precheck: async (tx) => {
+          if (!(await subjectExists(tx, subjectId))) throw new NotFound('subject');
+        },
+        read: (db) => accountDisclosures(db, policy, subjectId, from, to),
+        after: (list) => ({ detail: { returned: list.length } }),
       });
-      const { contentType, body } = renderAccounting(format, subjectId, { from, to }, disclosures, policy.purposeOfUse);
+      setFreshnessHeaders(res, freshness);
+      const { contentType, body } = renderAccounting(format, subjectId, { from, to }, disclosures, policy.purposeOfUse, { freshness });
       if (format === 'csv') res.attachment(`disclosures-${subjectId}.csv`);
       res.type(contentType).send(body);
     },

@@ -11,6 +11,7 @@ import { breakGlassReviewRouter } from './break-glass-review.js';
 import { checkpointsRouter } from './checkpoints.js';
 import { toCsv } from './csv.js';
 import { disclosuresRouter } from './disclosures.js';
+import { setFreshnessHeaders } from '../../audit/audit-reads.js';
 
 export const MAX_PAGE = 200;
 export const MAX_CSV = 10_000;
@@ -99,7 +100,7 @@ const csvRow = (r: Row) => [
 
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
 export function auditRouter(deps: AppDeps): Router {
-  const { pdp, runner } = deps;
+  const { pdp, runner, auditReads } = deps;
   const router = Router();
 
   router.get('/events', pdp.authorize('read', 'AuditEvent', A.auditRead), validate({ query: eventsQuery }), async (req, res) => {
@@ -116,16 +117,19 @@ export function auditRouter(deps: AppDeps): Router {
       q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
     ];
     const limit = q.format === 'csv' ? MAX_CSV : q.limit;
-    const rows = await runner.run(req, A.auditRead, async ({ tx, note }) => {
-      const page = await tx
-        .select()
-        .from(accessLog)
-        .where(and(...filters))
-        .orderBy(desc(accessLog.seq))
-        .limit(limit + 1);
-      note({ basis: [{ rule: 'audit' }], detail: { query: { ...q, cursor: undefined }, returned: Math.min(page.length, limit) } });
-      return page;
+    const query = { ...q, cursor: undefined };
+    const { result: rows, freshness } = await auditReads.run(req, A.auditRead, {
+      facts: { basis: [{ rule: 'audit' }], detail: { query } },
+      read: (db) =>
+        db
+          .select()
+          .from(accessLog)
+          .where(and(...filters))
+          .orderBy(desc(accessLog.seq))
+          .limit(limit + 1),
+      after: (page) => ({ detail: { query, returned: Math.min(page.length, limit) } }),
     });
+    setFreshnessHeaders(res, freshness);
     const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
     const page = rows.slice(0, limit);
     if (q.format === 'csv') {
@@ -142,9 +146,9 @@ export function auditRouter(deps: AppDeps): Router {
         .send(toCsv(CSV_COLUMNS, page.map(csvRow)));
       return;
     }
-    res.json({ events: page.map(present), next });
+    res.json({ events: page.map(present), next, freshness });
   });
 
-  router.use(disclosuresRouter({ pdp, runner }), breakGlassReviewRouter({ pdp, runner }), approvalsRouter({ pdp, runner }), checkpointsRouter(deps));
+  router.use(disclosuresRouter({ pdp, auditReads }), breakGlassReviewRouter({ pdp, runner }), approvalsRouter({ pdp, runner }), checkpointsRouter(deps));
   return router;
 }
