@@ -9,7 +9,8 @@
 // and filtered event searches (p50/p99 over many people and filters), and the gateway's own
 // sealer on a fresh backlog (entries/s, to compare with the peak request rate of `npm run bench`).
 // Needs BENCH_DATABASE_URL (superuser; default the local server); creates and drops its database.
-// `--keep` leaves the database for inspection and prints its URL.
+// `--keep` leaves the database for inspection and prints its URL; `--url OWNER_URL` skips the
+// fill and measures the queries and the sealer on a database filled (and kept) before.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -27,7 +28,10 @@ import { accessLog, auditCheckpoints } from '../src/db/schema/index.js';
 import { createLogger } from '../src/logger.js';
 import { config, scratchDatabase } from './harness.js';
 
-const { values: args, positionals } = parseArgs({ options: { keep: { type: 'boolean', default: false } }, allowPositionals: true });
+const { values: args, positionals } = parseArgs({
+  options: { keep: { type: 'boolean', default: false }, url: { type: 'string' } },
+  allowPositionals: true,
+});
 const N = Number(positionals[0] ?? 10_000_000);
 const CHUNK = 1_000_000;
 const PAGE = 50_000;
@@ -37,42 +41,51 @@ const PEOPLE = Math.max(2_000, Math.round(N / 200));
 const USERS = 200;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const db = await scratchDatabase();
+const db = await scratchDatabase(args.url);
 const pool = (db.owner.db as unknown as { $client: pg.Pool }).$client;
 const q = async <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => (await pool.query<R>(text, values)).rows;
 
-// Reference data: people and users the entries point at (ids only; the log holds no content).
-await q(
-  `INSERT INTO users (username, agency_id, role, password_hash)
+const keys = new KeyStore(db.owner.db, config.keyEncryptionKey);
+await keys.load();
+let sealed = Number((await q<{ n: string }>('SELECT count(*) AS n FROM audit_seals'))[0]!.n);
+if (!args.url) sealed = await fillAndSeal();
+console.log(
+  `log: ${Number((await q<{ n: string }>('SELECT count(*) AS n FROM access_log'))[0]!.n).toLocaleString('en')} entries, ${sealed.toLocaleString('en')} sealed`,
+);
+
+async function fillAndSeal(): Promise<number> {
+  // Reference data: people and users the entries point at (ids only; the log holds no content).
+  await q(
+    `INSERT INTO users (username, agency_id, role, password_hash)
    SELECT 'user' || i || '@' || a.slug, a.id, CASE a.kind WHEN 'police' THEN 'officer' ELSE 'clinician' END, '!'
      FROM generate_series(1, $1::int) i
      JOIN (SELECT id, slug, kind, row_number() OVER (ORDER BY slug) - 1 AS n FROM agencies WHERE kind <> 'gateway') a ON a.n = i % 3`,
-  [USERS],
-);
-const owner = (await q<{ id: string; agency_id: string }>(`SELECT id, agency_id FROM users WHERE username = 'clinician@harbor-mh'`))[0]!;
-await q(
-  `INSERT INTO subjects (given_name, family_name, birth_date, sex, agency_id, created_by)
-   SELECT 'Given' || i, 'Family' || i, DATE '1950-01-01' + (i * 37 % 20000), 'unknown', $2, $3 FROM generate_series(1, $1::int) i`,
-  [PEOPLE, owner.agency_id, owner.id],
-);
-
-// Monthly partitions back to the first month filled (the gateway only creates the months ahead).
-for (let m = 0; m <= MONTHS; m++) await q(`SELECT tiergate_create_log_partition(date_trunc('month', now() - make_interval(months => $1::int)))`, [m]);
-
-// Numbered copies of the people and users, so each entry picks one by a join, not an array lookup.
-await q(`CREATE UNLOGGED TABLE fill_users AS SELECT row_number() OVER (ORDER BY u.id) AS n, u.id, u.username, a.slug, u.role
-           FROM users u JOIN agencies a ON a.id = u.agency_id WHERE a.kind <> 'gateway'`);
-await q(`CREATE UNLOGGED TABLE fill_subjects AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM subjects`);
-await q('ANALYZE fill_users; ANALYZE fill_subjects');
-const users = Number((await q<{ n: string }>('SELECT count(*) AS n FROM fill_users'))[0]!.n);
-const nPeople = PEOPLE;
-const started = performance.now();
-let t0 = performance.now();
-for (let from = 1; from <= N; from += CHUNK) {
-  const to = Math.min(N, from + CHUNK - 1);
-  // Entry i: its time moves evenly from six months ago to now, so seq and at grow together.
+    [USERS],
+  );
+  const owner = (await q<{ id: string; agency_id: string }>(`SELECT id, agency_id FROM users WHERE username = 'clinician@harbor-mh'`))[0]!;
   await q(
-    `WITH g AS (SELECT i, (1 + (i::bigint * 7919) % ${users})::int AS ui, (1 + (i::bigint * 104729) % ${nPeople})::int AS si, i % 20 AS k FROM generate_series($1::int, $2::int) i)
+    `INSERT INTO subjects (given_name, family_name, birth_date, sex, agency_id, created_by)
+   SELECT 'Given' || i, 'Family' || i, DATE '1950-01-01' + (i * 37 % 20000), 'unknown', $2, $3 FROM generate_series(1, $1::int) i`,
+    [PEOPLE, owner.agency_id, owner.id],
+  );
+
+  // Monthly partitions back to the first month filled (the gateway only creates the months ahead).
+  for (let m = 0; m <= MONTHS; m++) await q(`SELECT tiergate_create_log_partition(date_trunc('month', now() - make_interval(months => $1::int)))`, [m]);
+
+  // Numbered copies of the people and users, so each entry picks one by a join, not an array lookup.
+  await q(`CREATE UNLOGGED TABLE fill_users AS SELECT row_number() OVER (ORDER BY u.id) AS n, u.id, u.username, a.slug, u.role
+           FROM users u JOIN agencies a ON a.id = u.agency_id WHERE a.kind <> 'gateway'`);
+  await q(`CREATE UNLOGGED TABLE fill_subjects AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM subjects`);
+  await q('ANALYZE fill_users; ANALYZE fill_subjects');
+  const users = Number((await q<{ n: string }>('SELECT count(*) AS n FROM fill_users'))[0]!.n);
+  const nPeople = PEOPLE;
+  const started = performance.now();
+  let t0 = performance.now();
+  for (let from = 1; from <= N; from += CHUNK) {
+    const to = Math.min(N, from + CHUNK - 1);
+    // Entry i: its time moves evenly from six months ago to now, so seq and at grow together.
+    await q(
+      `WITH g AS (SELECT i, (1 + (i::bigint * 7919) % ${users})::int AS ui, (1 + (i::bigint * 104729) % ${nPeople})::int AS si, i % 20 AS k FROM generate_series($1::int, $2::int) i)
      INSERT INTO access_log (at, request_id, actor_user_id, actor_username, actor_agency, actor_role, subject_id, action, decision, tier, basis, break_glass, reason, detail)
      SELECT now() - make_interval(months => ${MONTHS}) + (now() - (now() - make_interval(months => ${MONTHS}))) * (g.i::float8 / $3),
             md5(g.i::text),
@@ -94,48 +107,49 @@ for (let from = 1; from <= N; from += CHUNK) {
                  WHEN g.k = 18 THEN jsonb_build_object('path', '/v1/subjects')
                  ELSE '{}'::jsonb END
        FROM g JOIN fill_users u ON u.n = g.ui JOIN fill_subjects s ON s.n = g.si JOIN fill_subjects s2 ON s2.n = 1 + g.si % ${nPeople}`,
-    [from, to, N],
-  );
-  process.stdout.write(`\rfilled ${to.toLocaleString('en')} entries (${Math.round(to / ((performance.now() - t0) / 1000)).toLocaleString('en')}/s)   `);
-}
-const fillMs = performance.now() - t0;
-console.log(`\nfill: ${N.toLocaleString('en')} entries in ${seconds(fillMs)}`);
-await q('ANALYZE access_log');
-
-// Seal every entry in seq order, as the sealer would, COPYing the seals in and signing one checkpoint.
-t0 = performance.now();
-const copyClient = await pool.connect();
-let frontier: Frontier = [];
-let sealed = 0;
-try {
-  let last = 0;
-  for (;;) {
-    const rows = await db.owner.db.select(sealedColumns).from(accessLog).where(gt(accessLog.seq, last)).orderBy(asc(accessLog.seq)).limit(PAGE);
-    if (rows.length === 0) break;
-    const hashes = rows.map((r) => entryLeafHash(r));
-    let text = '';
-    for (let i = 0; i < rows.length; i++) text += `${sealed + i}\t${rows[i]!.id}\t${hashes[i]!.toString('hex')}\n`;
-    await new Promise<void>((resolve, reject) => {
-      const stream = copyClient.query(copyFrom('COPY audit_seals (leaf_index, entry_id, leaf_hash) FROM STDIN'));
-      stream.on('finish', resolve).on('error', reject);
-      stream.end(text);
-    });
-    frontier = extendFrontier(frontier, hashes);
-    sealed += rows.length;
-    last = rows.at(-1)!.seq;
-    process.stdout.write(`\rsealed ${sealed.toLocaleString('en')}   `);
+      [from, to, N],
+    );
+    process.stdout.write(`\rfilled ${to.toLocaleString('en')} entries (${Math.round(to / ((performance.now() - t0) / 1000)).toLocaleString('en')}/s)   `);
   }
-} finally {
-  copyClient.release();
+  const fillMs = performance.now() - t0;
+  console.log(`\nfill: ${N.toLocaleString('en')} entries in ${seconds(fillMs)}`);
+  await q('ANALYZE access_log');
+
+  // Seal every entry in seq order, as the sealer would, COPYing the seals in and signing one checkpoint.
+  t0 = performance.now();
+  const copyClient = await pool.connect();
+  let frontier: Frontier = [];
+  let sealed = 0;
+  try {
+    let last = 0;
+    for (;;) {
+      const rows = await db.owner.db.select(sealedColumns).from(accessLog).where(gt(accessLog.seq, last)).orderBy(asc(accessLog.seq)).limit(PAGE);
+      if (rows.length === 0) break;
+      const hashes = rows.map((r) => entryLeafHash(r));
+      let text = '';
+      for (let i = 0; i < rows.length; i++) text += `${sealed + i}\t${rows[i]!.id}\t${hashes[i]!.toString('hex')}\n`;
+      await new Promise<void>((resolve, reject) => {
+        const stream = copyClient.query(copyFrom('COPY audit_seals (leaf_index, entry_id, leaf_hash) FROM STDIN'));
+        stream.on('finish', resolve).on('error', reject);
+        stream.end(text);
+      });
+      frontier = extendFrontier(frontier, hashes);
+      sealed += rows.length;
+      last = rows.at(-1)!.seq;
+      process.stdout.write(`\rsealed ${sealed.toLocaleString('en')}   `);
+    }
+  } finally {
+    copyClient.release();
+  }
+  await db.owner.db.insert(auditCheckpoints).values(await signCheckpoint(await keys.signingKey(), sealed, frontier));
+  const sealMs = performance.now() - t0;
+  await q('ANALYZE audit_seals');
+  console.log(`\nseal (bulk, COPY): ${sealed.toLocaleString('en')} entries in ${seconds(sealMs)}; total build ${seconds(performance.now() - started)}`);
+  const size = (await q<{ s: string }>(`SELECT pg_size_pretty(pg_database_size(current_database())) AS s`))[0]!.s;
+  console.log(`database size ${size}`);
+
+  return sealed;
 }
-const keys = new KeyStore(db.owner.db, config.keyEncryptionKey);
-await keys.load();
-await db.owner.db.insert(auditCheckpoints).values(await signCheckpoint(await keys.signingKey(), sealed, frontier));
-const sealMs = performance.now() - t0;
-await q('ANALYZE audit_seals');
-console.log(`\nseal (bulk, COPY): ${sealed.toLocaleString('en')} entries in ${seconds(sealMs)}; total build ${seconds(performance.now() - started)}`);
-const size = (await q<{ s: string }>(`SELECT pg_size_pretty(pg_database_size(current_database())) AS s`))[0]!.s;
-console.log(`database size ${size}`);
 
 // Queries at this size, through the gateway's HTTP API in process, on the gateway's role.
 const app = openPostgres(db.appUrl, { max: 4 });
@@ -193,7 +207,7 @@ await q(
    INSERT INTO audit_seal_queue (entry_id, seq) SELECT id, seq FROM e`,
   [BACKLOG],
 );
-t0 = performance.now();
+const t0 = performance.now();
 let n = 0;
 for (let k; (k = await sealPending(db.owner.db)) > 0;) n += k;
 const sealerMs = performance.now() - t0;
@@ -201,6 +215,6 @@ console.log(
   `gateway sealer on a ${BACKLOG.toLocaleString('en')}-entry backlog at ${sealed.toLocaleString('en')} sealed: ${Math.round(n / (sealerMs / 1000)).toLocaleString('en')} entries/s`,
 );
 
-if (args.keep) console.log(`kept: ${db.ownerUrl}`);
+if (args.keep || args.url) console.log(`kept: ${db.ownerUrl}`);
 else await db.drop();
 process.exit(0);

@@ -40,15 +40,18 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh database: migrated, with a signing key, the demo tenancy and the gateway's login role. */
-export async function scratchDatabase(): Promise<BenchDatabase> {
-  const name = `tiergate_bench_${randomBytes(4).toString('hex')}`;
-  await onServer(`CREATE DATABASE ${name}`);
-  const url = new URL(BENCH_SERVER_URL);
+/**
+ * A fresh database: migrated, with a signing key, the demo tenancy and the gateway's login role.
+ * `existingUrl` reopens one made before (kept by `--keep`) instead.
+ */
+export async function scratchDatabase(existingUrl?: string): Promise<BenchDatabase> {
+  const url = new URL(existingUrl ?? BENCH_SERVER_URL);
+  const name = existingUrl ? url.pathname.slice(1) : `tiergate_bench_${randomBytes(4).toString('hex')}`;
+  if (!existingUrl) await onServer(`CREATE DATABASE ${name}`);
   url.pathname = `/${name}`;
   const ownerUrl = url.toString();
   const owner = openPostgres(ownerUrl, { max: 4 });
-  await migrate(owner);
+  if (!existingUrl) await migrate(owner);
   await (owner.db as unknown as { $client: pg.Pool }).$client.query(`
     DO $$ BEGIN
       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_LOGIN_ROLE}') THEN
@@ -56,7 +59,7 @@ export async function scratchDatabase(): Promise<BenchDatabase> {
       END IF;
     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
     END $$;`);
-  await rotateSigningKey(owner.db, config.keyEncryptionKey, config.TOKEN_TTL_SECONDS, 0);
+  if (!existingUrl) await rotateSigningKey(owner.db, config.keyEncryptionKey, config.TOKEN_TTL_SECONDS, 0);
   await seedDemo(owner.db, config.DEMO_PASSWORD);
   const keys = new KeyStore(owner.db, config.keyEncryptionKey);
   await keys.load();
