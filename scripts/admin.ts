@@ -10,9 +10,18 @@ import { AUDIT_ACTIONS as A, type AuditAction } from '../src/audit/vocabulary.js
 import { loadPolicy } from '../src/authz/policy.js';
 import { loadConfig } from '../src/config/index.js';
 import { HttpProblem } from '../src/errors/problems.js';
-import { agencySlug, clientId, createAgencyBody, inviteUserBody, parseInput, registerClientBody, roleName } from '../src/modules/admin/schemas.js';
+import {
+  agencySlug,
+  clientId,
+  clientUsersBody,
+  createAgencyBody,
+  inviteUserBody,
+  parseInput,
+  registerClientBody,
+  roleName,
+} from '../src/modules/admin/schemas.js';
 import { AdminService } from '../src/modules/admin/service.js';
-import { auditedCli } from './audited-cli.js';
+import { auditedCli, operatorName } from './audited-cli.js';
 import { openFromEnvironment } from './database.js';
 
 const USAGE = `usage: npm run admin -- [--json] <command> [arguments]
@@ -20,12 +29,13 @@ const USAGE = `usage: npm run admin -- [--json] <command> [arguments]
   agency:create <slug> <kind> <name>      kind: police | mental_health | hospital | gateway
   agency:list
   agency:disable <slug>
-  user:invite <username> <agencySlug> <role>   prints the one-time enrolment code
+  user:invite <username> <agencySlug> <role>   prints the one-time enrolment code; partner accounts need approval
   user:list [agencySlug]
   user:role <username> <role>
   user:disable <username>
-  user:reset-mfa <username>                    prints a new one-time enrolment code
+  user:reset-mfa <username>                    prints a new one-time enrolment code (re-enrolment proves the password)
   client:register <clientId> <agencySlug> <role> <jwks-file.json>
+  client:users <clientId> [user,user,...]       who it may act for (on_behalf_of); needs approval
   client:list
   client:disable <clientId>
   keys:rotate
@@ -78,9 +88,13 @@ const userLine = (u: User) =>
 const clientLine = (c: Client) =>
   `${c.clientId}\t${c.agency}\t${c.role}\t${c.disabledAt ? 'disabled' : 'enabled'}\tkeys: ${c.keys.map((k) => k.kid).join(', ')}`;
 const keyLine = (k: Key) => `${k.kid}\t${k.alg}\t${k.status}\tactivates ${fmt(k.activatesAt)}\tretire-after ${fmt(k.retireAfter)}`;
-type Invited = User & { enrolmentCode: string; enrolmentExpiresAt: Date | null };
+type Invited = User & { enrolmentCode: string; enrolmentExpiresAt: Date | null; approvalId?: string };
+/** Partner accounts, role changes and clients wait for a compliance officer (GET /v1/audit/approvals). */
+const pendingLine = (r: { approvalId?: string }) =>
+  r.approvalId ? `\npending: takes effect only when a compliance officer approves it (approval ${r.approvalId})` : '';
 const enrolmentLines = (u: Invited) =>
-  `enrolment code: ${u.enrolmentCode}\nvalid until ${fmt(u.enrolmentExpiresAt)}; shown once: hand it to ${u.username} out of band. They complete enrolment at POST /oauth/enrol and /oauth/enrol/confirm.`;
+  `enrolment code: ${u.enrolmentCode}\nvalid until ${fmt(u.enrolmentExpiresAt)}; shown once: hand it to ${u.username} out of band. They complete enrolment at POST /oauth/enrol and /oauth/enrol/confirm` +
+  (u.approvalId ? ', with the second code the approving compliance officer hands them.' : '.');
 
 const COMMANDS: Record<string, Command> = {
   'agency:create': {
@@ -104,8 +118,8 @@ const COMMANDS: Record<string, Command> = {
   'user:invite': {
     args: ['username', 'agencySlug', 'role'],
     action: A.adminUserInvite,
-    run: (s, scope, [username, agency, role]) => s.inviteUser(scope, parseInput(inviteUserBody, { username, agency, role })),
-    print: (u: Invited) => `invited ${u.username} (${u.role} at ${u.agency}) ${u.id}\n${enrolmentLines(u)}`,
+    run: (s, scope, [username, agency, role]) => s.inviteUser(scope, parseInput(inviteUserBody, { username, agency, role }), undefined),
+    print: (u: Invited) => `invited ${u.username} (${u.role} at ${u.agency}) ${u.id}\n${enrolmentLines(u)}${pendingLine(u)}`,
   },
   'user:list': {
     args: ['agencySlug?'],
@@ -117,7 +131,10 @@ const COMMANDS: Record<string, Command> = {
     args: ['username', 'role'],
     action: A.adminUserRole,
     run: (s, scope, [username, role]) => s.setUserRole(scope, { username: parseInput(existingUsername, username) }, parseInput(roleName, role), undefined),
-    print: (u: User) => `${u.username} is now ${u.role} at ${u.agency}; tokens issued for the old role stop working now`,
+    print: (u: User & { pendingRole?: string; approvalId?: string }) =>
+      u.pendingRole
+        ? `${u.username} stays ${u.role} at ${u.agency}; the change to ${u.pendingRole} waits for a compliance officer (approval ${u.approvalId})`
+        : `${u.username} is now ${u.role} at ${u.agency}; tokens issued for the old role stop working now`,
   },
   'user:disable': {
     args: ['username'],
@@ -129,13 +146,24 @@ const COMMANDS: Record<string, Command> = {
     args: ['username'],
     action: A.adminUserResetMfa,
     run: (s, scope, [username]) => s.resetMfa(scope, { username: parseInput(existingUsername, username) }, undefined),
-    print: (u: Invited) => `second factor of ${u.username} reset\n${enrolmentLines(u)}`,
+    print: (u: Invited) =>
+      `second factor of ${u.username} reset; they re-enrol with the code and their current password, which does not change\n${enrolmentLines(u)}`,
   },
   'client:register': {
     args: ['clientId', 'agencySlug', 'role', 'jwks-file.json'],
     action: A.adminClientRegister,
-    run: (s, scope, [id, agency, role, file]) => s.registerClient(scope, parseInput(registerClientBody, { clientId: id, agency, role, jwks: readJwks(file!) })),
-    print: (c: Client) => `registered client ${c.clientId} (${c.role} at ${c.agency}) with keys ${c.keys.map((k) => k.kid).join(', ')}`,
+    run: (s, scope, [id, agency, role, file]) =>
+      s.registerClient(scope, parseInput(registerClientBody, { clientId: id, agency, role, jwks: readJwks(file!) }), undefined),
+    print: (c: Client & { approvalId?: string }) =>
+      `registered client ${c.clientId} (${c.role} at ${c.agency}) with keys ${c.keys.map((k) => k.kid).join(', ')}${pendingLine(c)}`,
+  },
+  'client:users': {
+    args: ['clientId', 'users?'],
+    action: A.adminClientUsers,
+    run: (s, scope, [id, list]) =>
+      s.setClientUsers(scope, parseInput(clientId, id), parseInput(clientUsersBody, { users: list ? list.split(',').filter(Boolean) : [] }).users, undefined),
+    print: (c: Client & { approvalId: string; pendingAllowedUserIds: string[] }) =>
+      `client ${c.clientId} may act for ${c.pendingAllowedUserIds.length} user(s) once a compliance officer approves (approval ${c.approvalId})`,
   },
   'client:list': {
     args: [],
@@ -191,7 +219,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  const service = new AdminService(loadPolicy(), { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
+  const service = new AdminService(loadPolicy(), {
+    keyEncryptionKey: config.keyEncryptionKey,
+    tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
+    cliOperator: operatorName(),
+  });
   const database = await openFromEnvironment({ max: 1 });
   try {
     const { command, args, json } = parsed;

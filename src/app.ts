@@ -36,6 +36,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Audit searches, accountings and exports: on the primary, or on the audit replica. */
   auditReads: AuditReads;
+  /** Set by src/main.ts: while `draining`, readiness answers 503. */
+  lifecycle?: { readonly draining: boolean };
 }
 
 /**
@@ -71,7 +73,7 @@ export function createApp(deps: AppDeps): Express {
   });
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
-  authenticator.use(new BearerStrategy(deps.tokens, deps.db));
+  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys));
   app.use(authenticator.initialize());
 
   app.use(healthRouter(deps));
@@ -89,6 +91,6 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', v1);
 
   app.use(notFoundRoute);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, deps.config.RETRY_AFTER_SECONDS));
   return app;
 }

@@ -71,7 +71,8 @@ export function createLogger(level: string, options: LoggerOptions = {}): Logger
             sync: true,
             ...(options.destination ? { destination: options.destination as unknown as NodeJS.WritableStream } : {}),
           })
-        : pino.destination(1);
+        : // Asynchronous, buffered writes to stdout: a request never waits for its log line (drain flushes).
+          pino.destination({ dest: 1, sync: false, minLength: 4096 });
   return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination);
 }
 

@@ -1,6 +1,6 @@
-import type { Executor } from '../db/client.js';
-import { accessLog, auditSealQueue } from '../db/schema/index.js';
+import { runStatement, type Executor, type Statement } from '../db/client.js';
 import type { Principal } from '../auth/principal.js';
+import { clientRequestIdOf } from '../http/request-context.js';
 import type { AuditAction, Basis, Decision } from './vocabulary.js';
 import { observed } from './observers.js';
 
@@ -23,29 +23,37 @@ export interface AuditEntry {
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const clean = (s: string | null | undefined) => (s == null ? s : s.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 
+// The entry and its seal-queue row in one statement: one round trip, and an entry is never
+// committed unqueued even outside a transaction. Sent by name, so it is planned once per connection.
+const APPEND: Statement = {
+  name: 'tiergate_append_access_log',
+  text: `WITH e AS (
+           INSERT INTO access_log (request_id, client_request_id, actor_user_id, actor_username, actor_agency, actor_role, actor_client,
+                                   subject_id, action, decision, tier, basis, break_glass, reason, detail)
+           VALUES ($1, $15, $2::uuid, $3, $4, $5, $6, $7::uuid, $8, $9, $10, $11::jsonb, $12::boolean, $13, $14::jsonb)
+           RETURNING id, seq)
+         INSERT INTO audit_seal_queue (entry_id, seq) SELECT id, seq FROM e`,
+};
+
 /** Appends one entry; callers pass the transaction that read or wrote the data. */
 export const appendAccessLog = (db: Executor, entry: AuditEntry): Promise<void> => observed(entry, () => insertEntry(db, entry));
 
 async function insertEntry(db: Executor, entry: AuditEntry): Promise<void> {
-  const [row] = await db
-    .insert(accessLog)
-    .values({
-      requestId: entry.requestId,
-      actorUserId: entry.actor?.userId ?? null,
-      actorUsername: clean(entry.actor?.username) ?? null,
-      actorAgency: entry.actor?.agency ?? null,
-      actorRole: entry.actor?.role ?? null,
-      actorClient: entry.actor?.clientId ?? null,
-      subjectId: entry.subjectId ?? null,
-      action: entry.action,
-      decision: entry.decision,
-      tier: entry.tier ?? null,
-      basis: entry.basis ?? [],
-      breakGlass: entry.breakGlass ?? false,
-      reason: clean(entry.reason) ?? null,
-      detail: entry.detail ?? {},
-    })
-    .returning({ id: accessLog.id, seq: accessLog.seq });
-  // Queued for the sealer in the same transaction: an entry is never committed unqueued.
-  await db.insert(auditSealQueue).values({ entryId: row!.id, seq: row!.seq });
+  await runStatement(db, APPEND, [
+    entry.requestId,
+    entry.actor?.userId ?? null,
+    clean(entry.actor?.username) ?? null,
+    entry.actor?.agency ?? null,
+    entry.actor?.role ?? null,
+    entry.actor?.clientId ?? null,
+    entry.subjectId ?? null,
+    entry.action,
+    entry.decision,
+    entry.tier ?? null,
+    JSON.stringify(entry.basis ?? []),
+    entry.breakGlass ?? false,
+    clean(entry.reason) ?? null,
+    JSON.stringify(entry.detail ?? {}),
+    clientRequestIdOf(entry.requestId) ?? null,
+  ]);
 }

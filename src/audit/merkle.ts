@@ -1,18 +1,18 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 
 // RFC 9162 (Certificate Transparency 2.0) section 2.1 Merkle tree hashing with domain separation:
 // a leaf is SHA-256(0x00 || data), an interior node SHA-256(0x01 || left || right).
-const sha256 = (...parts: Buffer[]) => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
+// One-shot hashing (crypto.hash, node >= 20.12) where available: the same digests without
+// a Hash object per call, which is most of the cost of hashing a short entry.
+const oneShot = (crypto as { hash?: (alg: string, data: Buffer | string, enc: 'buffer') => Buffer }).hash;
+const sha256 = (data: Buffer | string): Buffer => (oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest());
 const LEAF = Buffer.from([0]);
 const NODE = Buffer.from([1]);
 
-export const leafHash = (data: Buffer | string) => sha256(LEAF, Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'));
-export const nodeHash = (left: Buffer, right: Buffer) => sha256(NODE, left, right);
-export const EMPTY_ROOT = sha256();
+// A string leaf is hashed as 0x00 || its UTF-8 bytes; "\0" + s encodes to exactly that.
+export const leafHash = (data: Buffer | string) => sha256(Buffer.isBuffer(data) ? Buffer.concat([LEAF, data]) : `\0${data}`);
+export const nodeHash = (left: Buffer, right: Buffer) => sha256(Buffer.concat([NODE, left, right], 65));
+export const EMPTY_ROOT = createHash('sha256').digest();
 
 /** Largest power of two strictly less than n (n > 1). */
 function split(n: number): number {

@@ -1,5 +1,5 @@
 import { asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { CompactSign, type JWK } from 'jose';
+import { CompactSign, type CryptoKey, type JWK } from 'jose';
 import type { KeyStore } from '../auth/keys.js';
 import { SIGNING_ALG } from '../auth/keys.js';
 import type { Db, Executor } from '../db/client.js';
@@ -66,17 +66,21 @@ export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoin
       previous?.frontier ?? [],
       fresh.map((f) => Buffer.from(f.leafHash, 'hex')),
     );
-    const treeSize = from + fresh.length;
-    const rootHash = rootOfFrontier(frontier).toString('hex');
-    const issuedAt = new Date();
-    const payload = { log: LOG_ID, tree_size: treeSize, root_hash: rootHash, issued_at: issuedAt.toISOString() };
-    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: CHECKPOINT_TYP })
-      .sign(key);
-    const row = { treeSize, rootHash, issuedAt, kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };
+    const row = await signCheckpoint({ kid, key }, from + fresh.length, frontier);
     await tx.insert(auditCheckpoints).values(row);
     return row;
   });
+}
+
+/** The checkpoint row for a tree of `treeSize` leaves with this frontier, signed with `signer`. */
+export async function signCheckpoint(signer: { kid: string; key: CryptoKey }, treeSize: number, frontier: Frontier) {
+  const rootHash = rootOfFrontier(frontier).toString('hex');
+  const issuedAt = new Date();
+  const payload = { log: LOG_ID, tree_size: treeSize, root_hash: rootHash, issued_at: issuedAt.toISOString() };
+  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: signer.kid, typ: CHECKPOINT_TYP })
+    .sign(signer.key);
+  return { treeSize, rootHash, issuedAt, kid: signer.kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };
 }
 
 /** Seals what is queued and signs a checkpoint if the tree grew. */

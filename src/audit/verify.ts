@@ -29,6 +29,8 @@ export interface VerifyReport {
   failure?: { leafIndex?: number; entryId?: string; checkpoint?: number; reason: string };
 }
 
+const LEAF_HASH = /^[0-9a-f]{64}$/;
+
 /**
  * Checks the whole log: every checkpoint is signed by a known key over what it claims; leaves
  * run 0..n-1 without gaps; each entry hashes to its sealed leaf; and the root over the first
@@ -66,9 +68,13 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
 
   const leaves = [...data.leaves].sort((a, b) => a.leafIndex - b.leafIndex);
   const seenEntries = new Set<string>();
+  // Each sealed hash is decoded once, for the entry's check and for the tree.
+  const hashes: Buffer[] = new Array<Buffer>(leaves.length);
   for (let i = 0; i < leaves.length; i++) {
     const leaf = leaves[i]!;
     if (leaf.leafIndex !== i) return fail({ leafIndex: i, reason: `leaf ${i} is missing (next present is ${leaf.leafIndex})` });
+    if (typeof leaf.leafHash !== 'string' || !LEAF_HASH.test(leaf.leafHash)) return fail({ leafIndex: i, reason: 'malformed leaf hash' });
+    hashes[i] = Buffer.from(leaf.leafHash, 'hex');
     if (!leaf.entry) {
       if (isRetired(i)) {
         retired++;
@@ -78,8 +84,7 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
     }
     if (seenEntries.has(leaf.entry.id)) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' });
     seenEntries.add(leaf.entry.id);
-    if (entryLeafHash(leaf.entry).toString('hex') !== leaf.leafHash)
-      return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry does not match its seal (altered)' });
+    if (!entryLeafHash(leaf.entry).equals(hashes[i]!)) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry does not match its seal (altered)' });
   }
 
   let frontier = extendFrontier([], []);
@@ -92,10 +97,7 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
         reason: `checkpoint counts ${cp.treeSize} entries but only ${leaves.length} are sealed (entries removed)`,
       });
     }
-    frontier = extendFrontier(
-      frontier,
-      leaves.slice(size, cp.treeSize).map((l) => Buffer.from(l.leafHash, 'hex')),
-    );
+    frontier = extendFrontier(frontier, hashes.slice(size, cp.treeSize));
     size = cp.treeSize;
     if (rootOfFrontier(frontier).toString('hex') !== cp.rootHash) {
       const firstAfter = checkpoints.filter((c) => c.treeSize < cp.treeSize).at(-1)?.treeSize ?? 0;

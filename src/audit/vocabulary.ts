@@ -17,6 +17,8 @@ export const AUDIT_ACTIONS = {
   caseCreate: 'case.create',
   caseMemberAdd: 'case.member.add',
   caseMemberRemove: 'case.member.remove',
+  // A member's agency joins the case, bringing its records in (it becomes a participant).
+  caseJoin: 'case.join',
   caseClose: 'case.close',
   breakGlass: 'break-glass.declare',
   auditRead: 'audit.read',
@@ -28,6 +30,9 @@ export const AUDIT_ACTIONS = {
   auditDisclosures: 'audit.disclosures.read',
   auditBreakGlassRead: 'audit.break-glass.read',
   breakGlassReview: 'audit.break-glass.review',
+  // The approvals queue of operators' changes to partner accounts and clients, and one decision.
+  auditApprovalsRead: 'audit.approvals.read',
+  approvalDecide: 'audit.approval.decide',
   // A month of the log dropped by the retention command (its signed record names the leaves).
   auditRetention: 'audit.retention',
   // Onboarding by gateway operators (HTTP /v1/admin and the admin CLI); they read no person data.
@@ -42,6 +47,8 @@ export const AUDIT_ACTIONS = {
   adminClientRegister: 'admin.client.register',
   adminClientList: 'admin.client.list',
   adminClientDisable: 'admin.client.disable',
+  // A request to set who a client may act for (on_behalf_of), queued for approval.
+  adminClientUsers: 'admin.client.users',
   adminKeysList: 'admin.keys.list',
   adminKeysRotate: 'admin.keys.rotate',
 } as const;

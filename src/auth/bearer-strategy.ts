@@ -5,9 +5,50 @@ import type { AuditedRunner } from '../audit/audited.js';
 import { AUDIT_ACTIONS } from '../audit/vocabulary.js';
 import { ServiceUnavailable, Unauthorized } from '../errors/problems.js';
 import { resolvePrincipal } from './principals.js';
-import { TokenRejected, type TokenService } from './tokens.js';
+import { decodeProtectedHeader } from 'jose';
+import type { KeyStore } from './keys.js';
+import { TokenRejected, type AccessTokenClaims, type TokenService } from './tokens.js';
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const VERIFIED_CACHE_SIZE = 10_000;
+
+/**
+ * Tokens whose signature and claims verified, so a token's ES256 signature is checked once, not
+ * on every request. Only what cannot change for the same token string is remembered: a hit is
+ * used only before the token's `exp` and while its key is still a live verification key (a
+ * retired key's tokens fail at once). Revocation, a disabled user or agency and a changed role
+ * are never cached: `resolvePrincipal` reads them on every request.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { claims: AccessTokenClaims; kid: string; expMs: number }>();
+
+  constructor(private readonly keys?: Pick<KeyStore, 'verificationKey'>) {}
+
+  async get(token: string): Promise<AccessTokenClaims | undefined> {
+    const hit = this.entries.get(token);
+    if (!hit) return undefined;
+    if (Date.now() >= hit.expMs || !this.keys || !(await this.keys.verificationKey(hit.kid))) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return hit.claims;
+  }
+
+  /** `ttlSeconds` bounds a hit by the token's age too, as verification's maxTokenAge does. */
+  set(token: string, claims: AccessTokenClaims, ttlSeconds: number): void {
+    if (!this.keys || typeof claims.exp !== 'number' || typeof claims.iat !== 'number') return;
+    let kid: unknown;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      return;
+    }
+    if (typeof kid !== 'string') return;
+    // Oldest first out: a Map iterates in insertion order.
+    if (this.entries.size >= VERIFIED_CACHE_SIZE) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { claims, kid, expMs: Math.min(claims.exp, claims.iat + ttlSeconds) * 1000 });
+  }
+}
 
 /**
  * Passport strategy for `Authorization: Bearer <jwt>` (RFC 6750 section 2.1 only).
@@ -17,11 +58,23 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 export class BearerStrategy extends passport.Strategy {
   override name = 'bearer';
 
+  private readonly verified: VerifiedTokens;
+
   constructor(
     private readonly tokens: TokenService,
     private readonly db: Db,
+    keys?: Pick<KeyStore, 'verificationKey'>,
   ) {
     super();
+    this.verified = new VerifiedTokens(keys);
+  }
+
+  private async claimsOf(token: string): Promise<AccessTokenClaims> {
+    const cached = await this.verified.get(token);
+    if (cached) return cached;
+    const claims = await this.tokens.verify(token);
+    this.verified.set(token, claims, this.tokens.ttlSeconds);
+    return claims;
   }
 
   override authenticate(req: Request): void {
@@ -35,8 +88,7 @@ export class BearerStrategy extends passport.Strategy {
     const [scheme, token, ...rest] = header.split(' ');
     if (scheme?.toLowerCase() !== 'bearer' || !token || rest.length > 0) return reject('scheme_invalid');
     if (!COMPACT_JWS.test(token)) return reject('token_malformed');
-    this.tokens
-      .verify(token)
+    this.claimsOf(token)
       .then((claims) => resolvePrincipal(this.db, claims))
       .then(
         (principal) => this.success(principal),

@@ -18,6 +18,8 @@ export interface RegisterClientInput {
   role: string;
   /** The client's public JWK set, {keys: [...]}; stored normalized (public members only). */
   jwks: unknown;
+  /** `pending` until a compliance officer approves it (a partner's client registered by an operator). */
+  approval?: 'pending' | 'approved';
 }
 
 export interface RegisteredClient {
@@ -63,7 +65,7 @@ export async function registerClient(db: Executor, input: RegisterClientInput): 
         .returning({ id: users.id });
       const [client] = await tx
         .insert(clients)
-        .values({ clientId: input.clientId, agencyId: agency.id, serviceUserId: user!.id, jwks })
+        .values({ clientId: input.clientId, agencyId: agency.id, serviceUserId: user!.id, jwks, approval: input.approval ?? 'approved' })
         .returning({ id: clients.id, clientId: clients.clientId });
       return { id: client!.id, clientId: client!.clientId, serviceUserId: user!.id };
     });

@@ -30,6 +30,20 @@ export async function issueEnrolmentCode(db: Executor, userId: string, hours = 7
   return code;
 }
 
+/**
+ * The compliance officer's half of an approved invitation: a second one-time code, stored only
+ * hashed, without which the invited user cannot enrol. Extends the enrolment window by `hours`
+ * from now, so a late approval does not leave the operator's code expired.
+ */
+export async function issueApprovalCode(db: Executor, userId: string, hours = 72): Promise<string> {
+  const code = `${randomCode()}-${randomCode()}`;
+  await db
+    .update(users)
+    .set({ enrolmentApprovalCodeHash: hashCode(code), enrolmentExpiresAt: new Date(Date.now() + hours * 3_600_000) })
+    .where(eq(users.id, userId));
+  return code;
+}
+
 /** Replaces a user's recovery codes; returns the plaintexts once. */
 export async function issueRecoveryCodes(db: Executor, userId: string): Promise<string[]> {
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, randomCode);

@@ -14,3 +14,6 @@ export async function verifyPassword(storedHash: string | undefined, password: s
   const ok = await verify(target, password).catch(() => false);
   return ok && storedHash !== undefined;
 }
+
+/** Whether a user has ever set a password (an invited user's placeholder hash is not one). */
+export const hasPassword = (storedHash: string) => storedHash.startsWith('$argon2');

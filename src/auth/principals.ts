@@ -1,48 +1,78 @@
-import { and, eq, gt } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
-import { agencies, clients, revokedTokens, users } from '../db/schema/index.js';
+import { runStatement, type Executor, type Statement } from '../db/client.js';
 import type { AgencyKind } from '../authz/vocabulary.js';
 import type { Principal } from './principal.js';
 import type { AccessTokenClaims } from './tokens.js';
 import { TokenRejected } from './tokens.js';
+
+interface PrincipalRow {
+  userId: string;
+  username: string;
+  role: string;
+  userDisabled: boolean;
+  userApproval: string;
+  agencyId: string;
+  agencySlug: string;
+  agencyKind: string;
+  agencyDisabled: boolean;
+  revoked: boolean;
+  clientFound: boolean;
+  clientAgencyId: string | null;
+  clientDisabled: boolean;
+  clientApproval: string | null;
+  clientServiceUserId: string | null;
+  clientAllowedUserIds: string[] | null;
+  clientRole: string | null;
+}
+
+const PRINCIPAL_STATEMENT: Statement = {
+  name: 'tiergate_principal',
+  text: `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
+                a.id AS "agencyId", a.slug AS "agencySlug", a.kind AS "agencyKind", a.disabled_at IS NOT NULL AS "agencyDisabled",
+                EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text AND r.expires_at > now()) AS revoked,
+                c.client_id IS NOT NULL AS "clientFound", c.agency_id AS "clientAgencyId", c.disabled_at IS NOT NULL AS "clientDisabled",
+                c.approval AS "clientApproval", c.service_user_id AS "clientServiceUserId", c.allowed_user_ids AS "clientAllowedUserIds",
+                cu.role AS "clientRole"
+           FROM users u
+           JOIN agencies a ON a.id = u.agency_id
+           LEFT JOIN clients c ON c.client_id = $3::text
+           LEFT JOIN users cu ON cu.id = c.service_user_id
+          WHERE u.id = $1::uuid`,
+};
 
 /**
  * Turns verified claims into a Principal from the current rows, so a disabled user or agency,
  * a changed role or a revoked token stops working on the very next request.
  */
 export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims): Promise<Principal> {
-  const [row] = await db
-    .select({ user: users, agency: agencies })
-    .from(users)
-    .innerJoin(agencies, eq(users.agencyId, agencies.id))
-    .where(eq(users.id, claims.sub))
-    .limit(1);
+  // One statement, sent by name: the user, their agency, the token's revocation and its client.
+  const [row] = await runStatement<PrincipalRow>(db, PRINCIPAL_STATEMENT, [claims.sub, claims.jti, claims.client_id ?? null]);
   if (!row) throw new TokenRejected('user_unknown');
-  if (row.user.disabledAt) throw new TokenRejected('user_disabled');
-  if (row.agency.disabledAt) throw new TokenRejected('agency_disabled');
-  if (row.user.role !== claims.role || row.agency.slug !== claims.agency) throw new TokenRejected('claims_stale');
-  const [revoked] = await db
-    .select({ jti: revokedTokens.jti })
-    .from(revokedTokens)
-    .where(and(eq(revokedTokens.jti, claims.jti), gt(revokedTokens.expiresAt, new Date())))
-    .limit(1);
-  if (revoked) throw new TokenRejected('token_revoked');
+  if (row.userDisabled) throw new TokenRejected('user_disabled');
+  if (row.agencyDisabled) throw new TokenRejected('agency_disabled');
+  if (row.userApproval !== 'approved') throw new TokenRejected('user_not_approved');
+  if (row.role !== claims.role || row.agencySlug !== claims.agency) throw new TokenRejected('claims_stale');
+  if (row.revoked) throw new TokenRejected('token_revoked');
+  let clientRole: string | undefined;
   if (claims.client_id !== undefined) {
-    const [client] = await db
-      .select({ agencyId: clients.agencyId, disabledAt: clients.disabledAt })
-      .from(clients)
-      .where(eq(clients.clientId, claims.client_id))
-      .limit(1);
-    if (!client || client.disabledAt || client.agencyId !== row.agency.id) throw new TokenRejected('client_disabled');
+    if (!row.clientFound || row.clientDisabled || row.clientAgencyId !== row.agencyId) throw new TokenRejected('client_disabled');
+    if (row.clientApproval !== 'approved') throw new TokenRejected('client_not_approved');
+    if (row.clientServiceUserId !== row.userId) {
+      // Acting for a user: only one still on the client's list, and never above the client's own
+      // role (SPEC principle 10). The role is the client's current one, whatever the token says.
+      if (!(row.clientAllowedUserIds ?? []).includes(row.userId)) throw new TokenRejected('client_user_not_allowed');
+      if (row.clientRole === null || (claims.client_role !== undefined && claims.client_role !== row.clientRole)) throw new TokenRejected('claims_stale');
+      clientRole = row.clientRole;
+    }
   }
   return {
-    userId: row.user.id,
-    username: row.user.username,
-    agencyId: row.agency.id,
-    agency: row.agency.slug,
-    agencyKind: row.agency.kind as AgencyKind,
-    role: row.user.role,
+    userId: row.userId,
+    username: row.username,
+    agencyId: row.agencyId,
+    agency: row.agencySlug,
+    agencyKind: row.agencyKind as AgencyKind,
+    role: row.role,
     jti: claims.jti,
     ...(claims.client_id !== undefined ? { clientId: claims.client_id } : {}),
+    ...(clientRole !== undefined ? { clientRole } : {}),
   };
 }

@@ -19,6 +19,8 @@ export interface AccessTokenClaims extends JWTPayload {
   role: string;
   amr: string[];
   client_id?: string;
+  /** When a client acts for the user: the client's own role, which lowers the user's ceiling. */
+  client_role?: string;
 }
 
 export interface IssueRequest {
@@ -28,6 +30,7 @@ export interface IssueRequest {
   role: string;
   amr: string[];
   clientId?: string;
+  clientRole?: string;
 }
 
 export class TokenService {
@@ -42,7 +45,14 @@ export class TokenService {
 
   async issue(req: IssueRequest): Promise<string> {
     const { kid, key } = await this.keys.signingKey();
-    return new SignJWT({ agency: req.agency, agency_kind: req.agencyKind, role: req.role, amr: req.amr, ...(req.clientId ? { client_id: req.clientId } : {}) })
+    return new SignJWT({
+      agency: req.agency,
+      agency_kind: req.agencyKind,
+      role: req.role,
+      amr: req.amr,
+      ...(req.clientId ? { client_id: req.clientId } : {}),
+      ...(req.clientRole ? { client_role: req.clientRole } : {}),
+    })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP })
       .setIssuer(this.config.TOKEN_ISSUER)
       .setAudience(this.config.TOKEN_AUDIENCE)

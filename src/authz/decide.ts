@@ -5,10 +5,11 @@ import type { AuditedRunner } from '../audit/audited.js';
 import type { AuditAction, Basis } from '../audit/vocabulary.js';
 import type { Executor } from '../db/client.js';
 import { Forbidden } from '../errors/problems.js';
-import { compileAbility, tierField, type Action, type SubjectType } from './ability.js';
+import { compileAbility, TIER_RULES, tierField, type Action, type EntryGrant, type SubjectType } from './ability.js';
 import { loadSubjectContext } from './context.js';
-import { principalCeiling, type Policy } from './policy.js';
-import { ENTRY_TIERS, TIERS, tierRank, type Tier } from './vocabulary.js';
+import { redisclosureNotices, type Notice } from './notices.js';
+import type { Policy } from './policy.js';
+import { TIERS, tierRank, type Tier } from './vocabulary.js';
 
 /**
  * The one policy decision point. Routes declare `authorize(action, type)` (a check by type,
@@ -47,43 +48,69 @@ export class DecisionPoint {
   /** The tier of one person's record this principal gets now, why, and which entries it may see. */
   async decideTier(db: Executor, principal: Principal, subjectId: string): Promise<TierDecision> {
     const context = await loadSubjectContext(db, principal, subjectId);
-    const { ability, bases } = compileAbility(this.policy, principal, context);
+    const { ability, bases, entryGrants } = compileAbility(this.policy, principal, context);
     const record = as('Subject', { id: subjectId } as Record<string, unknown>);
     const grantedTiers = TIERS.filter((t) => ability.can('read', record, tierField(t)));
-    const top = grantedTiers.at(-1);
-    if (!top) throw new Forbidden('no-rule:read:Subject');
-    const basis = ability
+    if (!grantedTiers.includes('basic')) throw new Forbidden('no-rule:read:Subject');
+    const tierBasis = ability
       .rulesFor('read', 'Subject')
       .filter((r) => !r.inverted && r.fields && grantedTiers.some((t) => r.fields!.includes(tierField(t))) && r.matchesConditions(record))
       .map((r) => bases.get(r.reason ?? ''))
       .filter((b): b is Basis => b !== undefined);
+    const entryRules = ability.rulesFor('read', 'Entry');
+    const asEntry = (entry: EntryFacts) => as('Entry', { ...entry, subjectId } as Record<string, unknown>);
     return {
-      tier: top,
-      basis,
-      withheld: TIERS.filter((t) => !grantedTiers.includes(t)),
-      breakGlass: basis.some((b) => b.rule === 'break-glass'),
-      entryTiers: grantedTiers.filter((t) => t !== 'basic'),
-      ceilingEntryTiers: ENTRY_TIERS.filter((t) => {
-        const c = principalCeiling(this.policy, principal);
-        return c !== undefined && tierRank(t) <= tierRank(c);
-      }),
-      releasedCategories: [...new Set(context.consents.flatMap((c) => c.sensitiveCategories))],
-      canSeeEntry: (entry) => ability.can('read', as('Entry', { ...entry, subjectId } as Record<string, unknown>)),
+      entryGrants,
+      canSeeEntry: (entry) => ability.can('read', asEntry(entry)),
+      // The access block describes exactly what is carried: a tier reached only through the
+      // caller's own or authored entries is named with that basis (SPEC principle 2).
+      describe: (carried) => {
+        const basis = [...tierBasis];
+        let top = grantedTiers.at(-1)!;
+        for (const entry of carried) {
+          const grounds = entryRules.filter((r) => !r.inverted && r.matchesConditions(asEntry(entry))).map((r) => bases.get(r.reason ?? '')!);
+          if (grounds.some((b) => (TIER_RULES as readonly string[]).includes(b.rule))) continue;
+          const ground = grounds.find((b) => b.rule === 'own-contribution') ?? grounds.find((b) => b.rule === 'author');
+          if (!ground) throw new Error('an entry no rule releases reached the response');
+          const tier = entry.tier as Tier;
+          if (!basis.some((b) => b.rule === ground.rule && b.tier === tier)) basis.push({ tier, rule: ground.rule });
+          if (tierRank(tier) > tierRank(top)) top = tier;
+        }
+        const notices = redisclosureNotices(principal, carried);
+        return {
+          tier: top,
+          basis,
+          withheld: TIERS.filter((t) => tierRank(t) > tierRank(top)),
+          ...(notices.length ? { notices } : {}),
+        };
+      },
+      breakGlass: tierBasis.some((b) => b.rule === 'break-glass'),
     };
   }
 }
 
-export interface TierDecision {
+/** What the policy needs to know of one entry. */
+export interface EntryFacts {
+  tier: string;
+  sensitivity: string[];
+  agencyId: string;
+  authorUserId: string;
+}
+
+export interface AccessBlock {
   tier: Tier;
   basis: Basis[];
   withheld: Tier[];
+  notices?: Notice[];
+}
+
+export interface TierDecision {
+  /** The grounds on which entries are released, for the SQL filter; `canSeeEntry` re-checks every row. */
+  entryGrants: EntryGrant[];
+  canSeeEntry(entry: EntryFacts): boolean;
+  /** The `access` block for a response that carries `carried` (entries `canSeeEntry` allowed). */
+  describe(carried: EntryFacts[]): AccessBlock;
   breakGlass: boolean;
-  /** For the SQL filter; `canSeeEntry` re-checks every row that filter lets through. */
-  entryTiers: Tier[];
-  /** Tiers of the caller agency's own entries it may see (the role's ceiling). */
-  ceilingEntryTiers: Tier[];
-  releasedCategories: string[];
-  canSeeEntry(entry: { tier: string; sensitivity: string[]; agencyId: string }): boolean;
 }
 
 // A refused request under /v1/subjects/:id is logged against that person (only a well-formed id).

@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { AUDIT_ACTIONS as A } from '../audit/vocabulary.js';
 import { fromPackageRoot } from '../paths.js';
-import { AGENCY_KINDS, ENTRY_TIERS, TIERS, type AgencyKind, type Tier } from './vocabulary.js';
+import { AGENCY_KINDS, ENTRY_TIERS, SENSITIVE_CATEGORIES, TIERS, tierRank, type AgencyKind, type Tier } from './vocabulary.js';
 
 export const PERMISSIONS = [
   'read',
@@ -18,9 +18,20 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
+// Which of its own agency's entries a role sees without consent or case (SPEC principles 6, 9):
+// the tiers, and the sensitive categories besides. Psychotherapy notes are not listed here: they
+// are read by their author alone, a rule fixed in code (src/authz/ability.ts).
+const ownContributionSchema = z.strictObject({
+  tiers: z.array(z.enum(ENTRY_TIERS)),
+  categories: z.array(
+    z.enum(SENSITIVE_CATEGORIES).refine((c) => c !== 'psychotherapy-notes', 'psychotherapy notes are read by their author alone; no role may be given them'),
+  ),
+});
+
 const roleSchema = z.strictObject({
   permissions: z.array(z.enum(PERMISSIONS)).nonempty(),
   ceiling: z.enum([...TIERS, 'none']),
+  ownContribution: ownContributionSchema.optional(),
 });
 
 /** Logged actions that disclose person data; the policy picks which of them the accounting counts. */
@@ -62,11 +73,16 @@ const policySchema = z.strictObject({
       .min(5)
       .max(24 * 60),
     minReasonLength: z.number().int().min(1),
+    // A reason carries real words: at least this many different words of two letters or more.
+    minReasonWords: z.number().int().min(1).max(20).default(3),
+    // Declarations (renewals included) one user may make in any 24 hours.
+    maxPerDay: z.number().int().min(1).max(100).default(5),
   }),
   disclosures: disclosuresSchema,
 });
 
 export type RolePolicy = z.infer<typeof roleSchema>;
+export type OwnContribution = z.infer<typeof ownContributionSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type DisclosurePolicy = Policy['disclosures'];
 
@@ -87,6 +103,12 @@ export function parsePolicy(raw: unknown): Policy {
       const readsPersonData = rule.permissions.some((p) => p !== 'audit' && p !== 'admin');
       if (readsPersonData && rule.ceiling === 'none') throw new Error(`invalid policy: ${kind}.${role} handles person data but has ceiling none`);
       if (!readsPersonData && rule.ceiling !== 'none') throw new Error(`invalid policy: ${kind}.${role} reads no person data; its ceiling must be none`);
+      const own = rule.ownContribution;
+      if (own && rule.ceiling === 'none' && (own.tiers.length || own.categories.length)) {
+        throw new Error(`invalid policy: ${kind}.${role} reads no person data; it can have no ownContribution`);
+      }
+      const above = own?.tiers.find((t) => rule.ceiling === 'none' || tierRank(t) > tierRank(rule.ceiling as Tier));
+      if (above) throw new Error(`invalid policy: ${kind}.${role}.ownContribution lists ${above}, above the role's ceiling`);
     }
   }
   return parsed.data;
@@ -99,6 +121,11 @@ export function roleRule(policy: Policy, kind: AgencyKind, role: string): RolePo
 
 export function isKnownRole(policy: Policy, kind: AgencyKind, role: string): boolean {
   return roleRule(policy, kind, role) !== undefined;
+}
+
+/** Which of its own agency's entries this role sees; nothing when the policy names nothing. */
+export function ownContributionOf(policy: Policy, kind: AgencyKind, role: string): OwnContribution {
+  return roleRule(policy, kind, role)?.ownContribution ?? { tiers: [], categories: [] };
 }
 
 export function ceilingOf(rule: RolePolicy | undefined): Tier | undefined {

@@ -53,6 +53,24 @@ const schema = z.object({
     }),
   /** Largest accepted request body. */
   BODY_LIMIT: z.string().default('64kb'),
+  /** Connections in the gateway's PostgreSQL pool. */
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  /**
+   * Longest wait for a pooled PostgreSQL connection (or for a new one to connect), in ms. A
+   * request that waits longer answers 503 with Retry-After instead of queueing without bound.
+   */
+  DB_POOL_WAIT_MS: z.coerce.number().int().min(1).max(600_000).default(2_000),
+  /** PostgreSQL statement_timeout for every statement the gateway sends, in ms (0: none). */
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
+  /** PostgreSQL lock_timeout: how long a statement waits for a lock (a locked log table) before the request answers 503, in ms (0: none). */
+  DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(2_000),
+  /** Seconds a 503 asks the client to wait (`Retry-After`). */
+  RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(2),
+  /**
+   * Longest drain on SIGTERM, in ms: in-flight requests and the sealer's batch get this long,
+   * then remaining connections are cut and the process exits with status 1.
+   */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** pino level for application logs (never carry person data). */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Port of the Prometheus scrape endpoint `GET /metrics`, apart from the API's port. Unset: no metrics listener. */

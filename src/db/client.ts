@@ -22,9 +22,31 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** How long the database may take before a request gives up and answers 503 (fail fast). */
+export interface PostgresOptions {
+  /** Pool size. */
+  max?: number;
+  /** Longest wait for a pooled connection (or a new one), in ms; 0 waits forever. */
+  poolWaitMs?: number;
+  /** Server-side statement_timeout, in ms; 0 is none. */
+  statementTimeoutMs?: number;
+  /** Server-side lock_timeout, in ms; 0 is none. */
+  lockTimeoutMs?: number;
+}
+
 /** PostgreSQL through a `pg` pool. */
-export function openPostgres(url: string, options: { max?: number } = {}): Database {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 });
+export function openPostgres(url: string, options: PostgresOptions = {}): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.poolWaitMs ?? 0,
+    // Sent at connection start-up, so every statement on every pooled connection is bounded.
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
+    // A transaction left open by a stuck client never holds its locks for long.
+    ...(options.statementTimeoutMs ? { idle_in_transaction_session_timeout: options.statementTimeoutMs * 2 } : {}),
+    keepAlive: true,
+  });
   // An idle client that loses its server must not crash the process; the next query fails instead.
   pool.on('error', () => undefined);
   // A client checked out for a request's transaction has no pool listener: if its connection drops
@@ -40,4 +62,23 @@ export async function openPglite(dataDir?: string): Promise<Database & { client:
   const client = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return { db, client, driver: 'pglite', close: () => client.close() };
+}
+
+/** A statement with a fixed text: sent by name on PostgreSQL, so each connection parses and plans it once. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+type RawClient = { query<R>(q: unknown, values?: unknown[]): Promise<{ rows: R[] }>; exec?: unknown };
+
+/**
+ * Runs a fixed statement on `db` (the pool, or a transaction's own connection) without building
+ * a query per call; rows come back as the driver parses them. Both drivers: PGlite has no named
+ * statements and takes the text with its parameters.
+ */
+export async function runStatement<R>(db: Executor, statement: Statement, values: unknown[]): Promise<R[]> {
+  const client = (db as unknown as { session: { client: RawClient } }).session.client;
+  if (typeof client.exec === 'function') return (await client.query<R>(statement.text, values)).rows;
+  return (await client.query<R>({ name: statement.name, text: statement.text, values })).rows;
 }

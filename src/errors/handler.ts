@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { errorSummary } from '../logger.js';
-import { HttpProblem, OAuthError } from './problems.js';
+import { isDatabaseUnavailable } from './database.js';
+import { HttpProblem, OAuthError, ServiceUnavailable } from './problems.js';
 
 const PROBLEM_TYPE_BASE = 'https://tiergate.example/problems/';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -16,17 +17,29 @@ export const notFoundRoute: RequestHandler = (req, res) => {
  * body-parser failures become 400/413, and anything else a generic 500 whose details go only to
  * the application log (by error class and code, never the message, which may quote data).
  */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, retryAfterSeconds = 2): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (res.headersSent) return;
+    // A 503 says when to come back (RFC 9110 10.2.3), whichever format its body takes.
+    const status = (err as { status?: unknown })?.status;
+    if (status === 503) res.set('Retry-After', String((err as { retryAfter?: number }).retryAfter ?? retryAfterSeconds));
     if (err instanceof OAuthError) {
       res.status(err.status).set('Cache-Control', 'no-store');
       if (err.status === 401) res.set('WWW-Authenticate', 'Basic realm="tiergate"');
-      if (err.retryAfter !== undefined) res.set('Retry-After', String(err.retryAfter));
+      if (err.retryAfter !== undefined || err.status === 503) res.set('Retry-After', String(err.retryAfter ?? retryAfterSeconds));
       res.json({ error: err.error, ...(err.description ? { error_description: err.description } : {}) });
       return;
     }
-    const problem = err instanceof HttpProblem ? err : fromParserError(err);
+    const problem =
+      err instanceof HttpProblem
+        ? err
+        : isDatabaseUnavailable(err)
+          ? new ServiceUnavailable('The database cannot answer right now; no data was disclosed.')
+          : fromParserError(err);
+    if (problem?.status === 503 && !(err instanceof HttpProblem)) {
+      logger.warn({ requestId: req.id, err: errorSummary(err) }, 'database unavailable');
+      res.set('Retry-After', String(retryAfterSeconds));
+    }
     if (problem) {
       if (req.originalUrl.startsWith('/oauth/')) {
         const error = problem.status === 503 ? 'temporarily_unavailable' : problem.status >= 500 ? 'server_error' : 'invalid_request';

@@ -56,9 +56,15 @@ export class Conflict extends HttpProblem {
   }
 }
 
-/** The access log (or the database behind it) could not be written: fail closed. */
+/**
+ * The access log (or the database behind it) could not be written: fail closed. Every 503 carries
+ * `Retry-After` (RETRY_AFTER_SECONDS unless `retryAfter` says otherwise).
+ */
 export class ServiceUnavailable extends HttpProblem {
-  constructor(detail = 'The access log could not be written; no data was disclosed.') {
+  constructor(
+    detail = 'The access log could not be written; no data was disclosed.',
+    readonly retryAfter?: number,
+  ) {
     super(503, 'Service Unavailable', detail);
   }
 }

@@ -8,6 +8,7 @@ import { fromPackageRoot } from '../paths.js';
 import {
   agencyParams,
   clientParams,
+  clientUsersBody,
   createAgencyBody,
   inviteUserBody,
   listUsersQuery,
@@ -15,6 +16,7 @@ import {
   setRoleBody,
   userParams,
 } from '../modules/admin/schemas.js';
+import { approvalsQuery, decisionBody } from '../modules/audit/approvals.js';
 import { queueQuery, reviewBody } from '../modules/audit/break-glass-review.js';
 import { consistencyQuery, proofQuery } from '../modules/audit/checkpoints.js';
 import { disclosuresQuery } from '../modules/audit/disclosures.js';
@@ -109,7 +111,12 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         operationId: 'searchSubjects',
         summary: 'Search by name and date of birth (basic fields only, at most 20)',
         query: searchQuery,
-        responses: { 200: ok('Matches', object({ subjects: list(ref('SubjectSummary')) })) },
+        responses: {
+          200: ok(
+            'Matches (at most 20; `truncated` says whether more matched)',
+            object({ subjects: list(ref('SubjectSummary')), truncated: { type: 'boolean' } }),
+          ),
+        },
       },
       'POST /v1/subjects': {
         operationId: 'createSubject',
@@ -174,7 +181,10 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         operationId: 'breakGlass',
         summary: 'Declare an emergency: a temporary elevated tier, flagged in the log and queued for review',
         params: idParams,
-        body: breakGlassBody(policy.breakGlass.minReasonLength),
+        body: breakGlassBody(policy.breakGlass),
+        description:
+          'One live grant per user and person: a second while one is live is 409 unless `renew` is true with a new reason (a renewal is flagged in the log and the review queue); at most `breakGlass.maxPerDay` declarations per user in any 24 hours (403).',
+        problems: [409],
         responses: { 201: ok('Granted', ref('BreakGlassGrant')) },
       },
     },
@@ -199,6 +209,13 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         params: memberParams,
         problems: [409],
         responses: { 200: ok('The case with its team', ref('Case')) },
+      },
+      'POST /v1/cases/:id/participants': {
+        operationId: 'joinCase',
+        summary: "Join the case from the caller's agency, bringing that agency's records in",
+        params: idParams,
+        problems: [409],
+        responses: { 201: ok('The case with its participants', ref('Case')) },
       },
       'POST /v1/cases/:id/close': {
         operationId: 'closeCase',
@@ -245,6 +262,20 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         params: idParams,
         body: reviewBody,
         responses: { 201: ok('Reviewed', ref('BreakGlassReview')) },
+      },
+      'GET /v1/audit/approvals': {
+        operationId: 'listApprovals',
+        summary: "The approvals queue: operators' changes to partner accounts and clients",
+        query: approvalsQuery,
+        responses: { 200: ok('Requests', object({ status: string, approvals: list(ref('Approval')) })) },
+      },
+      'POST /v1/audit/approvals/:id/decision': {
+        operationId: 'decideApproval',
+        summary: 'Approve or reject a request (a compliance officer who does not administer and did not ask for it)',
+        params: idParams,
+        body: decisionBody,
+        problems: [409],
+        responses: { 200: ok('Decided; an approved invitation carries the approver’s half of the enrolment, shown once', ref('Approval')) },
       },
       'GET /v1/audit/checkpoints/latest': {
         operationId: 'latestCheckpoint',
@@ -312,7 +343,10 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         params: userParams,
         body: setRoleBody,
         problems: [409],
-        responses: { 200: ok('Updated', ref('User')) },
+        responses: {
+          200: ok('Updated (a gateway-agency user)', ref('User')),
+          202: ok('A partner user: the new role waits for a compliance officer; the old one stands', ref('PendingRole')),
+        },
       },
       'POST /v1/admin/users/:id/disable': {
         operationId: 'disableUser',
@@ -323,7 +357,7 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
       },
       'POST /v1/admin/users/:id/reset-mfa': {
         operationId: 'resetUserMfa',
-        summary: "Void a user's second factor and issue a new enrolment code",
+        summary: "Void a user's second factor and issue a new enrolment code (re-enrolment proves the user's current password)",
         params: userParams,
         problems: [409],
         responses: { 200: ok('Reset', ref('Invitation')) },
@@ -334,6 +368,14 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         body: registerClientBody,
         problems: [409],
         responses: { 201: ok('Registered', ref('Client')) },
+      },
+      'PUT /v1/admin/clients/:clientId/users': {
+        operationId: 'setClientUsers',
+        summary: 'Ask to set the people a client may act for (on_behalf_of); takes effect when a compliance officer approves',
+        params: clientParams,
+        body: clientUsersBody,
+        problems: [409],
+        responses: { 202: ok('Queued for approval', ref('PendingClientUsers')) },
       },
       'GET /v1/admin/clients': {
         operationId: 'listClients',

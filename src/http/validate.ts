@@ -15,9 +15,50 @@ function issues(error: z.ZodError) {
   }));
 }
 
-/** Replaces req.body / the validated query with the parsed value, or answers 400 problem+json. */
+/** How deep a JSON body may nest; clinical `content` is a shallow document, and a deeper one is refused before any parsing by schema. */
+export const MAX_JSON_DEPTH = 32;
+
+// A NUL cannot be stored in a PostgreSQL text or jsonb value, and a lone surrogate is not a
+// character at all (it cannot be encoded as UTF-8): either is bad input, never a database error.
+// In a `u` regex a well-formed surrogate pair is one code point, so \p{Cs} matches only lone halves.
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+
+/**
+ * The first thing in a parsed JSON value (or a query or path) that no schema should ever see:
+ * nesting deeper than `maxDepth`, or a string or key with a NUL or a lone surrogate. Walks with
+ * its own stack, so a hostile depth can never exhaust the call stack. Undefined when clean.
+ */
+export function unsafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH): { path: string; message: string } | undefined {
+  const stack: { value: unknown; depth: number; path: PropertyKey[] }[] = [{ value, depth: 0, path: [] }];
+  const at = (path: PropertyKey[]) => path.map(safeKey).join('.') || '(root)';
+  while (stack.length) {
+    const { value: v, depth, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (UNSTORABLE.test(v)) return { path: at(path), message: 'must not contain NUL characters or unpaired surrogates' };
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= maxDepth) return { path: at(path.slice(0, 8)), message: `must not nest deeper than ${maxDepth} levels` };
+    const entries: [PropertyKey, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+    for (const [k, x] of entries) {
+      if (typeof k === 'string' && UNSTORABLE.test(k)) return { path: at(path), message: 'keys must not contain NUL characters or unpaired surrogates' };
+      stack.push({ value: x, depth: depth + 1, path: [...path, k] });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Replaces req.body / the validated query with the parsed value, or answers 400 problem+json.
+ * Every part is first checked by unsafeJson, the body even where the route takes none, so that
+ * no route can pass a hostile value on to a schema, a service or the database.
+ */
 export function validate(schemas: { body?: z.ZodType; query?: z.ZodType; params?: z.ZodType }): RequestHandler {
   return (req, res, next) => {
+    for (const part of ['params', 'query', 'body'] as const) {
+      const unsafe = unsafeJson(req[part]);
+      if (unsafe) return next(new BadRequest(`The request ${part} is invalid.`, [unsafe]));
+    }
     for (const part of ['params', 'query', 'body'] as const) {
       const schema = schemas[part];
       if (!schema) continue;
@@ -31,7 +72,8 @@ export function validate(schemas: { body?: z.ZodType; query?: z.ZodType; params?
   };
 }
 
-export const uuid = z.uuid({ error: 'must be a UUID' });
+/** A UUID in any case, normalised to lower case at the boundary (the log and jsonb compare ids as text). */
+export const uuid = z.uuid({ error: 'must be a UUID' }).toLowerCase();
 export const idParams = z.strictObject({ id: uuid });
 
 /** A calendar date YYYY-MM-DD that exists (no 2024-02-30). */

@@ -3,7 +3,7 @@ import type { AppDeps } from '../../src/app.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import type { AgencyKind, SensitiveCategory } from '../../src/authz/vocabulary.js';
 import type { Db } from '../../src/db/client.js';
-import { agencies, caseMembers, cases, clinicalEntries, consents, subjects, users } from '../../src/db/schema/index.js';
+import { agencies, caseMembers, caseParticipants, cases, clinicalEntries, consents, subjects, users } from '../../src/db/schema/index.js';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 let passwordHash: Promise<string> | undefined;
@@ -125,6 +125,8 @@ export async function createCase(db: Db, subjectId: string, by: TestUser, member
       ...(status === 'closed' ? { closedAt: new Date(), closedBy: by.userId } : {}),
     })
     .returning();
+  // The opener's agency brings its records in, as POST /v1/cases does.
+  await db.insert(caseParticipants).values({ caseId: row!.id, agencyId: by.agencyId, joinedBy: by.userId });
   if (members.length) await db.insert(caseMembers).values(members.map((m) => ({ caseId: row!.id, userId: m.userId, addedBy: by.userId })));
   return row!;
 }

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashCode } from '../../src/auth/enrolment.js';
 import { openPglite, openPostgres, type Database } from '../../src/db/client.js';
 import { createTestApp } from '../helpers/app.js';
+import { bearer, createAgency, createUser } from '../helpers/factories.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -99,6 +100,9 @@ describe('admin CLI', { timeout: 240_000 }, () => {
     expect(invited.stdout).toContain('invited clerk@metro-police (records_staff at metro-police)');
     const code = CODE.exec(invited.stdout)?.[1];
     expect(code).toBeDefined();
+    // Into a partner agency, the CLI goes through the same rule as HTTP: pending until approved.
+    const approvalId = /approval ([0-9a-f-]{36})/.exec(invited.stdout)?.[1];
+    expect(invited.stdout).toContain('pending: takes effect only when a compliance officer approves it');
 
     // A refusal: exit 1 with the reason on stderr, nothing changed. A usage error: exit 2.
     const badRole = await cli('user:invite', 'doc@metro-police', 'metro-police', 'clinician');
@@ -118,16 +122,25 @@ describe('admin CLI', { timeout: 240_000 }, () => {
         expect(entry.request_id).toMatch(/^cli:[0-9a-f-]{36}$/);
         expect(JSON.stringify(entry)).not.toContain(code);
       }
-      const users = await query('select u.role, u.password_hash, u.enrolment_code_hash, a.kind from users u join agencies a on a.id = u.agency_id');
-      expect(users).toEqual([{ role: 'records_staff', password_hash: '!', enrolment_code_hash: hashCode(code!), kind: 'police' }]);
+      const users = await query('select u.role, u.password_hash, u.enrolment_code_hash, u.approval, a.kind from users u join agencies a on a.id = u.agency_id');
+      expect(users).toEqual([{ role: 'records_staff', password_hash: '!', enrolment_code_hash: hashCode(code!), approval: 'pending', kind: 'police' }]);
+      expect(await query('select id, kind, status, requested_by, requested_by_name from approvals')).toEqual([
+        { id: approvalId, kind: 'user.invite', status: 'pending', requested_by: null, requested_by_name: 'cli:ops-tester' },
+      ]);
 
-      // The printed code is the one the gateway accepts at enrolment.
+      // The printed code alone does not enrol; with the approving compliance officer's half it does.
       const t = await createTestApp(database);
-      const enrol = await request(t.app)
-        .post('/oauth/enrol')
-        .send({ username: 'clerk@metro-police', enrolment_code: code, password: 'a long enough passphrase' });
-      expect(enrol.status, JSON.stringify(enrol.body)).toBe(200);
-      expect(enrol.body.totp_secret).toEqual(expect.any(String));
+      const enrol = (extra: Record<string, string> = {}) =>
+        request(t.app)
+          .post('/oauth/enrol')
+          .send({ username: 'clerk@metro-police', enrolment_code: code, password: 'a long enough passphrase', ...extra });
+      expect((await enrol()).status).toBe(400);
+      const compliance = await createUser(t.deps, await createAgency(t.deps.db, 'gateway'), 'compliance_officer');
+      const approved = await request(t.app).post(`/v1/audit/approvals/${approvalId}/decision`).set(bearer(compliance)).send({ decision: 'approve' });
+      expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+      const enrolled = await enrol({ approval_code: approved.body.approvalCode });
+      expect(enrolled.status, JSON.stringify(enrolled.body)).toBe(200);
+      expect(enrolled.body.totp_secret).toEqual(expect.any(String));
     });
   });
 
@@ -171,18 +184,20 @@ describe('admin CLI', { timeout: 240_000 }, () => {
     const registered = await cli('client:register', 'metro-cad', 'metro-police', 'dispatcher', publicFile);
     expect(registered.code, registered.stderr).toBe(0);
     expect(registered.stdout).toContain('registered client metro-cad (dispatcher at metro-police) with keys cad-1');
+    expect(registered.stdout).toContain('pending: takes effect only when a compliance officer approves it');
 
     const disabled = await cli('user:disable', 'clerk@metro-police');
     expect(disabled.code, disabled.stderr).toBe(0);
     expect(disabled.stdout).toMatch(/^user clerk@metro-police disabled at \d{4}-/);
     await inspect(async (query) => {
       const rows = await query(
-        'select u.username, u.kind, u.role, u.disabled_at, c.client_id from users u left join clients c on c.service_user_id = u.id order by u.username',
+        `select u.username, u.kind, u.role, u.disabled_at, c.client_id, c.approval from users u left join clients c on c.service_user_id = u.id
+          where u.agency_id in (select id from agencies where kind <> 'gateway') order by u.username`,
       );
       // One client only: the refused registration left nothing behind.
       expect(rows).toEqual([
-        { username: 'clerk@metro-police', kind: 'person', role: 'records_staff', disabled_at: expect.any(Date), client_id: null },
-        { username: 'client:metro-cad', kind: 'service', role: 'dispatcher', disabled_at: null, client_id: 'metro-cad' },
+        { username: 'clerk@metro-police', kind: 'person', role: 'records_staff', disabled_at: expect.any(Date), client_id: null, approval: null },
+        { username: 'client:metro-cad', kind: 'service', role: 'dispatcher', disabled_at: null, client_id: 'metro-cad', approval: 'pending' },
       ]);
       const actions = await query(
         "select action from access_log where request_id like 'cli:%' and action in ('admin.client.register', 'admin.user.disable') order by seq",

@@ -80,7 +80,15 @@ async function newAgency(kind: 'police' | 'mental_health' | 'hospital' | 'gatewa
 async function invite(agency: string, role: string, username = `u-${short()}@${agency}`) {
   const res = await as(admin).post('/v1/admin/users', { username, agency, role });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as { id: string; username: string; enrolmentCode: string; role: string };
+  return res.body as { id: string; username: string; enrolmentCode: string; role: string; approvalId?: string };
+}
+
+/** A compliance officer approves an operator's request (SPEC principle 10); returns the decision. */
+async function approve(approvalId: string | undefined) {
+  expect(approvalId).toEqual(expect.any(String));
+  const res = await as(compliance).post(`/v1/audit/approvals/${approvalId}/decision`, { decision: 'approve' });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body as { status: string; approvalCode?: string };
 }
 
 /** A machine client's key pair and its public JWK set. */
@@ -92,6 +100,12 @@ async function clientKeys() {
 
 /** A token through the real client-credentials grant with a private_key_jwt assertion. */
 async function clientToken(clientId: string, keys: Awaited<ReturnType<typeof clientKeys>>) {
+  const res = await clientGrant(clientId, keys);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.access_token as string;
+}
+
+async function clientGrant(clientId: string, keys: Awaited<ReturnType<typeof clientKeys>>) {
   const now = Math.floor(Date.now() / 1000);
   const assertion = await new SignJWT({ iss: clientId, sub: clientId, aud: `${TEST_ENV.TOKEN_ISSUER}/oauth/token`, iat: now, exp: now + 60, jti: randomUUID() })
     .setProtectedHeader({ alg: 'ES256', kid: keys.kid })
@@ -100,8 +114,7 @@ async function clientToken(clientId: string, keys: Awaited<ReturnType<typeof cli
     .post('/oauth/token')
     .type('form')
     .send({ grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body.access_token as string;
+  return res;
 }
 
 describe('admin: agencies', () => {
@@ -194,9 +207,18 @@ describe('admin: users', () => {
     const agency = await newAgency('police');
     const user = await createUser(t.deps, agency, 'records_staff');
     const res = await as(admin).post(`/v1/admin/users/${user.userId}/role`, { role: 'dispatcher' });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ id: user.userId, role: 'dispatcher' });
-    expect((await expectLogged(res, 'admin.user.role')).detail).toMatchObject({ userId: user.userId, role: 'dispatcher', previousRole: 'records_staff' });
+    // A partner's role changes only once a compliance officer approves; the old one stands until then.
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body).toMatchObject({ id: user.userId, role: 'records_staff', pendingRole: 'dispatcher', approvalId: expect.any(String) });
+    expect((await expectLogged(res, 'admin.user.role')).detail).toMatchObject({
+      userId: user.userId,
+      role: 'dispatcher',
+      previousRole: 'records_staff',
+      approvalId: res.body.approvalId,
+    });
+    expect((await request(t.app).get(SEARCH).set(bearer(user))).status).toBe(200);
+    expectProblem(await as(admin).post(`/v1/admin/users/${user.userId}/role`, { role: 'officer' }), 409);
+    await approve(res.body.approvalId);
     // The token issued for the old role stops working on its next request.
     expect((await request(t.app).get(SEARCH).set(bearer(user))).status).toBe(401);
 
@@ -214,15 +236,25 @@ describe('admin: users', () => {
   it('resets a second factor with a new enrolment code', async () => {
     const agency = await newAgency('mental_health');
     const invited = await invite(agency.slug, 'peer_specialist');
+    // Not while the invitation waits for a compliance officer.
+    expectProblem(await as(admin).post(`/v1/admin/users/${invited.id}/reset-mfa`), 409);
+    const { approvalCode } = await approve(invited.approvalId);
     const res = await as(admin).post(`/v1/admin/users/${invited.id}/reset-mfa`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.enrolmentCode).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
     expect(res.body.enrolmentCode).not.toBe(invited.enrolmentCode);
     await expectLogged(res, 'admin.user.reset-mfa');
     // The first code is void; the new one starts enrolment.
-    const old = await request(t.app).post('/oauth/enrol').send({ username: invited.username, enrolment_code: invited.enrolmentCode, password: PASSWORD });
+    const old = await request(t.app)
+      .post('/oauth/enrol')
+      .send({ username: invited.username, enrolment_code: invited.enrolmentCode, approval_code: approvalCode, password: PASSWORD });
     expect(old.status).toBe(400);
-    const fresh = await request(t.app).post('/oauth/enrol').send({ username: invited.username, enrolment_code: res.body.enrolmentCode, password: PASSWORD });
+    // Never enrolled: the new code still needs the approver's half.
+    const alone = await request(t.app).post('/oauth/enrol').send({ username: invited.username, enrolment_code: res.body.enrolmentCode, password: PASSWORD });
+    expect(alone.status).toBe(400);
+    const fresh = await request(t.app)
+      .post('/oauth/enrol')
+      .send({ username: invited.username, enrolment_code: res.body.enrolmentCode, approval_code: approvalCode, password: PASSWORD });
     expect(fresh.status, JSON.stringify(fresh.body)).toBe(200);
     expectProblem(await as(admin).post(`/v1/admin/users/${admin.userId}/reset-mfa`), 409);
   });
@@ -255,10 +287,17 @@ describe('admin: machine clients', () => {
       agency: agency.slug,
       role: 'dispatcher',
       serviceUserId: expect.any(String),
+      approval: 'pending',
+      approvalId: expect.any(String),
       disabledAt: null,
       keys: [{ kid: keys.kid, kty: 'EC', alg: 'ES256' }],
     });
-    expect((await expectLogged(res, 'admin.client.register')).detail).toMatchObject({ clientId, serviceUserId: res.body.serviceUserId, agencyId: agency.id });
+    expect((await expectLogged(res, 'admin.client.register')).detail).toMatchObject({
+      clientId,
+      serviceUserId: res.body.serviceUserId,
+      agencyId: agency.id,
+      approvalId: res.body.approvalId,
+    });
     expectProblem(await as(admin).post('/v1/admin/clients', { clientId, agency: agency.slug, role: 'dispatcher', jwks: { keys: [keys.publicJwk] } }), 409);
 
     const list = await as(admin).get('/v1/admin/clients');
@@ -268,7 +307,10 @@ describe('admin: machine clients', () => {
     );
     await expectLogged(list, 'admin.client.list');
 
-    // The registered client authenticates with its key through the client-credentials grant.
+    // A partner's client gets no token until a compliance officer approves it; then it authenticates
+    // with its key through the client-credentials grant.
+    expect(await clientGrant(clientId, keys)).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    await approve(res.body.approvalId);
     const token = await clientToken(clientId, keys);
     expect(decodeJwt(token)).toMatchObject({ client_id: clientId, role: 'dispatcher', agency: agency.slug });
     expect((await request(t.app).get(SEARCH).set(bearer({ token }))).status).toBe(200);
@@ -308,9 +350,9 @@ describe('admin: disabling takes effect on the next request of an existing token
     const agency = await newAgency('police');
     const keys = await clientKeys();
     const clientId = `ehr-${short()}`;
-    expect((await as(admin).post('/v1/admin/clients', { clientId, agency: agency.slug, role: 'records_staff', jwks: { keys: [keys.publicJwk] } })).status).toBe(
-      201,
-    );
+    const registered = await as(admin).post('/v1/admin/clients', { clientId, agency: agency.slug, role: 'records_staff', jwks: { keys: [keys.publicJwk] } });
+    expect(registered.status).toBe(201);
+    await approve(registered.body.approvalId);
     const token = await clientToken(clientId, keys);
     expect((await request(t.app).get(SEARCH).set(bearer({ token }))).status).toBe(200);
     const res = await as(admin).post(`/v1/admin/clients/${clientId}/disable`);
@@ -433,8 +475,11 @@ describe('admin: onboarding end to end', () => {
   it('agency → user → enrolment code → enrol → TOTP → token that works', async () => {
     const agency = await newAgency('police');
     const invited = await invite(agency.slug, 'records_staff', `clerk@${agency.slug}`);
+    const { approvalCode } = await approve(invited.approvalId);
 
-    const start = await request(t.app).post('/oauth/enrol').send({ username: invited.username, enrolment_code: invited.enrolmentCode, password: PASSWORD });
+    const start = await request(t.app)
+      .post('/oauth/enrol')
+      .send({ username: invited.username, enrolment_code: invited.enrolmentCode, approval_code: approvalCode, password: PASSWORD });
     expect(start.status, JSON.stringify(start.body)).toBe(200);
     const secret: string = start.body.totp_secret;
     const confirm = await request(t.app)

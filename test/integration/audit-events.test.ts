@@ -261,6 +261,7 @@ describe('GET /v1/audit/events?format=csv', () => {
       'actor_user',
       'actor_agency',
       'actor_role',
+      'actor_client',
       'subject',
       'action',
       'decision',
@@ -269,14 +270,15 @@ describe('GET /v1/audit/events?format=csv', () => {
       'break_glass',
       'reason',
       'request_id',
+      'client_request_id',
     ]);
     const body = rows.slice(1);
     expect(body.map((r) => r[0])).toEqual(json.events.map((e) => e.id));
-    for (const r of body) expect(r).toHaveLength(13);
-    const formulaRow = body.find((r) => r[12] === rid.formulaReadsS2)!;
+    for (const r of body) expect(r).toHaveLength(15);
+    const formulaRow = body.find((r) => r[13] === rid.formulaReadsS2)!;
     expect(formulaRow).toBeDefined();
     expect(formulaRow[2]).toBe(`'${formula.username}`);
-    expect(formulaRow[5]).toBe(s2.id);
+    expect(formulaRow[6]).toBe(s2.id);
     // No cell may begin with a character a spreadsheet runs as a formula.
     for (const r of body) for (const cell of r) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
     expect(res.text).not.toMatch(/(^|[,\n])=HYPERLINK/);
@@ -288,7 +290,7 @@ describe('GET /v1/audit/events?format=csv', () => {
     const res = await request(t.app).get('/v1/audit/events').query({ format: 'csv', subject: s1.id }).set(bearer(compliance));
     expect(res.status).toBe(200);
     const rows = parseCsv(res.text).slice(1);
-    expect(rows.map((r) => r[12])).toEqual([rid.dispatcherWritesS1, rid.officerSearchesS1, rid.officerReadsS1, rid.clinicianReadsS1]);
+    expect(rows.map((r) => r[13])).toEqual([rid.dispatcherWritesS1, rid.officerSearchesS1, rid.officerReadsS1, rid.clinicianReadsS1]);
     expectNoMarkers(res, markers);
   });
 });

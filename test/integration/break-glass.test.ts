@@ -202,3 +202,92 @@ describe('POST /v1/subjects/:id/break-glass', () => {
     expectProblem(await request(t.app).post('/v1/subjects/nope/break-glass').set(bearer(clinician)).send({ reason: REASON }), 400);
   });
 });
+
+// Issue 9 item 6: one live grant per user and person, renewals with a new reason and flagged,
+// a per-user daily cap from the policy, and reasons that carry real words.
+describe('break-glass limits', () => {
+  const queueOf = async (grantId: string) => {
+    const res = await request(t.app).get('/v1/audit/break-glass?status=all&limit=200').set(bearer(compliance));
+    expect(res.status).toBe(200);
+    return (res.body.grants as { id: string; renewal: boolean; renewalOf: string | null; reason: string }[]).find((g) => g.id === grantId);
+  };
+  const renew = (u: TestUser, subjectId: string, reason: string) =>
+    request(t.app).post(`/v1/subjects/${subjectId}/break-glass`).set(bearer(u)).send({ reason, renew: true });
+
+  it('a second grant while one is live is refused 409 and logged; a renewal needs a new reason and is flagged in the log and the review queue', async () => {
+    const u = await createUser(t.deps, { id: clinician.agencyId, slug: clinician.agency, kind: 'mental_health' }, 'clinician');
+    const p = await person();
+    const first = await declare(u, p.id);
+    expect(first.status, first.text).toBe(201);
+
+    const again = await declare(u, p.id);
+    expectProblem(again, 409);
+    expect(await grantCount(p.id)).toBe(1);
+    expect(await logOf(again)).toEqual([
+      expect.objectContaining({ action: 'break-glass.declare', decision: 'deny', reason: 'break-glass-live', subject_id: p.id, break_glass: true }),
+    ]);
+    // A renewal with the same reason (however spaced or invisibly padded) is refused too.
+    expectProblem(await renew(u, p.id, ` ${REASON.replace(' ', '\u200b ')}  `), 409);
+    expect(await grantCount(p.id)).toBe(1);
+
+    const renewed = await renew(u, p.id, 'Still barricaded after two hours; negotiator needs the crisis plan again');
+    expect(renewed.status, renewed.text).toBe(201);
+    expect(renewed.body).toMatchObject({ renewalOf: first.body.id, tier: 'intermediate' });
+    expect(await logOf(renewed)).toEqual([
+      expect.objectContaining({
+        action: 'break-glass.declare',
+        decision: 'allow',
+        break_glass: true,
+        reason: 'break-glass-renewal',
+        detail: { breakGlassId: renewed.body.id, renewalOf: first.body.id },
+      }),
+    ]);
+    expect(await queueOf(renewed.body.id)).toMatchObject({ renewal: true, renewalOf: first.body.id });
+    expect(await queueOf(first.body.id)).toMatchObject({ renewal: false, renewalOf: null });
+
+    // Renewing needs a live grant; another user's grant for the same person is theirs alone.
+    expectProblem(await renew(colleague, p.id, 'Colleague arriving on scene, needs the crisis plan'), 409);
+    expect((await declare(colleague, p.id)).status).toBe(201);
+  });
+
+  it('a per-user daily cap from the policy: the declaration past breakGlass.maxPerDay is 403 and logged', async () => {
+    const max = t.deps.pdp.policy.breakGlass.maxPerDay;
+    const u = await createUser(t.deps, { id: doctor.agencyId, slug: doctor.agency, kind: 'hospital' }, 'clinician');
+    for (let i = 0; i < max; i++) expect((await declare(u, (await person()).id)).status).toBe(201);
+    const p = await person();
+    const over = await declare(u, p.id);
+    expectProblem(over, 403);
+    expect(await grantCount(p.id)).toBe(0);
+    expect(await logOf(over)).toEqual([expect.objectContaining({ action: 'break-glass.declare', decision: 'deny', reason: 'break-glass-daily-cap' })]);
+    expectBasicRead(await read(u, p.id), p);
+    // The cap is per user: a colleague still declares.
+    expect((await declare(doctor, p.id)).status).toBe(201);
+  });
+
+  it.each([
+    ['padded with spaces', `help${' '.repeat(20)}me`],
+    ['padded with a repeated character', 'help..........................'],
+    ['zero-width characters', `help${'\u200b'.repeat(30)}`],
+    ['zero-width characters between letters', 'u\u200br\u200bg\u200be\u200bn\u200bt\u200b!\u200b!\u200b!\u200b!'],
+    ['one letter repeated', 'aaaaaaaaaaaaaaaaaaaa'],
+    ['repeated characters in words', 'aaaa bbbb cccc dddd eeee'],
+    ['the same word again and again', 'help help help help help'],
+    ['digits and symbols only', '1234567890 !@#$%^&*() 1234567890'],
+    ['full-width padding that folds to one letter', 'ｘｘｘｘｘｘｘｘｘｘｘｘ'],
+  ])('a reason %s is 400 and grants nothing', async (_what, reason) => {
+    const p = await person();
+    const res = await declare(clinician, p.id, reason);
+    expectProblem(res, 400);
+    expect(await grantCount(p.id)).toBe(0);
+    expectBasicRead(await read(clinician, p.id), p);
+  });
+
+  it('the twin: a real reason is accepted, stored without its invisible characters', async () => {
+    const p = await person();
+    const u = await createUser(t.deps, { id: clinician.agencyId, slug: clinician.agency, kind: 'mental_health' }, 'clinician');
+    const res = await declare(u, p.id, 'Caller\u200b reports an overdose, needs the crisis plan');
+    expect(res.status, res.text).toBe(201);
+    const { rows } = await database.admin('SELECT reason FROM break_glass_grants WHERE id = $1', [res.body.id]);
+    expect(rows).toEqual([{ reason: 'Caller reports an overdose, needs the crisis plan' }]);
+  });
+});

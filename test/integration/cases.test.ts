@@ -6,7 +6,9 @@ import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
 
 // Cases through HTTP: the full tier belongs to current members of an open case, and only members
-// manage the team. Each allow has its deny twin; every refusal is logged.
+// manage the team. An agency's entries come into a case only when it takes part (opened it, or
+// joined it from that agency), and then reach the members on the team when it joined and those
+// its own users add. Each allow has its deny twin; every refusal is logged.
 
 let database: TestDatabase;
 let t: TestApp;
@@ -20,6 +22,7 @@ let peer: TestUser;
 let compliance: TestUser;
 let admin: TestUser;
 let contributor: TestUser; // another agency wrote the entries, so nobody above sees them as its own
+let hospColleague: TestUser; // a second hospital clinician
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -39,9 +42,15 @@ async function person() {
   return { id: s.id, inter: inter.marker, full: full.marker, sud: sud.marker, all: [inter.marker, full.marker, sud.marker] };
 }
 
+/**
+ * The creator opens a case and adds the entries' contributor, whose agency then joins: its
+ * entries reach the two of them, and the members the contributor adds later.
+ */
 async function openCase(subjectId: string, by = creator) {
   const res = await request(t.app).post('/v1/cases').set(bearer(by)).send({ subjectId, title: 'Co-responder follow-up' });
   expect(res.status, res.text).toBe(201);
+  await addMember(by, res.body.id, contributor.username).expect(201);
+  await request(t.app).post(`/v1/cases/${res.body.id}/participants`).set(bearer(contributor)).expect(201);
   return res.body as { id: string; status: string; members: { userId: string }[] };
 }
 
@@ -78,7 +87,7 @@ beforeAll(async () => {
     createAgency(db, 'police'),
     createAgency(db, 'gateway'),
   ]);
-  [creator, outsider, doctor, socialWorker, officer, clerk, peer, compliance, admin, contributor] = await Promise.all([
+  [creator, outsider, doctor, socialWorker, officer, clerk, peer, compliance, admin, contributor, hospColleague] = await Promise.all([
     createUser(t.deps, mh, 'clinician'),
     createUser(t.deps, mh, 'clinician'),
     createUser(t.deps, hosp, 'clinician'),
@@ -89,6 +98,7 @@ beforeAll(async () => {
     createUser(t.deps, gw, 'compliance_officer'),
     createUser(t.deps, gw, 'admin'),
     createUser(t.deps, mh2, 'clinician'),
+    createUser(t.deps, hosp, 'clinician'),
   ]);
 });
 afterAll(() => database?.close());
@@ -108,9 +118,26 @@ describe('POST /v1/cases', () => {
     expect(await logOf(res)).toEqual([
       expect.objectContaining({ action: 'case.create', decision: 'allow', subject_id: p.id, detail: { caseId: res.body.id } }),
     ]);
+    expect(res.body.participants).toEqual([{ agency: creator.agency, joinedAt: expect.any(String) }]);
+    // Opening a case brings in the opener's agency's records only: the contributor's stay out.
+    const alone = await read(creator, p.id);
+    expect(alone.body.access.basis).toContainEqual({ tier: 'full', rule: 'open-case-member', caseId: res.body.id });
+    expectNoMarkers(alone, p.all);
+    // Once the contributor is on the team and joins from its agency, its entries come in.
+    await addMember(creator, res.body.id, contributor.username).expect(201);
+    const joined = await request(t.app).post(`/v1/cases/${res.body.id}/participants`).set(bearer(contributor));
+    expect(joined.status, joined.text).toBe(201);
+    expect(joined.body.participants.map((x: { agency: string }) => x.agency)).toEqual([creator.agency, contributor.agency]);
+    expect(await logOf(joined)).toEqual([expect.objectContaining({ action: 'case.join', decision: 'allow', subject_id: p.id })]);
+    expectProblem(await request(t.app).post(`/v1/cases/${res.body.id}/participants`).set(bearer(contributor)), 409);
     expectFull(await read(creator, p.id), p, res.body.id);
     // Twin: a clinician of the same agency who is not on the team stays at basic.
     expectBasic(await read(outsider, p.id), p);
+    // Only a member joins, and only a role that manages cases.
+    const stranger = await request(t.app).post(`/v1/cases/${res.body.id}/participants`).set(bearer(doctor));
+    expectProblem(stranger, 403);
+    expect(await logOf(stranger)).toEqual([expect.objectContaining({ action: 'case.join', decision: 'deny', reason: 'no-rule:update:Case' })]);
+    expectProblem(await request(t.app).post(`/v1/cases/${res.body.id}/participants`).set(bearer(officer)), 403);
   });
 
   it.each([
@@ -145,9 +172,9 @@ describe('POST /v1/cases/:id/members', () => {
     const p = await person();
     const c = await openCase(p.id);
     expectBasic(await read(doctor, p.id), p);
-    const res = await addMember(creator, c.id, doctor.username);
+    const res = await addMember(contributor, c.id, doctor.username);
     expect(res.status, res.text).toBe(201);
-    expect(res.body.members.map((m: { userId: string }) => m.userId).sort()).toEqual([creator.userId, doctor.userId].sort());
+    expect(res.body.members.map((m: { userId: string }) => m.userId).sort()).toEqual([creator.userId, contributor.userId, doctor.userId].sort());
     expectNoMarkers(res, p.all);
     expect(await logOf(res)).toEqual([
       expect.objectContaining({ action: 'case.member.add', decision: 'allow', subject_id: p.id, detail: { caseId: c.id, memberUserId: doctor.userId } }),
@@ -155,22 +182,33 @@ describe('POST /v1/cases/:id/members', () => {
     expectFull(await read(doctor, p.id), p, c.id);
   });
 
+  it("a member another agency adds after the contributor joined does not receive the contributor's entries", async () => {
+    const p = await person();
+    const c = await openCase(p.id);
+    await addMember(creator, c.id, doctor.username).expect(201);
+    const res = await read(doctor, p.id);
+    expect(res.status, res.text).toBe(200);
+    expectNoMarkers(res, p.all);
+  });
+
   it('a member adds a user by id; a new member may add others in turn', async () => {
     const p = await person();
     const c = await openCase(p.id);
-    const res = await addMember(creator, c.id, socialWorker.userId);
+    const res = await addMember(contributor, c.id, socialWorker.userId);
     expect(res.status, res.text).toBe(201);
     expectFull(await read(socialWorker, p.id), p, c.id);
-    const byDoctor = await addMember(creator, c.id, doctor.userId);
+    const byDoctor = await addMember(contributor, c.id, doctor.userId);
     expect(byDoctor.status).toBe(201);
     expect((await addMember(doctor, c.id, officer.username)).status).toBe(201);
-    expect(await activeMembers(c.id)).toEqual([creator.userId, socialWorker.userId, doctor.userId, officer.userId].sort());
+    expect(await activeMembers(c.id)).toEqual([creator.userId, contributor.userId, socialWorker.userId, doctor.userId, officer.userId].sort());
+    // The officer the doctor added sees nothing the contributor did not release to it.
+    expectNoMarkers(await read(officer, p.id), p.all);
   });
 
   it('the case cannot lift a role above its ceiling: a records clerk on the team gets intermediate, not full', async () => {
     const p = await person();
     const c = await openCase(p.id);
-    expect((await addMember(creator, c.id, clerk.username)).status).toBe(201);
+    expect((await addMember(contributor, c.id, clerk.username)).status).toBe(201);
     const res = await read(clerk, p.id);
     expect(res.body.access.tier).toBe('intermediate');
     expect(res.body.access.basis).toContainEqual({ tier: 'intermediate', rule: 'open-case-member', caseId: c.id });
@@ -186,7 +224,7 @@ describe('POST /v1/cases/:id/members', () => {
     expect(await logOf(res)).toEqual([
       expect.objectContaining({ action: 'case.member.add', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id, actor_user_id: outsider.userId }),
     ]);
-    expect(await activeMembers(c.id)).toEqual([creator.userId]);
+    expect(await activeMembers(c.id)).toEqual([creator.userId, contributor.userId].sort());
     expectBasic(await read(outsider, p.id), p);
   });
 
@@ -208,7 +246,7 @@ describe('POST /v1/cases/:id/members', () => {
     const c = await openCase(p.id);
     const res = await addMember(creator, c.id, who().username);
     expectProblem(res, 409);
-    expect(await activeMembers(c.id)).toEqual([creator.userId]);
+    expect(await activeMembers(c.id)).toEqual([creator.userId, contributor.userId].sort());
   });
 
   it('an existing member is 409; an unknown or disabled user is 404; a malformed body 400', async () => {
@@ -222,7 +260,7 @@ describe('POST /v1/cases/:id/members', () => {
     expectProblem(await addMember(creator, c.id, gone.username), 404);
     expectProblem(await request(t.app).post(`/v1/cases/${c.id}/members`).set(bearer(creator)).send({}), 400);
     expectProblem(await request(t.app).post(`/v1/cases/${c.id}/members`).set(bearer(creator)).send({ user: doctor.username, role: 'x' }), 400);
-    expect(await activeMembers(c.id)).toEqual([creator.userId]);
+    expect(await activeMembers(c.id)).toEqual([creator.userId, contributor.userId].sort());
   });
 
   it('an unknown case is 404', async () => {
@@ -231,15 +269,16 @@ describe('POST /v1/cases/:id/members', () => {
 });
 
 describe('DELETE /v1/cases/:id/members/:userId', () => {
-  it('a member removes another: that user loses the full tier on the very next request', async () => {
+  it('a member removes another of its own agency: that user loses the full tier on the very next request', async () => {
     const p = await person();
     const c = await openCase(p.id);
-    await addMember(creator, c.id, doctor.username).expect(201);
+    await addMember(contributor, c.id, doctor.username).expect(201);
+    await addMember(contributor, c.id, hospColleague.username).expect(201);
     expectFull(await read(doctor, p.id), p, c.id);
 
-    const res = await removeMember(creator, c.id, doctor.userId);
+    const res = await removeMember(hospColleague, c.id, doctor.userId);
     expect(res.status, res.text).toBe(200);
-    expect(res.body.members.map((m: { userId: string }) => m.userId)).toEqual([creator.userId]);
+    expect(res.body.members.map((m: { userId: string }) => m.userId).sort()).toEqual([creator.userId, contributor.userId, hospColleague.userId].sort());
     expect(await logOf(res)).toEqual([
       expect.objectContaining({ action: 'case.member.remove', decision: 'allow', detail: { caseId: c.id, memberUserId: doctor.userId } }),
     ]);
@@ -248,21 +287,26 @@ describe('DELETE /v1/cases/:id/members/:userId', () => {
     expectProblem(await addMember(doctor, c.id, doctor.username), 403);
     // The membership history stays.
     const { rows } = await database.admin('SELECT removed_by FROM case_members WHERE case_id = $1 AND user_id = $2', [c.id, doctor.userId]);
-    expect(rows).toEqual([{ removed_by: creator.userId }]);
+    expect(rows).toEqual([{ removed_by: hospColleague.userId }]);
     // And the user can be added again.
-    expect((await addMember(creator, c.id, doctor.userId)).status).toBe(201);
+    expect((await addMember(contributor, c.id, doctor.userId)).status).toBe(201);
     expectFull(await read(doctor, p.id), p, c.id);
+    // A member may always leave.
+    expect((await removeMember(doctor, c.id, doctor.userId)).status).toBe(200);
+    expectBasic(await read(doctor, p.id), p);
   });
 
-  it('a non-member clinician cannot remove members: 403, logged, the member keeps the full tier', async () => {
+  it("a member cannot remove another agency's member: 403, logged, the member keeps the full tier", async () => {
     const p = await person();
     const c = await openCase(p.id);
-    await addMember(creator, c.id, doctor.username).expect(201);
-    const res = await removeMember(outsider, c.id, doctor.userId);
-    expectProblem(res, 403);
-    expect(await logOf(res)).toEqual([
-      expect.objectContaining({ action: 'case.member.remove', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id }),
-    ]);
+    await addMember(contributor, c.id, doctor.username).expect(201);
+    for (const who of [creator, outsider]) {
+      const res = await removeMember(who, c.id, doctor.userId);
+      expectProblem(res, 403);
+      expect(await logOf(res)).toEqual([
+        expect.objectContaining({ action: 'case.member.remove', decision: 'deny', reason: 'no-rule:remove:CaseMember', subject_id: p.id }),
+      ]);
+    }
     expectFull(await read(doctor, p.id), p, c.id);
   });
 
@@ -275,27 +319,32 @@ describe('DELETE /v1/cases/:id/members/:userId', () => {
 });
 
 describe('POST /v1/cases/:id/close', () => {
-  it('a non-member clinician cannot close (403, logged); a member can, and every member loses the full tier', async () => {
+  it("only the owning agency closes: a non-member or another agency's member is refused (403, logged); the opener closes, and every member loses the full tier", async () => {
     const p = await person();
     const c = await openCase(p.id);
-    await addMember(creator, c.id, doctor.username).expect(201);
+    await addMember(contributor, c.id, doctor.username).expect(201);
 
     const refused = await close(outsider, c.id);
     expectProblem(refused, 403);
     expect(await logOf(refused)).toEqual([
       expect.objectContaining({ action: 'case.close', decision: 'deny', reason: 'no-rule:update:Case', subject_id: p.id, actor_user_id: outsider.userId }),
     ]);
+    for (const member of [doctor, contributor]) {
+      const notOwner = await close(member, c.id);
+      expectProblem(notOwner, 403);
+      expect(await logOf(notOwner)).toEqual([expect.objectContaining({ action: 'case.close', decision: 'deny', reason: 'no-rule:close:Case' })]);
+    }
     const { rows: still } = await database.admin('SELECT status FROM cases WHERE id = $1', [c.id]);
     expect(still[0]!.status).toBe('open');
     expectFull(await read(doctor, p.id), p, c.id);
 
-    const res = await close(doctor, c.id);
+    const res = await close(creator, c.id);
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ id: c.id, status: 'closed' });
     expect(res.body.closedAt).toBeTruthy();
     expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.close', decision: 'allow', subject_id: p.id })]);
     const { rows } = await database.admin('SELECT status, closed_by FROM cases WHERE id = $1', [c.id]);
-    expect(rows[0]).toEqual({ status: 'closed', closed_by: doctor.userId });
+    expect(rows[0]).toEqual({ status: 'closed', closed_by: creator.userId });
 
     for (const member of [creator, doctor]) expectBasic(await read(member, p.id), p);
   });
@@ -307,7 +356,7 @@ describe('POST /v1/cases/:id/close', () => {
     expectProblem(await close(creator, c.id), 409);
     expectProblem(await addMember(creator, c.id, doctor.username), 409);
     expectProblem(await removeMember(creator, c.id, creator.userId), 409);
-    expect(await activeMembers(c.id)).toEqual([creator.userId]);
+    expect(await activeMembers(c.id)).toEqual([creator.userId, contributor.userId].sort());
     expectBasic(await read(doctor, p.id), p);
   });
 
@@ -323,14 +372,14 @@ describe('POST /v1/cases/:id/close', () => {
     const c = await openCase(p.id);
     const res = await close(officer, c.id);
     expectProblem(res, 403);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.close', decision: 'deny', reason: 'no-rule:update:Case' })]);
+    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'case.close', decision: 'deny', reason: 'no-rule:close:Case' })]);
     expectProblem(await close(creator, '00000000-0000-4000-8000-000000000000'), 404);
   });
 
   it('a new case reopens the full tier for its own team only', async () => {
     const p = await person();
     const first = await openCase(p.id);
-    await addMember(creator, first.id, doctor.username).expect(201);
+    await addMember(contributor, first.id, doctor.username).expect(201);
     await close(creator, first.id).expect(200);
     const second = await openCase(p.id);
     expectFull(await read(creator, p.id), p, second.id);

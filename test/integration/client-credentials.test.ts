@@ -10,7 +10,7 @@ import { BadRequest, Conflict } from '../../src/errors/problems.js';
 import { logOf as accessLogOf } from '../helpers/assertions.js';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { createAgency, createUser } from '../helpers/factories.js';
+import { createAgency, createConsent, createEntry, createSubject, createUser } from '../helpers/factories.js';
 
 let database: TestDatabase;
 let t: TestApp;
@@ -69,6 +69,10 @@ async function expectInvalidClient(res: request.Response, reason: string | RegEx
   expect(log[0]).toMatchObject({ action: 'token.issue', decision: 'deny' });
   expect(log[0]!.reason).toMatch(reason);
 }
+
+/** Puts users on a client's on-behalf-of list directly (the approved state; approvals.test.ts covers the way there). */
+const allow = (c: TestClient, ...people: { userId: string }[]) =>
+  database.admin('UPDATE clients SET allowed_user_ids = $1::uuid[] WHERE client_id = $2', [people.map((p) => p.userId), c.clientId]);
 
 const search = (token: string) => request(t.app).get('/v1/subjects?name=x&dob=1980-01-01').set('Authorization', `Bearer ${token}`);
 
@@ -302,12 +306,20 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
   });
 
   describe('on_behalf_of', () => {
-    it('issues a token for a person of the same agency; policy and the log see that user and the client', async () => {
+    it('issues a token for a person of the same agency on its list; policy and the log see that user and the client', async () => {
       const officer = await createUser(t.deps, police, 'officer');
+      await allow(cad, officer);
       const res = await grant(await assertion(cad), { on_behalf_of: officer.username });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       const claims = decodeJwt(res.body.access_token);
-      expect(claims).toMatchObject({ sub: officer.userId, role: 'officer', client_id: cad.clientId, agency: police.slug, amr: [] });
+      expect(claims).toMatchObject({
+        sub: officer.userId,
+        role: 'officer',
+        client_id: cad.clientId,
+        client_role: 'records_staff',
+        agency: police.slug,
+        amr: [],
+      });
       expect(await logOf(res)).toEqual([
         expect.objectContaining({ action: 'token.issue', decision: 'allow', actor_user_id: officer.userId, actor_client: cad.clientId }),
       ]);
@@ -331,6 +343,7 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
       const gone = await createUser(t.deps, police, 'officer');
       await database.admin('UPDATE users SET disabled_at = now() WHERE id = $1', [gone.userId]);
       const other = await makeClient(police, 'records_staff');
+      await allow(cad, nurse, gone, { userId: other.serviceUserId });
       for (const username of [nurse.username, gone.username, `client:${other.clientId}`, 'nobody@nowhere']) {
         const res = await grant(await assertion(cad), { on_behalf_of: username });
         expect(res.status, username).toBe(400);
@@ -343,6 +356,7 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
     it('stops the delegated token when the client is disabled', async () => {
       const c = await makeClient(police, 'records_staff');
       const officer = await createUser(t.deps, police, 'officer');
+      await allow(c, officer);
       const res = await grant(await assertion(c), { on_behalf_of: officer.username });
       expect(res.status).toBe(200);
       await database.admin('UPDATE clients SET disabled_at = now() WHERE client_id = $1', [c.clientId]);
@@ -350,5 +364,109 @@ describe('POST /oauth/token grant_type=client_credentials', () => {
       // The user's own tokens are unaffected.
       expect((await search(officer.token)).status).toBe(200);
     });
+  });
+});
+
+// Issue 9 item 5 (SPEC principle 10): a client acting for a user never gets above its own role's
+// ceiling, acts only for the users on its approved list, and its reads carry actor_client in the
+// events (JSON and CSV) and in the accounting, so they never look like the user's own.
+describe('clients acting for users', () => {
+  let subject: Awaited<ReturnType<typeof createSubject>>;
+  let intermediate: Awaited<ReturnType<typeof createEntry>>;
+  let officer: Awaited<ReturnType<typeof createUser>>;
+  let compliance: Awaited<ReturnType<typeof createUser>>;
+  let dispatch: TestClient;
+
+  beforeAll(async () => {
+    const mh = await createAgency(t.deps.db, 'mental_health');
+    const clinician = await createUser(t.deps, mh, 'clinician');
+    compliance = await createUser(t.deps, await createAgency(t.deps.db, 'gateway'), 'compliance_officer');
+    subject = await createSubject(t.deps.db, clinician);
+    intermediate = await createEntry(t.deps.db, subject.id, clinician, 'intermediate');
+    // The person consented to police agencies seeing the intermediate tier.
+    await createConsent(t.deps.db, subject.id, clinician, { kinds: ['police'] });
+    officer = await createUser(t.deps, police, 'officer');
+    dispatch = await makeClient(police, 'dispatcher');
+    await allow(dispatch, officer);
+  });
+
+  const read = (token: string) => request(t.app).get(`/v1/subjects/${subject.id}`).set('Authorization', `Bearer ${token}`);
+
+  it('a dispatcher-role client acting on_behalf_of an officer does not read the intermediate tier', async () => {
+    // The legitimate twin: the officer's own token reads the intermediate tier under the consent.
+    const own = await read(officer.token);
+    expect(own.status).toBe(200);
+    expect(own.body.access.tier).toBe('intermediate');
+    expect(own.text).toContain(intermediate.marker);
+
+    const res = await grant(await assertion(dispatch), { on_behalf_of: officer.username });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(decodeJwt(res.body.access_token)).toMatchObject({ sub: officer.userId, role: 'officer', client_id: dispatch.clientId, client_role: 'dispatcher' });
+    const delegated = await read(res.body.access_token);
+    expect(delegated.status, delegated.text).toBe(200);
+    expect(delegated.body.access.tier).toBe('basic');
+    expect(delegated.body.access.withheld).toEqual(['intermediate', 'full']);
+    expect(delegated.text).not.toContain(intermediate.marker);
+    expect(await logOf(delegated)).toEqual([
+      expect.objectContaining({ action: 'subject.read', decision: 'allow', tier: 'basic', actor_user_id: officer.userId, actor_client: dispatch.clientId }),
+    ]);
+  });
+
+  it('a client not allowed for a user gets invalid_grant (RFC 6749 shape), and one taken off the list stops at once', async () => {
+    const other = await createUser(t.deps, police, 'officer');
+    const refused = await grant(await assertion(dispatch), { on_behalf_of: other.username });
+    expect(refused.status).toBe(400);
+    expect(refused.headers['content-type']).toMatch(/^application\/json/);
+    expect(refused.headers['cache-control']).toContain('no-store');
+    expect(Object.keys(refused.body).sort()).toEqual(['error', 'error_description']);
+    expect(refused.body.error).toBe('invalid_grant');
+    expect(await logOf(refused)).toEqual([
+      expect.objectContaining({ action: 'token.issue', decision: 'deny', reason: 'on-behalf-of-not-allowed', actor_user_id: null }),
+    ]);
+
+    // The twin: the listed officer is acted for; taken off the list, the token stops on its next request.
+    const ok = await grant(await assertion(dispatch), { on_behalf_of: officer.username });
+    expect(ok.status).toBe(200);
+    expect((await read(ok.body.access_token)).status).toBe(200);
+    await allow(dispatch);
+    const after = await read(ok.body.access_token);
+    expect(after.status).toBe(401);
+    expect(await logOf(after)).toEqual([expect.objectContaining({ action: 'authenticate', decision: 'deny', reason: 'client_user_not_allowed' })]);
+    await allow(dispatch, officer);
+  });
+
+  it("the events JSON and CSV and the accounting carry actor_client, so the client's reads do not look like the officer's own", async () => {
+    const res = await grant(await assertion(dispatch), { on_behalf_of: officer.username });
+    const delegated = await read(res.body.access_token);
+    expect(delegated.status).toBe(200);
+    const requestId = delegated.headers['x-request-id'] as string;
+
+    const events = await request(t.app).get('/v1/audit/events').query({ subject: subject.id }).set('Authorization', `Bearer ${compliance.token}`);
+    expect(events.status).toBe(200);
+    const event = (events.body.events as { requestId: string; actor: Record<string, unknown> }[]).find((e) => e.requestId === requestId);
+    expect(event?.actor).toEqual({ user: officer.username, userId: officer.userId, agency: police.slug, role: 'officer', client: dispatch.clientId });
+    const own = (events.body.events as { actor: { client: string | null; userId: string } }[]).filter((e) => e.actor.userId === officer.userId);
+    expect(own.some((e) => e.actor.client === null)).toBe(true);
+
+    const csv = await request(t.app).get('/v1/audit/events').query({ subject: subject.id, format: 'csv' }).set('Authorization', `Bearer ${compliance.token}`);
+    const [header, ...lines] = csv.text.trim().split('\r\n');
+    const column = header!.split(',').indexOf('actor_client');
+    expect(column).toBeGreaterThan(0);
+    const line = lines.find((l) => l.includes(requestId))!;
+    expect(line.split(',')[column]).toBe(dispatch.clientId);
+
+    const accounting = await request(t.app).get(`/v1/audit/subjects/${subject.id}/disclosures`).set('Authorization', `Bearer ${compliance.token}`);
+    expect(accounting.status).toBe(200);
+    const disclosure = (accounting.body.disclosures as { recipient: Record<string, unknown>; tier: string }[]).find(
+      (d) => d.recipient.client === dispatch.clientId,
+    );
+    expect(disclosure).toMatchObject({ recipient: { userId: officer.userId, client: dispatch.clientId }, tier: 'basic' });
+    const accountingCsv = await request(t.app)
+      .get(`/v1/audit/subjects/${subject.id}/disclosures`)
+      .query({ format: 'csv' })
+      .set('Authorization', `Bearer ${compliance.token}`);
+    const [h, ...rows] = accountingCsv.text.trim().split('\r\n');
+    const col = h!.split(',').indexOf('recipient_client');
+    expect(rows.some((r) => r.split(',')[col] === dispatch.clientId)).toBe(true);
   });
 });

@@ -32,14 +32,17 @@ async function consentCount(subjectId?: string): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-/** A subject with one entry of each kind that matters, contributed by a third agency. */
+/**
+ * A subject (created by a third agency) with one entry of each kind that matters, contributed by
+ * the clinician's agency: the consents below are that agency's release of its own entries.
+ */
 async function personWithEntries() {
   const s = await createSubject(t.deps.db, contributor);
   const [inter, sud, psy, full] = await Promise.all([
-    createEntry(t.deps.db, s.id, contributor, 'intermediate', [], 'diagnosis'),
-    createEntry(t.deps.db, s.id, contributor, 'intermediate', ['substance-use'], 'treatment'),
-    createEntry(t.deps.db, s.id, contributor, 'intermediate', ['psychotherapy-notes'], 'note'),
-    createEntry(t.deps.db, s.id, contributor, 'full', [], 'note'),
+    createEntry(t.deps.db, s.id, clinician, 'intermediate', [], 'diagnosis'),
+    createEntry(t.deps.db, s.id, clinician, 'intermediate', ['substance-use'], 'treatment'),
+    createEntry(t.deps.db, s.id, clinician, 'intermediate', ['psychotherapy-notes'], 'note'),
+    createEntry(t.deps.db, s.id, clinician, 'full', [], 'note'),
   ]);
   return { id: s.id, inter: inter.marker, sud: sud.marker, psy: psy.marker, full: full.marker };
 }
@@ -100,6 +103,7 @@ describe('POST /v1/subjects/:id/consents', () => {
       id: expect.stringMatching(UUID),
       subjectId: p.id,
       status: 'active',
+      disclosers: [clinician.agency],
       recipients: body.recipients,
       tiers: ['intermediate'],
       sensitiveCategories: ['substance-use'],
@@ -142,7 +146,7 @@ describe('POST /v1/subjects/:id/consents', () => {
       .send(consentBody([{ agencyKind: 'police' }]));
     expectProblem(res, 403);
     expect(await consentCount(p.id)).toBe(0);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'consent.create', decision: 'deny', reason: 'no-rule:manage:Consent' })]);
+    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'consent.create', decision: 'deny', reason: 'no-rule:create:Consent' })]);
   });
 
   it('an unknown agency slug is 400 naming the field, and records no consent at all', async () => {
@@ -184,6 +188,10 @@ describe('POST /v1/subjects/:id/consents', () => {
     ['verbal consent without a witness', { evidence: { form: 'verbal' } }],
     ['validUntil before validFrom', { validFrom: '2030-01-02T00:00:00Z', validUntil: '2030-01-01T00:00:00Z' }],
     ['a date without offset', { validFrom: '2030-01-02T00:00:00' }],
+    // Years 0000-0099 come back from the drivers as 19xx: refused rather than shown wrongly.
+    ['a validFrom in the year 0050', { validFrom: '0050-01-01T00:00:00Z' }],
+    ['a validUntil in the year 0099', { validFrom: undefined, validUntil: '0099-12-31T00:00:00Z' }],
+    ['a validFrom in the year 0000', { validFrom: '0000-01-01T00:00:00Z' }],
     ['an unknown field', { signature: 'x' }],
   ])('bad input (%s) is 400 and records nothing', async (_what, patch) => {
     const p = await personWithEntries();
@@ -209,21 +217,28 @@ describe('POST /v1/subjects/:id/consents', () => {
 });
 
 describe('GET /v1/subjects/:id/consents', () => {
-  it('a clinician lists the consents with their status, no clinical content', async () => {
+  it('a clinician lists the consents its agency recorded or is named in, with their status, no clinical content', async () => {
     const p = await personWithEntries();
     const a = await record(p.id, [{ agencyKind: 'police' }]);
     const b = await record(p.id, [{ agency: hospA.slug }], {
       validFrom: new Date(Date.now() + 86_400_000).toISOString(),
       validUntil: new Date(Date.now() + 2 * 86_400_000).toISOString(),
     });
-    const res = await request(t.app).get(`/v1/subjects/${p.id}/consents`).set(bearer(hospClinician));
-    expect(res.status, res.text).toBe(200);
-    expect(res.body.consents.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual([
+    const mine = await request(t.app).get(`/v1/subjects/${p.id}/consents`).set(bearer(clinician));
+    expect(mine.status, mine.text).toBe(200);
+    expect(mine.body.consents.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual([
       [a.id, 'active'],
       [b.id, 'pending'],
     ]);
+    // A recipient sees the consent that names it, not the one for the police.
+    const res = await request(t.app).get(`/v1/subjects/${p.id}/consents`).set(bearer(hospClinician));
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.consents.map((c: { id: string; status: string; disclosers: string[] }) => [c.id, c.status, c.disclosers])).toEqual([
+      [b.id, 'pending', [clinician.agency]],
+    ]);
+    expect(res.text).not.toContain(a.id);
     expectNoMarkers(res, [p.inter, p.sud, p.psy, p.full]);
-    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'consent.read', decision: 'allow', subject_id: p.id })]);
+    expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'consent.read', decision: 'allow', subject_id: p.id, detail: { consents: [b.id] } })]);
   });
 
   it.each([
@@ -328,14 +343,19 @@ describe('POST /v1/consents/:id/revoke', () => {
     expect(granted.body.access.tier).toBe('intermediate');
     expect(granted.text).toContain(p.sud);
 
-    const res = await request(t.app).post(`/v1/consents/${c.id}/revoke`).set(bearer(hospClinician)).send({ reason: 'Withdrawn by the patient' });
+    // A recipient cannot revoke: only the discloser's clinicians withdraw its release.
+    const recipient = await request(t.app).post(`/v1/consents/${c.id}/revoke`).set(bearer(hospClinician)).send({ reason: 'Withdrawn by the patient' });
+    expectProblem(recipient, 403);
+    expect(await logOf(recipient)).toEqual([expect.objectContaining({ action: 'consent.revoke', decision: 'deny', reason: 'no-rule:revoke:Consent' })]);
+
+    const res = await request(t.app).post(`/v1/consents/${c.id}/revoke`).set(bearer(clinician)).send({ reason: 'Withdrawn by the patient' });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ id: c.id, status: 'revoked', revocationReason: 'Withdrawn by the patient' });
     expect(res.body.revokedAt).toBeTruthy();
     expectNoMarkers(res, [p.inter, p.sud, p.psy, p.full]);
     expect(await logOf(res)).toEqual([expect.objectContaining({ action: 'consent.revoke', decision: 'allow', subject_id: p.id, detail: { consentId: c.id } })]);
     const { rows } = await database.admin('SELECT revoked_by FROM consents WHERE id = $1', [c.id]);
-    expect(rows[0]!.revoked_by).toBe(hospClinician.userId);
+    expect(rows[0]!.revoked_by).toBe(clinician.userId);
 
     const after = await read(swA, p.id);
     expect(after.body.access).toEqual({ tier: 'basic', basis: [{ tier: 'basic', rule: 'partner-read' }], withheld: ['intermediate', 'full'] });
@@ -344,7 +364,7 @@ describe('POST /v1/consents/:id/revoke', () => {
     const again = await request(t.app).post(`/v1/consents/${c.id}/revoke`).set(bearer(clinician)).send({ reason: 'again' });
     expectProblem(again, 409);
     const { rows: still } = await database.admin('SELECT revoked_by, revocation_reason FROM consents WHERE id = $1', [c.id]);
-    expect(still[0]).toEqual({ revoked_by: hospClinician.userId, revocation_reason: 'Withdrawn by the patient' });
+    expect(still[0]).toEqual({ revoked_by: clinician.userId, revocation_reason: 'Withdrawn by the patient' });
 
     const list = await request(t.app).get(`/v1/subjects/${p.id}/consents`).set(bearer(clinician));
     expect(list.body.consents).toEqual([expect.objectContaining({ id: c.id, status: 'revoked' })]);

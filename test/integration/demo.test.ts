@@ -19,6 +19,9 @@ const ADA = {
   contact: 'Sister: Annabella, 555-0101',
 };
 const GRACE = { diagnosis: 'Major depressive disorder', admission: 'Inpatient admission after overdose' };
+// City Hospital's own note on Ada, which Ada's case (Harbor's) does not carry.
+const ADA_HOSPITAL_NOTE = 'ED visit: discharged to Harbor MH follow-up';
+const ALAN = { diagnosis: 'Generalised anxiety disorder', psychotherapy: 'Psychotherapy session notes' };
 
 let database: TestDatabase;
 let t: TestApp;
@@ -26,6 +29,7 @@ let seeded: boolean;
 const tokens: Record<string, string> = {};
 let ada: string;
 let grace: string;
+let alan: string;
 
 const auth = (username: string) => ({ Authorization: `Bearer ${tokens[username]}` });
 const read = (username: string, id: string) => request(t.app).get(`/v1/subjects/${id}`).set(auth(username));
@@ -57,6 +61,7 @@ beforeAll(async () => {
   };
   ada = await find('Ada Lovelace', '1985-02-03');
   grace = await find('hopper', '1976-12-09');
+  alan = await find('Turing', '1982-06-23');
 });
 afterAll(() => database?.close());
 
@@ -91,7 +96,7 @@ describe('demo tenancy', () => {
 
   it('the clerk finds Ada by name and date of birth and gets basic fields only', async () => {
     const res = await request(t.app).get('/v1/subjects?name=lovelace&dob=1985-02-03').set(auth('clerk@metro-police'));
-    expect(res.body).toEqual({ subjects: [{ id: ada, givenName: 'Ada', familyName: 'Lovelace', birthDate: '1985-02-03', sex: 'female' }] });
+    expect(res.body).toEqual({ subjects: [{ id: ada, givenName: 'Ada', familyName: 'Lovelace', birthDate: '1985-02-03', sex: 'female' }], truncated: false });
   });
 
   it.each(['clerk@metro-police', 'officer@metro-police'])(
@@ -114,22 +119,48 @@ describe('demo tenancy', () => {
       expect(seen.some((s) => s.startsWith(ADA.diagnosis))).toBe(true);
       expect(seen.some((s) => s.startsWith(ADA.crisisPlan))).toBe(true);
       expect(seen).toContain(ADA.substanceUse);
+      // Harbor's Part 2 record goes to the police with the 42 CFR 2.32 notice, statement 1.
+      expect(res.body.access.notices).toEqual([{ code: '42-cfr-2.32', statement: 1, text: expect.stringContaining('against the patient') }]);
       expect(res.text).not.toContain(ADA.caseNote);
+      expect(res.text).not.toContain(ADA_HOSPITAL_NOTE);
       expect(res.text).not.toContain('Annabella');
       expect(res.text).not.toContain('555-0101');
       expect(res.body.subject.riskFlags.map((f: { code: string }) => f.code).sort()).toEqual(['de-escalation', 'weapon-access']);
     },
   );
 
-  it('clinician@harbor-mh sees Ada in full', async () => {
+  it("clinician@harbor-mh sees Harbor's five entries on Ada in full, but not the hospital's note: the hospital has not joined the case", async () => {
     const res = await read('clinician@harbor-mh', ada);
     expect(res.status, res.text).toBe(200);
     expect(res.body.access.tier).toBe('full');
     expect(res.body.access.withheld).toEqual([]);
     expect(res.body.access.basis).toContainEqual({ tier: 'full', rule: 'open-case-member', caseId: expect.any(String) });
+    // The substance-use entry is Harbor's own: released to its clinicians by own contribution, not by the case.
+    expect(res.body.access.basis).toContainEqual({ tier: 'intermediate', rule: 'own-contribution' });
+    expect(res.body.access).not.toHaveProperty('notices');
     expect(summaries(res)).toHaveLength(5);
     expect(res.text).toContain(ADA.caseNote);
     expect(res.text).toContain(ADA.contact);
+    expect(res.text).not.toContain(ADA_HOSPITAL_NOTE);
+  });
+
+  it("peer@harbor-mh sees Harbor's entries on Alan but not the clinician's psychotherapy note; its author does", async () => {
+    const peer = await read('peer@harbor-mh', alan);
+    expect(summaries(peer)).toEqual([ALAN.diagnosis]);
+    expect(peer.text).not.toContain(ALAN.psychotherapy);
+    expect(peer.body.access).toEqual({
+      tier: 'intermediate',
+      basis: [
+        { tier: 'basic', rule: 'partner-read' },
+        { tier: 'intermediate', rule: 'own-contribution' },
+      ],
+      withheld: ['full'],
+    });
+    const author = await read('clinician@harbor-mh', alan);
+    expect(summaries(author)).toEqual([ALAN.diagnosis, ALAN.psychotherapy]);
+    expect(author.body.access.basis).toContainEqual({ tier: 'full', rule: 'author' });
+    // Nobody else: not the hospital, not the police.
+    for (const username of ['doctor@city-hospital', 'officer@metro-police']) expect((await read(username, alan)).text).not.toContain(ALAN.psychotherapy);
   });
 
   it('doctor@city-hospital sees Ada in full through the open case, and the consent releases the substance-use entry', async () => {
@@ -140,10 +171,23 @@ describe('demo tenancy', () => {
     expect(res.body.access.withheld).toEqual([]);
     expect(res.body.access.basis).toContainEqual({ tier: 'full', rule: 'open-case-member', caseId: rows[0]!.id });
     const seen = summaries(res);
-    expect(seen).toHaveLength(5);
+    // Harbor's five (the case was opened by Harbor, which added the doctor) and its own note.
+    expect(seen).toHaveLength(6);
     expect(seen).toContain(ADA.substanceUse);
     expect(seen).toContain(ADA.contact);
+    expect(seen).toContain(ADA_HOSPITAL_NOTE);
     expect(seen.some((s) => s.startsWith(ADA.caseNote))).toBe(true);
+    expect(res.body.access.notices).toEqual([
+      { code: '42-cfr-2.32', statement: 2, text: '42 CFR part 2 prohibits unauthorized use or disclosure of these records.' },
+    ]);
+  });
+
+  it("the consent listings: the doctor (a recipient of Ada's consent, the discloser of Grace's) sees both; the police see none", async () => {
+    const adaConsents = await request(t.app).get(`/v1/subjects/${ada}/consents`).set(auth('doctor@city-hospital'));
+    expect(adaConsents.body.consents).toEqual([expect.objectContaining({ status: 'active', disclosers: ['harbor-mh'] })]);
+    const graceHarbor = await request(t.app).get(`/v1/subjects/${grace}/consents`).set(auth('clinician@harbor-mh'));
+    expect(graceHarbor.body).toEqual({ consents: [] });
+    expect((await request(t.app).get(`/v1/subjects/${ada}/consents`).set(auth('clerk@metro-police'))).status).toBe(403);
   });
 
   it("Grace Hopper's revoked consent leaves the police at basic", async () => {
@@ -159,7 +203,9 @@ describe('demo tenancy', () => {
       expect(res.body.subject.riskFlags).toEqual([expect.objectContaining({ code: 'self-harm-risk', severity: 'high' })]);
     }
     const consents = await request(t.app).get(`/v1/subjects/${grace}/consents`).set(auth('doctor@city-hospital'));
-    expect(consents.body.consents).toEqual([expect.objectContaining({ status: 'revoked', revocationReason: expect.any(String) })]);
+    expect(consents.body.consents).toEqual([
+      expect.objectContaining({ status: 'revoked', disclosers: ['city-hospital'], revocationReason: expect.any(String) }),
+    ]);
   });
 
   it.each(['compliance@gateway', 'admin@gateway'])('%s reads no person data: 403 on search, read and risk flags', async (username) => {

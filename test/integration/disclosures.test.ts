@@ -394,7 +394,8 @@ describe('GET /v1/audit/subjects/:id/disclosures (JSON)', () => {
     // The contributor's own agency reading is a disclosure once it shows the hospital's flag.
     expect(byName.contributorReadsAgain).toMatchObject({
       recipient: { user: contributor.username, agency: mh.slug },
-      tier: 'basic',
+      // The tier of what it carried: its own full-tier entries (own-contribution).
+      tier: 'full',
       purpose: 'treatment',
       disclosedBy: [hospital.slug],
     });
@@ -472,6 +473,7 @@ describe('?format=csv', () => {
       'recipient_user',
       'recipient_agency',
       'recipient_role',
+      'recipient_client',
       'action',
       'tier',
       'kinds',
@@ -482,15 +484,16 @@ describe('?format=csv', () => {
       'event_id',
     ]);
     const body = rows.slice(1);
-    expect(body.map((r) => r[11])).toEqual(json.map((d) => d.eventId));
-    for (const r of body) expect(r).toHaveLength(12);
-    const formulaRow = body.find((r) => r[11] === ev.formulaReads)!;
+    expect(body.map((r) => r[12])).toEqual(json.map((d) => d.eventId));
+    for (const r of body) expect(r).toHaveLength(13);
+    const formulaRow = body.find((r) => r[12] === ev.formulaReads)!;
     expect(formulaRow[1]).toBe(`'${formula.username}`);
     for (const r of body) for (const cell of r) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
-    const er = body.find((r) => r[11] === ev.erReads)!;
-    expect(er.slice(2, 10)).toEqual([
+    const er = body.find((r) => r[12] === ev.erReads)!;
+    expect(er.slice(2, 11)).toEqual([
       erDoctor.agency,
       'clinician',
+      '',
       'subject.read',
       'intermediate',
       expect.stringContaining('demographics'),

@@ -47,7 +47,8 @@ async function denials(username: string) {
 async function enrolled(t: TestApp) {
   const user = await createUser(t.deps, agency, 'records_staff');
   const code = await issueEnrolmentCode(t.deps.db, user.userId);
-  const password = 'a long enough passphrase';
+  // createUser's users have a password: enrolment after a code proves it (it never sets a new one).
+  const password = TEST_PASSWORD;
   const start = await request(t.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password });
   expect(start.status, JSON.stringify(start.body)).toBe(200);
   expect(start.headers['cache-control']).toContain('no-store');
@@ -119,7 +120,7 @@ describe('enrolment', () => {
   it('counts wrong first codes at confirmation toward the account lock', async () => {
     const user = await createUser(demo.deps, agency, 'records_staff');
     const code = await issueEnrolmentCode(demo.deps.db, user.userId);
-    const start = await request(demo.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password: 'a long enough passphrase' });
+    const start = await request(demo.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password: TEST_PASSWORD });
     expect(start.status).toBe(200);
     const wrong = totpCode(start.body.totp_secret as string, Date.now() + 10 * 60_000); // a valid code, but not for now
     for (let i = 0; i < THROTTLE.accountLimit; i++) {
@@ -140,7 +141,7 @@ describe('enrolment', () => {
     const before = await state();
     await database.admin('CREATE TRIGGER fault_block_log BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION tiergate_reject_change()');
     try {
-      const res = await request(demo.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password: 'a long enough passphrase' });
+      const res = await request(demo.app).post('/oauth/enrol').send({ username: user.username, enrolment_code: code, password: TEST_PASSWORD });
       expect(res.status).toBe(503);
       expect(res.body).toEqual({ error: 'temporarily_unavailable', ...(res.body.error_description ? { error_description: expect.any(String) } : {}) });
       expect(res.text).not.toMatch(/totp_secret|recovery_codes|otpauth/);

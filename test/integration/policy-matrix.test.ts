@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadPolicy } from '../../src/authz/policy.js';
 import type { AgencyKind, SensitiveCategory } from '../../src/authz/vocabulary.js';
-import { riskFlags } from '../../src/db/schema/index.js';
+import { caseMembers, caseParticipants, riskFlags } from '../../src/db/schema/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createCase, createConsent, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -20,7 +20,7 @@ type CaseState = (typeof CASE_STATES)[number];
 type ConsentState = (typeof CONSENT_STATES)[number];
 
 const THIRD_PARTY = ['INT', 'INT_SU', 'FULL', 'FULL_PN'] as const;
-const OWN = ['OWN_INT', 'OWN_INT_SU', 'OWN_FULL', 'OWN_FULL_PN'] as const;
+const OWN = ['OWN_INT', 'OWN_INT_SU', 'OWN_FULL', 'OWN_FULL_PN', 'MINE_FULL_PN'] as const;
 type EntryName = (typeof THIRD_PARTY)[number] | (typeof OWN)[number];
 const ENTRY_SHAPES: Record<EntryName, { tier: 'intermediate' | 'full'; sensitivity: SensitiveCategory[]; own: boolean }> = {
   INT: { tier: 'intermediate', sensitivity: [], own: false },
@@ -31,7 +31,13 @@ const ENTRY_SHAPES: Record<EntryName, { tier: 'intermediate' | 'full'; sensitivi
   OWN_INT_SU: { tier: 'intermediate', sensitivity: ['substance-use'], own: true },
   OWN_FULL: { tier: 'full', sensitivity: [], own: true },
   OWN_FULL_PN: { tier: 'full', sensitivity: ['psychotherapy-notes'], own: true },
+  MINE_FULL_PN: { tier: 'full', sensitivity: ['psychotherapy-notes'], own: true },
 };
+/** The OWN_* entries are written by a colleague of the caller's agency; MINE_* by the caller itself. */
+const AUTHORED_BY_CALLER: readonly EntryName[] = ['MINE_FULL_PN'];
+
+const RELEASE_SCENARIOS = ['consent-by-non-owner', 'case-by-non-owner', 'owner-joins', 'added-by-non-participant', 'added-by-owner'] as const;
+type ReleaseScenario = (typeof RELEASE_SCENARIOS)[number];
 const TIER_ORDER = ['basic', 'intermediate', 'full'] as const;
 type Tier = (typeof TIER_ORDER)[number];
 
@@ -42,6 +48,8 @@ interface Table {
   consentStates: string[];
   roles: Record<string, Record<string, string[]>>;
   ownContribution: Record<string, { status?: number; tier?: Tier; entries?: string[]; basis?: string[] }>;
+  releaseScenarios: string[];
+  releases: Record<string, Record<string, string>>;
 }
 const table = parse(readFileSync(new URL('../policy-matrix.yaml', import.meta.url), 'utf8')) as Table;
 
@@ -52,22 +60,23 @@ interface Expectation {
   entries: EntryName[];
   byConsent: boolean;
   byCase: boolean;
-  ownContribution: boolean;
+  /** Per-entry bases besides the tier grants: own-contribution and author, each with its tier. */
+  entryBasis: { tier: Tier; rule: string }[];
 }
 
-const CODE = /^(?:(403)|(basic|intermediate|full)(\+su)?(?: by (consent|case|consent\+case))?)$/;
+const CODE = /^(?:(403)|(basic|intermediate|full)(\+su)?(?: by (consent|case|consent\+case))?(, no entries)?)$/;
 function expectationOf(code: string): Expectation {
   const m = CODE.exec(String(code).trim());
   if (!m) throw new Error(`policy-matrix.yaml: unknown cell code "${code}"`);
-  if (m[1]) return { status: 403, entries: [], byConsent: false, byCase: false, ownContribution: false };
+  if (m[1]) return { status: 403, entries: [], byConsent: false, byCase: false, entryBasis: [] };
   const tier = m[2] as Tier;
-  const entries: EntryName[] = tier === 'basic' ? [] : tier === 'intermediate' ? ['INT'] : ['INT', 'FULL'];
+  const entries: EntryName[] = tier === 'basic' || m[5] ? [] : tier === 'intermediate' ? ['INT'] : ['INT', 'FULL'];
   if (m[3]) {
     if (tier === 'basic') throw new Error(`policy-matrix.yaml: "${code}": +su needs a tier above basic`);
     entries.push('INT_SU');
   }
   const by = m[4] ?? '';
-  return { status: 200, tier, entries, byConsent: by.includes('consent'), byCase: by.includes('case'), ownContribution: false };
+  return { status: 200, tier, entries, byConsent: by.includes('consent'), byCase: by.includes('case'), entryBasis: [] };
 }
 
 interface Cell {
@@ -98,6 +107,10 @@ const callers = new Map<string, TestUser>();
 const otherAgencyOf = new Map<string, { id: string }>();
 /** A clinician of a third mental_health agency: contributes every fixture entry, records consents, opens cases. */
 let contributor: TestUser;
+/** A clinician of a fourth agency that owns none of the entries: its consents and cases must release nothing of the contributor's. */
+let stranger: TestUser;
+/** Per caller agency: a colleague of the caller, who writes the caller's agency's OWN_* entries. */
+const colleagueOf = new Map<string, TestUser>();
 /** Access-log entries before the first cell, and HTTP requests made since. */
 let entriesBefore: number;
 let requestsMade = 0;
@@ -109,12 +122,13 @@ beforeAll(async () => {
   const db = t.deps.db;
   const third = await createAgency(db, 'mental_health', `third-mh-${short()}`);
   contributor = await createUser(t.deps, third, 'clinician');
+  stranger = await createUser(t.deps, await createAgency(db, 'mental_health', `fourth-mh-${short()}`), 'clinician');
   for (const kind of ['police', 'mental_health', 'hospital', 'gateway'] as AgencyKind[]) {
     const own = await createAgency(db, kind, `caller-${kind.replace('_', '-')}-${short()}`);
     otherAgencyOf.set(kind, await createAgency(db, kind, `other-${kind.replace('_', '-')}-${short()}`));
-    for (const role of Object.keys(table.roles).filter((r) => r.startsWith(`${kind}/`))) {
-      callers.set(role, await createUser(t.deps, own, role.split('/')[1]!));
-    }
+    const roles = Object.keys(table.roles).filter((r) => r.startsWith(`${kind}/`));
+    for (const role of roles) callers.set(role, await createUser(t.deps, own, role.split('/')[1]!));
+    colleagueOf.set(own.id, await createUser(t.deps, own, roles[0]!.split('/')[1]!));
   }
   entriesBefore = await logCount();
 });
@@ -148,7 +162,8 @@ async function buildFixture(caller: TestUser, consent: ConsentState, caseState: 
   const markers: Fixture['markers'] = {};
   for (const name of entryNames) {
     const shape = ENTRY_SHAPES[name];
-    markers[name] = (await createEntry(db, subject.id, shape.own ? caller : contributor, shape.tier, shape.sensitivity)).marker;
+    const author = !shape.own ? contributor : AUTHORED_BY_CALLER.includes(name) ? caller : colleagueOf.get(caller.agencyId)!;
+    markers[name] = (await createEntry(db, subject.id, author, shape.tier, shape.sensitivity)).marker;
   }
 
   const day = 86_400_000;
@@ -184,6 +199,40 @@ async function buildFixture(caller: TestUser, consent: ConsentState, caseState: 
     consentId,
     caseId,
   };
+}
+
+/** The third-party fixture, then a consent or case made by someone who is not (or not only) the owner. */
+async function buildReleaseFixture(caller: TestUser, scenario: ReleaseScenario): Promise<Fixture> {
+  const db = t.deps.db;
+  const fx = await buildFixture(caller, 'none', 'none', THIRD_PARTY);
+  const member = (caseId: string, user: TestUser, by: TestUser) => db.insert(caseMembers).values({ caseId, userId: user.userId, addedBy: by.userId });
+  switch (scenario) {
+    case 'consent-by-non-owner':
+      // Every category named, by an agency that owns none of the entries.
+      fx.consentId = (
+        await createConsent(db, fx.subject.id, stranger, { agencyIds: [caller.agencyId], categories: ['substance-use', 'psychotherapy-notes'] })
+      ).id;
+      break;
+    case 'case-by-non-owner':
+      fx.caseId = (await createCase(db, fx.subject.id, stranger, [stranger, caller])).id;
+      break;
+    case 'owner-joins': {
+      // The caller was on the team when the owner joined: the owner's entries reach it.
+      fx.caseId = (await createCase(db, fx.subject.id, stranger, [stranger, caller, contributor])).id;
+      await db.insert(caseParticipants).values({ caseId: fx.caseId, agencyId: contributor.agencyId, joinedBy: contributor.userId });
+      break;
+    }
+    case 'added-by-non-participant': {
+      // The owner opened the case; a member of an agency that did not join added the caller.
+      fx.caseId = (await createCase(db, fx.subject.id, contributor, [contributor, stranger])).id;
+      await member(fx.caseId, caller, stranger);
+      break;
+    }
+    case 'added-by-owner':
+      fx.caseId = (await createCase(db, fx.subject.id, contributor, [contributor, caller])).id;
+      break;
+  }
+  return fx;
 }
 
 // ---- the assertions -------------------------------------------------------------------------
@@ -248,7 +297,7 @@ async function checkCell(caller: TestUser, fx: Fixture, want: Expectation) {
   const above = TIER_ORDER.slice(1, TIER_ORDER.indexOf(tier) + 1);
   if (want.byConsent) basis.push({ tier: 'intermediate', rule: 'consent', consentId: fx.consentId });
   if (want.byCase) for (const granted of above) basis.push({ tier: granted, rule: 'open-case-member', caseId: fx.caseId });
-  if (want.ownContribution) basis.push({ rule: 'own-contribution' });
+  for (const b of want.entryBasis) basis.push(b);
   expect((res.body.access.basis as Record<string, unknown>[]).map(basisKey).sort()).toEqual(basis.map(basisKey).sort());
   // A consent or case that grants nothing is not even named.
   if (!want.byConsent && fx.consentId) expect(raw).not.toContain(fx.consentId);
@@ -269,6 +318,12 @@ describe('policy-matrix.yaml', () => {
     const policyRoles = Object.entries(loadPolicy().roles).flatMap(([kind, roles]) => Object.keys(roles ?? {}).map((r) => `${kind}/${r}`));
     expect(Object.keys(table.roles).sort()).toEqual(policyRoles.sort());
     expect(Object.keys(table.ownContribution).sort()).toEqual(policyRoles.sort());
+    expect(table.releaseScenarios).toEqual([...RELEASE_SCENARIOS]);
+    expect(Object.keys(table.releases).sort()).toEqual(policyRoles.sort());
+    for (const [role, row] of Object.entries(table.releases)) {
+      expect(Object.keys(row), role).toEqual([...RELEASE_SCENARIOS]);
+      for (const code of Object.values(row)) expectationOf(String(code));
+    }
     for (const [role, grid] of Object.entries(table.roles)) {
       expect(Object.keys(grid), role).toEqual([...CONSENT_STATES]);
       for (const row of Object.values(grid)) {
@@ -302,10 +357,24 @@ describe('own contribution (no consent, no case)', () => {
             entries: (row.entries ?? []) as EntryName[],
             byConsent: false,
             byCase: false,
-            ownContribution: (row.basis ?? []).includes('own-contribution'),
+            entryBasis: (row.basis ?? []).map((b) => {
+              const [rule, tier] = b.split('@');
+              return { rule: rule!, tier: tier as Tier };
+            }),
           };
     for (const name of want.entries) expect(OWN as readonly string[], `ownContribution.${role}`).toContain(name);
     await checkCell(caller, fx, want);
+  });
+});
+
+describe('disclosers × participation: only the owner releases', () => {
+  const cells = Object.keys(table.releases).flatMap((role) =>
+    RELEASE_SCENARIOS.map((sc) => [`${role} · ${sc} → ${table.releases[role]![sc]}`, role, sc] as const),
+  );
+  it.each(cells)('%s', async (_name, role, scenario) => {
+    const caller = callers.get(role)!;
+    const fx = await buildReleaseFixture(caller, scenario);
+    await checkCell(caller, fx, expectationOf(String(table.releases[role]![scenario])));
   });
 });
 

@@ -168,7 +168,8 @@ describe('GET /v1/subjects?name=&dob=', () => {
     for (const name of ['Lovelace', 'LOVELACE', 'lovelace']) {
       const res = await request(t.app).get('/v1/subjects').query({ name, dob: '1985-02-03' }).set(bearer(dispatcher));
       expect(res.status, res.text).toBe(200);
-      expect(Object.keys(res.body)).toEqual(['subjects']);
+      expect(Object.keys(res.body)).toEqual(['subjects', 'truncated']);
+      expect(res.body.truncated).toBe(false);
       expect(res.body.subjects.map((s: { id: string }) => s.id).sort()).toEqual([ada.id, augusta.id].sort());
       for (const s of res.body.subjects) expect(Object.keys(s).sort()).toEqual(BASIC_KEYS);
       expectNoMarkers(res, markers);
@@ -186,8 +187,30 @@ describe('GET /v1/subjects?name=&dob=', () => {
     for (const q of ['name=Ada&dob=1985-02-03', 'name=Lovelace&dob=1985-02-04', 'name=Love&dob=1985-02-03']) {
       const res = await request(t.app).get(`/v1/subjects?${q}`).set(bearer(officer));
       expect(res.status, res.text).toBe(200);
-      expect(res.body).toEqual({ subjects: [] });
+      expect(res.body).toEqual({ subjects: [], truncated: false });
     }
+  });
+
+  it('a search that matches more than 20 people returns the first 20 and says so (truncated: true); the log names only those shown', async () => {
+    const many = [];
+    for (let i = 0; i < 21; i++)
+      many.push(
+        await createSubject(t.deps.db, mhClinician, { givenName: `Twin${String(i).padStart(2, '0')}`, familyName: 'Manyfold', birthDate: '1999-09-09' }),
+      );
+    const res = await request(t.app).get('/v1/subjects').query({ name: 'Manyfold', dob: '1999-09-09' }).set(bearer(clerk));
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.truncated).toBe(true);
+    expect(res.body.subjects).toHaveLength(20);
+    const shown = res.body.subjects.map((x: { id: string }) => x.id);
+    const hidden = many.map((m) => m.id).filter((id) => !shown.includes(id));
+    expect(hidden).toHaveLength(1);
+    expect(res.text).not.toContain(hidden[0]);
+    const log = await logOf(res);
+    expect((log[0]!.detail as { matches: string[]; truncated: boolean }).matches.sort()).toEqual([...shown].sort());
+    expect(log[0]!.detail).toMatchObject({ truncated: true });
+    // Twin: a search that is not cut says so too.
+    const exact = await request(t.app).get('/v1/subjects').query({ name: 'Twin00 Manyfold', dob: '1999-09-09' }).set(bearer(clerk));
+    expect(exact.body).toMatchObject({ truncated: false });
   });
 
   it('logs which records were disclosed, not the search terms', async () => {
@@ -457,7 +480,8 @@ describe('POST /v1/subjects/:id/entries', () => {
     const own = await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(mhClinician));
     expect(own.status).toBe(200);
     expect(own.body.subject.entries.map((e: { summary: string }) => e.summary)).toContain(entry.summary);
-    expect(own.body.access.basis).toContainEqual({ rule: 'own-contribution' });
+    expect(own.body.access.basis).toContainEqual({ tier: 'intermediate', rule: 'own-contribution' });
+    expect(own.body.access.tier).toBe('intermediate');
     const other = await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(officer));
     expect(other.status).toBe(200);
     expect(other.body.subject.entries).toEqual([]);

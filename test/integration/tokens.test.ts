@@ -107,7 +107,7 @@ function expectUnauthorized(res: request.Response) {
 }
 
 async function expectDenyLogged(rid: string, reason: string | RegExp | undefined, label: string) {
-  const { rows } = await database.admin('SELECT action, decision, reason, actor_user_id FROM access_log WHERE request_id = $1', [rid]);
+  const { rows } = await database.admin('SELECT action, decision, reason, actor_user_id FROM access_log WHERE client_request_id = $1', [rid]);
   expect(rows, label).toHaveLength(1);
   expect(rows[0], label).toMatchObject({ action: 'authenticate', decision: 'deny', actor_user_id: null });
   expect(typeof rows[0]!.reason).toBe('string');
@@ -406,7 +406,7 @@ describe('token verification attacks (GET /v1/subjects?name=x&dob=1980-01-01)', 
       expectUnauthorized(res);
       await expectDenyLogged(rid, 'token_in_query', 'query');
       // The token itself is not written to the log.
-      expect(await count(`request_id = $1 AND row_to_json(access_log)::text LIKE '%' || $2 || '%'`, [rid, clerk.token.split('.')[2]])).toBe(0);
+      expect(await count(`client_request_id = $1 AND row_to_json(access_log)::text LIKE '%' || $2 || '%'`, [rid, clerk.token.split('.')[2]])).toBe(0);
     }
   });
 

@@ -1,4 +1,5 @@
 import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 
 /**
  * The append-only access log. Rows hold ids, tiers and rule names, never clinical content.
@@ -14,7 +15,9 @@ export const accessLog = pgTable(
     // Insertion order for cursor paging.
     seq: bigserial('seq', { mode: 'number' }).notNull(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    // The gateway's own id for the request (a UUID); the client's X-Request-Id is kept beside it.
     requestId: text('request_id').notNull(),
+    clientRequestId: text('client_request_id'),
     actorUserId: uuid('actor_user_id'),
     actorUsername: text('actor_username'),
     actorAgency: text('actor_agency'),
@@ -36,6 +39,9 @@ export const accessLog = pgTable(
     index('access_log_subject_idx').on(t.subjectId, t.seq),
     index('access_log_actor_idx').on(t.actorUserId, t.seq),
     index('access_log_at_idx').on(t.at),
+    // The people a search matched (detail.matches): an accounting of disclosures and an event
+    // search for one person find their search hits without reading every search in the log.
+    index('access_log_matches_idx').using('gin', sql`(${t.detail} -> 'matches') jsonb_path_ops`),
   ],
 );
 

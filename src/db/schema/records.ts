@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, date, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { check, date, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { agencies, users } from './identity.js';
 
 export const subjects = pgTable(
@@ -146,6 +146,29 @@ export const caseMembers = pgTable(
       .on(t.caseId, t.userId)
       .where(sql`${t.removedAt} is null`),
   ],
+);
+
+/**
+ * The agencies that brought their records into a case (SPEC principle 8): the opener's agency,
+ * and any agency one of whose clinicians on the team joined the case from it. A participant's
+ * full-tier entries reach the members on the team when it joined and those its own users add.
+ * Rows are never changed or deleted (a trigger), so every past release stays explainable.
+ */
+export const caseParticipants = pgTable(
+  'case_participants',
+  {
+    caseId: uuid('case_id')
+      .notNull()
+      .references(() => cases.id),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    joinedBy: uuid('joined_by')
+      .notNull()
+      .references(() => users.id),
+    joinedAt: timestamp('joined_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.caseId, t.agencyId] })],
 );
 
 export const breakGlassGrants = pgTable(

@@ -1,7 +1,7 @@
 import { count } from 'drizzle-orm';
 import { hashPassword } from '../../auth/passwords.js';
 import type { Db } from '../client.js';
-import { agencies, caseMembers, cases, clinicalEntries, consents, riskFlags, subjects, users } from '../schema/index.js';
+import { agencies, caseMembers, caseParticipants, cases, clinicalEntries, consents, riskFlags, subjects, users } from '../schema/index.js';
 
 export const DEMO_AGENCIES = [
   { slug: 'metro-police', name: 'Metro Police Department', kind: 'police' },
@@ -116,6 +116,9 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
         ...hosp,
       },
       { subjectId: grace!.id, kind: 'treatment', tier: 'full', sensitivity: [], summary: 'Inpatient admission after overdose', content: {}, ...hosp },
+      // City Hospital's own note on Ada: the hospital has not joined Ada's case from its agency,
+      // so the case does not carry it to Harbor (SPEC principle 8); the doctor sees it as its own.
+      { subjectId: ada!.id, kind: 'note', tier: 'full', sensitivity: [], summary: 'ED visit: discharged to Harbor MH follow-up', content: {}, ...hosp },
     ]);
 
     const now = Date.now();
@@ -160,6 +163,9 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
       .insert(cases)
       .values({ subjectId: ada!.id, title: 'Ada Lovelace: co-responder follow-up', ...{ agencyId: mh.agencyId, openedBy: mh.createdBy } })
       .returning();
+    // Harbor opened it, so Harbor's records are in it; the doctor was added by Harbor's
+    // clinician and so receives them (never the psychotherapy note; Ada has none).
+    await tx.insert(caseParticipants).values({ caseId: adaCase!.id, agencyId: mh.agencyId, joinedBy: mh.createdBy });
     await tx.insert(caseMembers).values([
       { caseId: adaCase!.id, userId: us['clinician@harbor-mh']!, addedBy: mh.createdBy },
       { caseId: adaCase!.id, userId: us['doctor@city-hospital']!, addedBy: mh.createdBy },

@@ -3,14 +3,26 @@ import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../../audit/vocabulary.js';
 import { validate } from '../../http/validate.js';
 import { errorSummary } from '../../logger.js';
-import { agencyParams, clientParams, createAgencyBody, inviteUserBody, listUsersQuery, registerClientBody, setRoleBody, userParams } from './schemas.js';
+import {
+  agencyParams,
+  clientParams,
+  clientUsersBody,
+  createAgencyBody,
+  inviteUserBody,
+  listUsersQuery,
+  registerClientBody,
+  setRoleBody,
+  userParams,
+} from './schemas.js';
 import { AdminService } from './service.js';
 
 /**
  * /v1/admin: onboarding for gateway operators (policy permission `admin`, CASL `manage Admin`).
  * Every action is guarded by the decision point and runs with its own access-log entry in the
  * transaction that makes the change. Admins read no person data: these routes touch none, and
- * the policy gives the role no read right anywhere else.
+ * the policy gives the role no read right anywhere else. Invitations into partner agencies,
+ * partner role changes, partner client registrations and clients' on-behalf-of lists take
+ * effect only when a compliance officer approves them (src/modules/audit/approvals.ts).
  */
 export function adminRouter({ pdp, runner, config, keys, logger }: AppDeps): Router {
   const service = new AdminService(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
@@ -30,13 +42,15 @@ export function adminRouter({ pdp, runner, config, keys, logger }: AppDeps): Rou
 
   // Users.
   router.post('/users', guard(A.adminUserInvite), validate({ body: inviteUserBody }), async (req, res) => {
-    res.status(201).json(await runner.run(req, A.adminUserInvite, (scope) => service.inviteUser(scope, req.body)));
+    res.status(201).json(await runner.run(req, A.adminUserInvite, (scope) => service.inviteUser(scope, req.body, req.user)));
   });
   router.get('/users', guard(A.adminUserList), validate({ query: listUsersQuery }), async (req, res) => {
     res.json(await runner.run(req, A.adminUserList, (scope) => service.listUsers(scope, res.locals.query)));
   });
   router.post('/users/:id/role', guard(A.adminUserRole), validate({ params: userParams, body: setRoleBody }), async (req, res) => {
-    res.json(await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id: res.locals.params.id }, req.body.role, req.user)));
+    const result = await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id: res.locals.params.id }, req.body.role, req.user));
+    // 202: a partner's new role waits for a compliance officer; the old one stands until then.
+    res.status('approvalId' in result ? 202 : 200).json(result);
   });
   router.post('/users/:id/disable', guard(A.adminUserDisable), validate({ params: userParams }), async (req, res) => {
     res.json(await runner.run(req, A.adminUserDisable, (scope) => service.disableUser(scope, { id: res.locals.params.id }, req.user)));
@@ -47,7 +61,13 @@ export function adminRouter({ pdp, runner, config, keys, logger }: AppDeps): Rou
 
   // Machine clients.
   router.post('/clients', guard(A.adminClientRegister), validate({ body: registerClientBody }), async (req, res) => {
-    res.status(201).json(await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, req.body)));
+    res.status(201).json(await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, req.body, req.user)));
+  });
+  // Who a client may act for (`on_behalf_of`): queued for a compliance officer's approval.
+  router.put('/clients/:clientId/users', guard(A.adminClientUsers), validate({ params: clientParams, body: clientUsersBody }), async (req, res) => {
+    res
+      .status(202)
+      .json(await runner.run(req, A.adminClientUsers, (scope) => service.setClientUsers(scope, res.locals.params.clientId, req.body.users, req.user)));
   });
   router.get('/clients', guard(A.adminClientList), async (req, res) => {
     res.json(await runner.run(req, A.adminClientList, (scope) => service.listClients(scope)));

@@ -37,6 +37,9 @@ export const setRoleBody = z.strictObject({ role: roleName });
 export const jwks = z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(10) });
 export const registerClientBody = z.strictObject({ clientId, agency: agencySlug, role: roleName, jwks });
 
+/** The people a client may act for, by username or user id; an empty list stops it acting for anyone. */
+export const clientUsersBody = z.strictObject({ users: z.array(z.string().min(1).max(200)).max(200) });
+
 export const listUsersQuery = z.strictObject({ agency: agencySlug.optional() });
 export const agencyParams = z.strictObject({ slug: agencySlug });
 export const userParams = z.strictObject({ id: uuid });

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, or, type SQL } from 'drizzle-orm';
 import type { JWK } from 'jose';
 import { registerClient } from '../../auth/clients.js';
 import { issueEnrolmentCode } from '../../auth/enrolment.js';
@@ -8,9 +8,19 @@ import type { AuditScope } from '../../audit/audited.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
 import type { Executor } from '../../db/client.js';
-import { agencies, clients, recoveryCodes, signingKeys, users } from '../../db/schema/index.js';
+import { agencies, approvals, clients, recoveryCodes, signingKeys, users } from '../../db/schema/index.js';
 import { BadRequest, Conflict, NotFound } from '../../errors/problems.js';
 import type { CreateAgencyInput, InviteUserInput, RegisterClientBody } from './schemas.js';
+
+/** What waits for a compliance officer; see src/modules/audit/approvals.ts for the decisions. */
+export type ApprovalKind = 'user.invite' | 'user.role' | 'client.register' | 'client.users';
+
+/**
+ * Partner agencies (every kind but the gateway's own) get accounts, role changes and clients
+ * only through a compliance officer's approval (SPEC principle 10). Gateway-agency accounts
+ * are the operators' own and take effect at once (SECURITY.md says what that leaves trusted).
+ */
+export const needsApproval = (kind: string) => kind !== 'gateway';
 
 /** Enrolment codes handed out by an admin are valid this long. */
 export const ENROLMENT_CODE_HOURS = 72;
@@ -27,6 +37,8 @@ export type UserRef = { id: string } | { username: string };
 export type Operator = Principal | undefined;
 
 export interface AdminSettings {
+  /** The CLI's operator login, named on the approvals it requests (HTTP requests name the admin). */
+  cliOperator?: string;
   /** Encrypts new signing keys at rest. */
   keyEncryptionKey: Buffer;
   /** Longest access-token lifetime, so a replaced key verifies until its last token expires. */
@@ -43,13 +55,17 @@ const agencyColumns = {
   disabledAt: agencies.disabledAt,
   createdAt: agencies.createdAt,
 };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const userColumns = {
   id: users.id,
+  agencyId: users.agencyId,
   username: users.username,
   agency: agencies.slug,
   agencyKind: agencies.kind,
   role: users.role,
   kind: users.kind,
+  approval: users.approval,
   mfaEnrolledAt: users.totpEnrolledAt,
   enrolmentExpiresAt: users.enrolmentExpiresAt,
   disabledAt: users.disabledAt,
@@ -58,9 +74,12 @@ const userColumns = {
 const clientColumns = {
   id: clients.id,
   clientId: clients.clientId,
+  agencyId: clients.agencyId,
   agency: agencies.slug,
   role: users.role,
   serviceUserId: clients.serviceUserId,
+  approval: clients.approval,
+  allowedUserIds: clients.allowedUserIds,
   jwks: clients.jwks,
   disabledAt: clients.disabledAt,
   createdAt: clients.createdAt,
@@ -80,7 +99,7 @@ type UserRow = Awaited<ReturnType<typeof selectUsers>>[number];
 
 /** What a user looks like to an admin: state, not secrets. */
 function userView(row: UserRow) {
-  const { mfaEnrolledAt, enrolmentExpiresAt, agencyKind: _kind, ...rest } = row;
+  const { mfaEnrolledAt, enrolmentExpiresAt, agencyKind: _kind, agencyId: _agency, ...rest } = row;
   return { ...rest, mfaEnrolled: mfaEnrolledAt !== null, enrolmentPending: enrolmentExpiresAt !== null && enrolmentExpiresAt > new Date() };
 }
 
@@ -129,19 +148,35 @@ export class AdminService {
 
   // ---- users -------------------------------------------------------------------------------
 
-  /** Creates a person who cannot log in until they enrol with the returned one-time code. */
-  async inviteUser({ tx, note }: AuditScope, input: InviteUserInput) {
+  /**
+   * Creates a person who cannot log in until they enrol with the returned one-time code. Into a
+   * partner agency the account is `pending` until a compliance officer approves it, and the
+   * approval hands out the second half of the enrolment (so the operator, holding only this
+   * code, can never enrol as the user and choose their password).
+   */
+  async inviteUser({ tx, note }: AuditScope, input: InviteUserInput, operator: Operator) {
     const agency = await this.enabledAgency(tx, input.agency, 'agency');
     this.assertRole(agency.kind, input.role, 'role');
+    const pending = await this.accountNeedsApproval(tx, agency.kind, input.role);
     const [created] = await tx
       .insert(users)
-      .values({ username: input.username, agencyId: agency.id, role: input.role, kind: 'person', passwordHash: UNUSABLE_PASSWORD_HASH })
+      .values({
+        username: input.username,
+        agencyId: agency.id,
+        role: input.role,
+        kind: 'person',
+        passwordHash: UNUSABLE_PASSWORD_HASH,
+        approval: pending ? 'pending' : 'approved',
+      })
       .onConflictDoNothing({ target: users.username })
       .returning({ id: users.id });
     if (!created) throw new Conflict('A user with this username already exists.');
     const enrolmentCode = await issueEnrolmentCode(tx, created.id, ENROLMENT_CODE_HOURS);
-    note({ detail: { userId: created.id, agencyId: agency.id, role: input.role } });
-    return this.withEnrolmentCode(tx, created.id, enrolmentCode);
+    const approvalId = pending
+      ? await this.requestApproval(tx, operator, { kind: 'user.invite', agencyId: agency.id, userId: created.id, change: { role: input.role } })
+      : undefined;
+    note({ detail: { userId: created.id, agencyId: agency.id, role: input.role, ...(approvalId ? { approvalId } : {}) } });
+    return { ...(await this.withEnrolmentCode(tx, created.id, enrolmentCode)), ...(approvalId ? { approvalId } : {}) };
   }
 
   async listUsers({ tx, note }: AuditScope, filter: { agency?: string } = {}) {
@@ -160,6 +195,19 @@ export class AdminService {
       throw new BadRequest('A machine client cannot hold an admin role.', [{ path: 'role', message: 'not allowed for a client' }]);
     }
     note({ detail: { userId: user.id, role, previousRole: user.role } });
+    if (user.approval !== 'approved') throw new Conflict('The account is not approved; its invitation decides its role.');
+    if (role === user.role) return userView(user);
+    if (await this.accountNeedsApproval(tx, user.agencyKind, role)) {
+      // A partner's role changes only when a compliance officer approves: until then the old role stands.
+      const approvalId = await this.requestApproval(tx, operator, {
+        kind: 'user.role',
+        agencyId: user.agencyId,
+        userId: user.id,
+        change: { role, previousRole: user.role },
+      });
+      note({ detail: { userId: user.id, role, previousRole: user.role, approvalId } });
+      return { ...userView(user), pendingRole: role, approvalId };
+    }
     await tx.update(users).set({ role }).where(eq(users.id, user.id));
     return userView(await this.userRow(tx, { id: user.id }));
   }
@@ -174,13 +222,16 @@ export class AdminService {
 
   /**
    * A lost or compromised second factor: the TOTP secret and unused recovery codes are voided
-   * and a new one-time enrolment code is returned; the user enrols again (and sets a password).
+   * and a new one-time enrolment code is returned. The code never sets a password: re-enrolment
+   * proves the user's current password (POST /oauth/enrol), so the operator who holds the code
+   * cannot enrol as the user. A user who never enrolled keeps needing the approver's half too.
    */
   async resetMfa({ tx, note }: AuditScope, ref: UserRef, operator: Operator) {
     const user = await this.userRow(tx, ref, true);
     note({ detail: { userId: user.id } });
     if (user.kind !== 'person') throw new Conflict('A service user has no second factor.');
     if (user.disabledAt) throw new Conflict('The user is disabled.');
+    if (user.approval !== 'approved') throw new Conflict('The account is not approved.');
     if (operator?.userId === user.id) throw new Conflict('An admin cannot reset their own second factor.');
     await tx
       .update(recoveryCodes)
@@ -197,17 +248,73 @@ export class AdminService {
 
   // ---- machine clients ---------------------------------------------------------------------
 
-  /** Registers a client (RFC 7523 private_key_jwt) with its public keys and its service user. */
-  async registerClient({ tx, note }: AuditScope, input: RegisterClientBody) {
+  /**
+   * Registers a client (RFC 7523 private_key_jwt) with its public keys and its service user. A
+   * partner's client is `pending` (no token) until a compliance officer approves it.
+   */
+  async registerClient({ tx, note }: AuditScope, input: RegisterClientBody, operator: Operator) {
     const agency = await this.enabledAgency(tx, input.agency, 'agency');
     this.assertRole(agency.kind, input.role, 'role');
     if (this.isAdminRole(agency.kind, input.role)) {
       throw new BadRequest('A machine client cannot hold an admin role.', [{ path: 'role', message: 'not allowed for a client' }]);
     }
+    const pending = needsApproval(agency.kind);
     // Its service user is `client:<clientId>`; a person's username has no ':' so they never collide.
-    const registered = await registerClient(tx, { clientId: input.clientId, agencyId: agency.id, role: input.role, jwks: input.jwks });
-    note({ detail: { clientId: registered.clientId, serviceUserId: registered.serviceUserId, agencyId: agency.id, role: input.role } });
-    return this.client(tx, registered.clientId);
+    const registered = await registerClient(tx, {
+      clientId: input.clientId,
+      agencyId: agency.id,
+      role: input.role,
+      jwks: input.jwks,
+      approval: pending ? 'pending' : 'approved',
+    });
+    const approvalId = pending
+      ? await this.requestApproval(tx, operator, { kind: 'client.register', agencyId: agency.id, clientId: registered.id, change: { role: input.role } })
+      : undefined;
+    note({
+      detail: {
+        clientId: registered.clientId,
+        serviceUserId: registered.serviceUserId,
+        agencyId: agency.id,
+        role: input.role,
+        ...(approvalId ? { approvalId } : {}),
+      },
+    });
+    return { ...(await this.client(tx, registered.clientId)), ...(approvalId ? { approvalId } : {}) };
+  }
+
+  /**
+   * Asks to set the person users a client may act for (`on_behalf_of`): enabled, approved people
+   * of the client's own agency. Takes effect when a compliance officer approves it; until then
+   * the current list stands. An empty list asks to stop the client acting for anyone.
+   */
+  async setClientUsers({ tx, note }: AuditScope, clientId: string, refs: string[], operator: Operator) {
+    const client = await this.client(tx, clientId);
+    note({ detail: { clientId } });
+    const uuidRefs = refs.filter((r) => UUID.test(r));
+    const rows = refs.length
+      ? await selectUsers(
+          tx,
+          and(eq(users.agencyId, client.agencyId), or(inArray(users.username, refs), uuidRefs.length ? inArray(users.id, uuidRefs) : undefined)),
+        )
+      : [];
+    const unknown = refs.filter((r) => !rows.some((u) => u.username === r || u.id === r.toLowerCase()));
+    if (unknown.length) {
+      throw new BadRequest(
+        'Every user must be a person of the client’s own agency.',
+        unknown.map((_, i) => ({ path: `users.${refs.indexOf(unknown[i]!)}`, message: 'unknown user of the client’s agency' })),
+      );
+    }
+    const unusable = rows.filter((u) => u.kind !== 'person' || u.disabledAt || u.approval !== 'approved');
+    if (unusable.length) throw new Conflict('A client can act only for enabled, approved people.');
+    const userIds = [...new Set(rows.map((u) => u.id))].sort();
+    const approvalId = await this.requestApproval(tx, operator, {
+      kind: 'client.users',
+      agencyId: client.agencyId,
+      clientId: client.id,
+      change: { userIds, usernames: [...new Set(rows.map((u) => u.username))].sort() },
+    });
+    note({ detail: { clientId, userIds, approvalId } });
+    return { ...client, pendingAllowedUserIds: userIds, approvalId };
   }
 
   async listClients({ tx, note }: AuditScope) {
@@ -256,6 +363,46 @@ export class AdminService {
       detail: { kid, activatesAt: key.activatesAt.toISOString(), replaced: keys.filter((k) => k.kid !== kid && k.status === 'retiring').map((k) => k.kid) },
     });
     return { ...key, publishDelaySeconds: delay, keys };
+  }
+
+  // ---- approvals ---------------------------------------------------------------------------
+
+  /**
+   * Whether an account (or a role change) of this kind and role waits for a compliance officer:
+   * always in a partner agency; in the gateway agency when the role audits (so an operator cannot
+   * make itself an approver), except for the very first auditor ever, which nobody could approve.
+   */
+  private async accountNeedsApproval(tx: Executor, kind: string, role: string): Promise<boolean> {
+    if (needsApproval(kind)) return true;
+    const audits = (r: string) => roleRule(this.policy, kind as AgencyKind, r)?.permissions.includes('audit') ?? false;
+    if (!audits(role)) return false;
+    const auditRoles = Object.keys(this.policy.roles[kind as AgencyKind] ?? {}).filter(audits);
+    const [any] = await tx
+      .select({ id: users.id })
+      .from(users)
+      .innerJoin(agencies, eq(agencies.id, users.agencyId))
+      .where(and(eq(agencies.kind, kind), inArray(users.role, auditRoles), eq(users.kind, 'person')))
+      .limit(1);
+    return any !== undefined;
+  }
+
+  /** Queues a request for a compliance officer; a second one for the same thing while one waits is a conflict. */
+  private async requestApproval(
+    tx: Executor,
+    operator: Operator,
+    request: { kind: ApprovalKind; agencyId: string; userId?: string; clientId?: string; change: Record<string, unknown> },
+  ): Promise<string> {
+    const [row] = await tx
+      .insert(approvals)
+      .values({
+        ...request,
+        requestedBy: operator?.userId ?? null,
+        requestedByName: operator?.username ?? `cli:${this.settings.cliOperator ?? 'operator'}`,
+      })
+      .onConflictDoNothing()
+      .returning({ id: approvals.id });
+    if (!row) throw new Conflict('A request for this change already waits for a compliance officer.');
+    return row.id;
   }
 
   // ---- lookups -----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ function present(d: Disclosure) {
     action: d.action,
     disclosedBy: d.disclosedBy,
     eventId: d.eventId,
+    ...(d.notices.length ? { notices: d.notices } : {}),
   };
 }
 
@@ -50,6 +51,7 @@ const CSV_COLUMNS = [
   'recipient_user',
   'recipient_agency',
   'recipient_role',
+  'recipient_client',
   'action',
   'tier',
   'kinds',
@@ -64,6 +66,7 @@ const csvRow = (d: Disclosure) => [
   d.recipient.user,
   d.recipient.agency,
   d.recipient.role,
+  d.recipient.client,
   d.action,
   d.tier,
   d.kinds.join(' '),

@@ -1,5 +1,6 @@
 import { and, asc, eq, gte, inArray, lt, or, sql } from 'drizzle-orm';
 import { AUDIT_ACTIONS as A, type Basis } from '../../audit/vocabulary.js';
+import { redisclosureNotice, type Notice } from '../../authz/notices.js';
 import type { DisclosurePolicy } from '../../authz/policy.js';
 import { AGENCY_KINDS, TIERS, type AgencyKind, type Tier } from '../../authz/vocabulary.js';
 import type { Executor } from '../../db/client.js';
@@ -25,16 +26,22 @@ export interface Disclosure {
   breakGlass: boolean;
   /** The agencies whose contributions went out (the recipient's own are not counted). */
   disclosedBy: string[];
+  /** The redisclosure notices that went with it (42 CFR 2.32 for another agency's Part 2 record). */
+  notices: Notice[];
 }
 
 type LogRow = typeof accessLog.$inferSelect;
 interface LoggedDetail {
   entries?: { id: string; kind: string }[];
+  consents?: string[];
+  notices?: { code: string; statement: 1 | 2 }[];
 }
 /** Who contributed which part of the person's record. */
 interface Contributions {
   subjectAgency: string;
   entryAgency: Map<string, string>;
+  /** A consent's discloser: what a consent listing disclosed is the disclosers' release. */
+  consentAgency: Map<string, string>;
   flags: { agency: string; createdAt: Date }[];
 }
 
@@ -67,6 +74,7 @@ export async function accountDisclosures(db: Executor, policy: DisclosurePolicy,
         basis: row.basis as Basis[],
         breakGlass: row.breakGlass,
         disclosedBy: [...contributors].filter((a) => a !== row.actorAgency).sort(),
+        notices: ((row.detail as LoggedDetail).notices ?? []).map((n) => redisclosureNotice(agencyKind, n.statement)),
       };
     })
     .filter((d) => !isExempt(d, policy));
@@ -110,7 +118,17 @@ async function loadContributions(db: Executor, subjectId: string): Promise<Contr
     .from(riskFlags)
     .innerJoin(agencies, eq(agencies.id, riskFlags.agencyId))
     .where(eq(riskFlags.subjectId, subjectId));
-  return { subjectAgency: subject.agency, entryAgency: new Map(entries.map((e) => [e.id, e.agency])), flags };
+  const consentRows = await db
+    .select({ id: consents.id, agency: agencies.slug })
+    .from(consents)
+    .innerJoin(agencies, eq(agencies.id, consents.agencyId))
+    .where(eq(consents.subjectId, subjectId));
+  return {
+    subjectAgency: subject.agency,
+    entryAgency: new Map(entries.map((e) => [e.id, e.agency])),
+    consentAgency: new Map(consentRows.map((r) => [r.id, r.agency])),
+    flags,
+  };
 }
 
 async function loadAgencyKinds(db: Executor, slugs: (string | null)[]): Promise<Map<string, AgencyKind>> {
@@ -130,7 +148,7 @@ async function loadConsentPurposes(db: Executor, ids: (string | undefined)[]): P
 // What one access disclosed and whose contributions those were. A search shows demographics;
 // a read shows demographics, the risk flags that existed then and the entries it logged.
 function disclosedParts(row: LogRow, c: Contributions): { kinds: string[]; contributors: Set<string> } {
-  const contributors = new Set([c.subjectAgency]);
+  const contributors = new Set(row.action === A.consentRead ? [] : [c.subjectAgency]);
   const kinds = new Set<string>();
   const flagsThen = () => {
     kinds.add('risk-flags');
@@ -138,8 +156,14 @@ function disclosedParts(row: LogRow, c: Contributions): { kinds: string[]; contr
   };
   if (row.action === A.subjectSearch) kinds.add('demographics');
   else if (row.action === A.riskFlagRead) flagsThen();
-  else if (row.action === A.consentRead) kinds.add('consents');
-  else if (row.action === A.subjectRead) {
+  else if (row.action === A.consentRead) {
+    // A listing discloses the consents it showed, which are their disclosers' to account for.
+    kinds.add('consents');
+    for (const id of (row.detail as LoggedDetail).consents ?? []) {
+      const agency = c.consentAgency.get(id);
+      if (agency) contributors.add(agency);
+    }
+  } else if (row.action === A.subjectRead) {
     kinds.add('demographics');
     flagsThen();
     for (const e of (row.detail as LoggedDetail).entries ?? []) {

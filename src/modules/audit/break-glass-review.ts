@@ -25,6 +25,13 @@ const accessesUnder = (column: 'count' | 'last') =>
           and l.action <> ${A.breakGlass}
           and l.basis @> jsonb_build_array(jsonb_build_object('breakGlassId', ${breakGlassGrants.id}::text)))`;
 
+// The grant this one renewed: the same user's grant for the same person that was live when it was
+// declared (the declaration refuses a second live grant unless it is a renewal).
+const renewalOf = sql<string | null>`(select p.id from break_glass_grants p
+        where p.subject_id = ${breakGlassGrants.subjectId} and p.user_id = ${breakGlassGrants.userId}
+          and p.created_at < ${breakGlassGrants.createdAt} and p.expires_at > ${breakGlassGrants.createdAt}
+        order by p.created_at desc limit 1)`;
+
 const reviewed = exists(sql`(select 1 from ${breakGlassReviews} where ${breakGlassReviews.grantId} = ${breakGlassGrants.id})`);
 
 async function loadQueue(db: Executor, status: z.infer<typeof queueQuery>['status'], limit: number) {
@@ -41,6 +48,7 @@ async function loadQueue(db: Executor, status: z.infer<typeof queueQuery>['statu
       reason: breakGlassGrants.reason,
       createdAt: breakGlassGrants.createdAt,
       expiresAt: breakGlassGrants.expiresAt,
+      renewalOf,
       accesses: accessesUnder('count').mapWith(Number),
       lastAccessAt: accessesUnder('last').mapWith(breakGlassGrants.createdAt),
     })
@@ -101,6 +109,8 @@ export function breakGlassReviewRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'r
         ...g,
         user: { user, userId },
         active: g.expiresAt > now,
+        // A renewal is flagged for the reviewer: the grant it renewed, and that it is one.
+        renewal: g.renewalOf !== null,
         reviews: queue.reviews.filter((r) => r.grantId === g.id).map(({ grantId: _grant, ...r }) => r),
       })),
     });

@@ -6,6 +6,7 @@ import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabu
 import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
 import { isoDateTime, uuid, validate } from '../../http/validate.js';
+import { approvalsRouter } from './approvals.js';
 import { breakGlassReviewRouter } from './break-glass-review.js';
 import { checkpointsRouter } from './checkpoints.js';
 import { toCsv } from './csv.js';
@@ -36,11 +37,18 @@ export const eventsQuery = z.strictObject({
 
 type Row = typeof accessLog.$inferSelect;
 
+/** An actor by user id (any case: normalised like every id) or by username, exactly as logged. */
+function actorFilter(actor: string): SQL {
+  const id = uuid.safeParse(actor);
+  return id.success ? eq(accessLog.actorUserId, id.data) : eq(accessLog.actorUsername, actor);
+}
+
 function present(r: Row) {
   return {
     id: r.id,
     at: r.at,
-    actor: { user: r.actorUsername, userId: r.actorUserId, agency: r.actorAgency, role: r.actorRole },
+    // `client`: the machine client that made the request, alone or for `user` (SPEC principle 10).
+    actor: { user: r.actorUsername, userId: r.actorUserId, agency: r.actorAgency, role: r.actorRole, client: r.actorClient },
     subject: r.subjectId,
     action: r.action,
     decision: r.decision,
@@ -49,6 +57,8 @@ function present(r: Row) {
     breakGlass: r.breakGlass,
     reason: r.reason,
     requestId: r.requestId,
+    // The client's own X-Request-Id, when it sent one: its to choose, so it identifies nothing.
+    clientRequestId: r.clientRequestId,
     detail: r.detail,
   };
 }
@@ -59,6 +69,7 @@ const CSV_COLUMNS = [
   'actor_user',
   'actor_agency',
   'actor_role',
+  'actor_client',
   'subject',
   'action',
   'decision',
@@ -67,6 +78,7 @@ const CSV_COLUMNS = [
   'break_glass',
   'reason',
   'request_id',
+  'client_request_id',
 ];
 const csvRow = (r: Row) => [
   r.id,
@@ -74,6 +86,7 @@ const csvRow = (r: Row) => [
   r.actorUsername,
   r.actorAgency,
   r.actorRole,
+  r.actorClient,
   r.subjectId,
   r.action,
   r.decision,
@@ -82,6 +95,7 @@ const csvRow = (r: Row) => [
   r.breakGlass,
   r.reason,
   r.requestId,
+  r.clientRequestId,
 ];
 
 /** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
@@ -94,7 +108,7 @@ export function auditRouter(deps: AppDeps): Router {
     if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new BadRequest('`from` must be before `to`.');
     const filters: (SQL | undefined)[] = [
       q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
-      q.actor ? (uuid.safeParse(q.actor).success ? eq(accessLog.actorUserId, q.actor) : eq(accessLog.actorUsername, q.actor)) : undefined,
+      q.actor ? actorFilter(q.actor) : undefined,
       q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
       q.action ? eq(accessLog.action, q.action) : undefined,
       q.decision ? eq(accessLog.decision, q.decision) : undefined,
@@ -135,6 +149,6 @@ export function auditRouter(deps: AppDeps): Router {
     res.json({ events: page.map(present), next, freshness });
   });
 
-  router.use(disclosuresRouter({ pdp, auditReads }), breakGlassReviewRouter({ pdp, runner }), checkpointsRouter(deps));
+  router.use(disclosuresRouter({ pdp, auditReads }), breakGlassReviewRouter({ pdp, runner }), approvalsRouter({ pdp, runner }), checkpointsRouter(deps));
   return router;
 }

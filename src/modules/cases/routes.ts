@@ -21,12 +21,16 @@ export function casesRouter({ pdp, runner }: AppDeps): Router {
     res.status(201).json(await runner.run(req, A.caseMemberAdd, (scope) => service.addMember(scope, req.user!, res.locals.params.id, req.body.user)));
   });
 
-  router.delete('/:id/members/:userId', pdp.authorize('update', 'Case', A.caseMemberRemove), validate({ params: memberParams }), async (req, res) => {
+  router.delete('/:id/members/:userId', pdp.authorize('remove', 'CaseMember', A.caseMemberRemove), validate({ params: memberParams }), async (req, res) => {
     const { id, userId } = res.locals.params;
     res.json(await runner.run(req, A.caseMemberRemove, (scope) => service.removeMember(scope, req.user!, id, userId)));
   });
 
-  router.post('/:id/close', pdp.authorize('update', 'Case', A.caseClose), validate({ params: idParams }), async (req, res) => {
+  router.post('/:id/participants', pdp.authorize('join', 'Case', A.caseJoin), validate({ params: idParams }), async (req, res) => {
+    res.status(201).json(await runner.run(req, A.caseJoin, (scope) => service.join(scope, req.user!, res.locals.params.id)));
+  });
+
+  router.post('/:id/close', pdp.authorize('close', 'Case', A.caseClose), validate({ params: idParams }), async (req, res) => {
     res.json(await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, res.locals.params.id)));
   });
 

@@ -3,7 +3,7 @@ import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import type { Executor } from '../../db/client.js';
-import { agencies, caseMembers, cases, users } from '../../db/schema/index.js';
+import { agencies, caseMembers, caseParticipants, cases, users } from '../../db/schema/index.js';
 import { Conflict, NotFound } from '../../errors/problems.js';
 import { findSubject } from '../subjects/repository.js';
 
@@ -11,7 +11,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function members(db: Executor, caseId: string) {
   return db
-    .select({ userId: users.id, username: users.username, agency: agencies.slug, role: users.role, addedAt: caseMembers.addedAt })
+    .select({ userId: users.id, username: users.username, agency: agencies.slug, agencyId: users.agencyId, role: users.role, addedAt: caseMembers.addedAt })
     .from(caseMembers)
     .innerJoin(users, eq(users.id, caseMembers.userId))
     .innerJoin(agencies, eq(agencies.id, users.agencyId))
@@ -19,11 +19,39 @@ async function members(db: Executor, caseId: string) {
     .orderBy(asc(caseMembers.addedAt), asc(users.username));
 }
 
+/** The agencies that brought their records into the case, in the order they joined. */
+async function participants(db: Executor, caseId: string) {
+  return db
+    .select({ agency: agencies.slug, agencyId: caseParticipants.agencyId, joinedAt: caseParticipants.joinedAt })
+    .from(caseParticipants)
+    .innerJoin(agencies, eq(agencies.id, caseParticipants.agencyId))
+    .where(eq(caseParticipants.caseId, caseId))
+    .orderBy(asc(caseParticipants.joinedAt), asc(agencies.slug));
+}
+
+type CaseRow = typeof cases.$inferSelect;
+async function present(db: Executor, row: CaseRow) {
+  const team = await members(db, row.id);
+  const joined = await participants(db, row.id);
+  return {
+    id: row.id,
+    subjectId: row.subjectId,
+    title: row.title,
+    status: row.status,
+    createdAt: row.createdAt,
+    members: team.map(({ agencyId: _agency, ...m }) => m),
+    participants: joined.map(({ agency, joinedAt }) => ({ agency, joinedAt })),
+  };
+}
+
 export class CaseService {
   constructor(private readonly pdp: DecisionPoint) {}
 
-  /** Loads a case for update and checks, by instance, that the principal may manage it. */
-  private async loadManageable(tx: Executor, principal: Principal, caseId: string, note: AuditScope['note']) {
+  /**
+   * Loads an open case for update, with its team and participants; a closed case is 404 to a
+   * non-member and 409 to a member. `check` is the instance decision, made by the decision point.
+   */
+  private async loadOpen(tx: Executor, principal: Principal, caseId: string, note: AuditScope['note']) {
     const [row] = await tx.select().from(cases).where(eq(cases.id, caseId)).for('update').limit(1);
     if (!row) throw new NotFound('case');
     note({ subjectId: row.subjectId, detail: { caseId } });
@@ -33,8 +61,14 @@ export class CaseService {
       if (!team.some((m) => m.userId === principal.userId)) throw new NotFound('case');
       throw new Conflict('The case is closed.');
     }
-    this.pdp.assertAllowed(principal, 'update', 'Case', { status: row.status, memberIds: team.map((m) => m.userId) });
-    return { row, team };
+    const joined = await participants(tx, caseId);
+    const instance = {
+      status: row.status,
+      agencyId: row.agencyId,
+      memberIds: team.map((m) => m.userId),
+      participantIds: joined.map((p) => p.agencyId),
+    };
+    return { row, team, instance };
   }
 
   async create({ tx, note }: AuditScope, principal: Principal, body: { subjectId: string; title: string }) {
@@ -44,14 +78,17 @@ export class CaseService {
       .insert(cases)
       .values({ ...body, agencyId: principal.agencyId, openedBy: principal.userId })
       .returning();
+    // The opener's agency brings its records in; the opener is the first member.
+    await tx.insert(caseParticipants).values({ caseId: row!.id, agencyId: principal.agencyId, joinedBy: principal.userId });
     await tx.insert(caseMembers).values({ caseId: row!.id, userId: principal.userId, addedBy: principal.userId });
     note({ detail: { caseId: row!.id } });
-    return { id: row!.id, subjectId: row!.subjectId, title: row!.title, status: row!.status, createdAt: row!.createdAt, members: await members(tx, row!.id) };
+    return present(tx, row!);
   }
 
   async addMember({ tx, note }: AuditScope, principal: Principal, caseId: string, user: string) {
     note({ basis: [{ rule: 'case-member' }] });
-    const { row } = await this.loadManageable(tx, principal, caseId, note);
+    const { row, instance } = await this.loadOpen(tx, principal, caseId, note);
+    this.pdp.assertAllowed(principal, 'update', 'Case', instance);
     const [target] = await tx
       .select({ id: users.id, role: users.role, kind: agencies.kind, disabledAt: users.disabledAt })
       .from(users)
@@ -69,25 +106,48 @@ export class CaseService {
       .returning({ id: caseMembers.id });
     if (inserted.length === 0) throw new Conflict('The user is already a member of the case.');
     note({ detail: { caseId, memberUserId: target.id } });
-    return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, members: await members(tx, caseId) };
+    return present(tx, row);
   }
 
+  /** A member removes members of its own agency, or itself; never another agency's member. */
   async removeMember({ tx, note }: AuditScope, principal: Principal, caseId: string, userId: string) {
     note({ basis: [{ rule: 'case-member' }] });
-    const { row } = await this.loadManageable(tx, principal, caseId, note);
-    const removed = await tx
+    const { row, team, instance } = await this.loadOpen(tx, principal, caseId, note);
+    const target = team.find((m) => m.userId === userId);
+    if (!target) {
+      this.pdp.assertAllowed(principal, 'update', 'Case', instance);
+      throw new NotFound('case member');
+    }
+    this.pdp.assertAllowed(principal, 'remove', 'CaseMember', { ...instance, memberUserId: target.userId, memberAgencyId: target.agencyId });
+    await tx
       .update(caseMembers)
       .set({ removedAt: new Date(), removedBy: principal.userId })
-      .where(and(eq(caseMembers.caseId, caseId), eq(caseMembers.userId, userId), isNull(caseMembers.removedAt)))
-      .returning({ id: caseMembers.id });
-    if (removed.length === 0) throw new NotFound('case member');
+      .where(and(eq(caseMembers.caseId, caseId), eq(caseMembers.userId, userId), isNull(caseMembers.removedAt)));
     note({ detail: { caseId, memberUserId: userId } });
-    return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, members: await members(tx, caseId) };
+    return present(tx, row);
   }
 
-  async close({ tx, note }: AuditScope, principal: Principal, caseId: string) {
+  /**
+   * A member joins the case from its agency: that agency becomes a participant, and its entries
+   * reach the members on the team now and those its own users add later (SPEC principle 8).
+   */
+  async join({ tx, note }: AuditScope, principal: Principal, caseId: string) {
     note({ basis: [{ rule: 'case-member' }] });
-    const { row } = await this.loadManageable(tx, principal, caseId, note);
+    const { row, instance } = await this.loadOpen(tx, principal, caseId, note);
+    this.pdp.assertAllowed(principal, 'update', 'Case', instance);
+    if (instance.participantIds.includes(principal.agencyId)) throw new Conflict('Your agency already takes part in the case.');
+    this.pdp.assertAllowed(principal, 'join', 'Case', instance);
+    await tx.insert(caseParticipants).values({ caseId, agencyId: principal.agencyId, joinedBy: principal.userId });
+    note({ detail: { caseId, participantAgencyId: principal.agencyId } });
+    return present(tx, row);
+  }
+
+  /** Only the owning agency (the opener's) closes the case. */
+  async close({ tx, note }: AuditScope, principal: Principal, caseId: string) {
+    note({ basis: [{ rule: 'case-owner' }] });
+    const { row, instance } = await this.loadOpen(tx, principal, caseId, note);
+    this.pdp.assertAllowed(principal, 'update', 'Case', instance);
+    this.pdp.assertAllowed(principal, 'close', 'Case', instance);
     const [closed] = await tx.update(cases).set({ status: 'closed', closedAt: new Date(), closedBy: principal.userId }).where(eq(cases.id, caseId)).returning();
     return { id: row.id, subjectId: row.subjectId, title: row.title, status: closed!.status, closedAt: closed!.closedAt };
   }

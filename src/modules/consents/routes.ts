@@ -7,16 +7,16 @@ import { ConsentService } from './service.js';
 
 /** Mounted at /v1: consents live under a subject and are revoked by their own id. */
 export function consentsRouter({ pdp, runner }: AppDeps): Router {
-  const service = new ConsentService();
+  const service = new ConsentService(pdp);
   const router = Router();
 
-  router.get('/subjects/:id/consents', pdp.authorize('manage', 'Consent', A.consentRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.run(req, A.consentRead, (scope) => service.list(scope, res.locals.params.id)));
+  router.get('/subjects/:id/consents', pdp.authorize('read', 'Consent', A.consentRead), validate({ params: idParams }), async (req, res) => {
+    res.json(await runner.run(req, A.consentRead, (scope) => service.list(scope, req.user!, res.locals.params.id)));
   });
 
   router.post(
     '/subjects/:id/consents',
-    pdp.authorize('manage', 'Consent', A.consentCreate),
+    pdp.authorize('create', 'Consent', A.consentCreate),
     validate({ params: idParams, body: createConsentBody }),
     async (req, res) => {
       res.status(201).json(await runner.run(req, A.consentCreate, (scope) => service.create(scope, req.user!, res.locals.params.id, req.body)));
@@ -25,7 +25,7 @@ export function consentsRouter({ pdp, runner }: AppDeps): Router {
 
   router.post(
     '/consents/:id/revoke',
-    pdp.authorize('manage', 'Consent', A.consentRevoke),
+    pdp.authorize('revoke', 'Consent', A.consentRevoke),
     validate({ params: idParams, body: revokeConsentBody }),
     async (req, res) => {
       res.json(await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, req.user!, res.locals.params.id, req.body.reason)));

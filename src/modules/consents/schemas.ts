@@ -9,9 +9,21 @@ const recipient = z.union([
   z.strictObject({ agencyKind: z.enum(PARTNER_KINDS) }),
 ]);
 
+const agencySlug = z.string().regex(/^[a-z0-9-]{2,64}$/, 'must be an agency slug');
+
+// PostgreSQL keeps any year, but years before 1000 do not survive the drivers' date parsing
+// (0050 comes back as 1950), and no consent predates this program: refuse them plainly.
+const consentDateTime = isoDateTime.refine((d) => {
+  const year = Number(d.slice(0, 4));
+  return year >= 2000 && year <= 2999;
+}, 'must be a date-time between the years 2000 and 2999');
+
 export const createConsentBody = z
   .strictObject({
     recipients: z.array(recipient).min(1).max(50),
+    // Whose entries the consent releases: for now only, and by default, the recording
+    // clinician's own agency (checked in the service, which knows the caller).
+    disclosers: z.array(agencySlug).min(1).max(1).optional(),
     // Consent can open the intermediate tier only: the full tier belongs to open-case members.
     tiers: z
       .array(z.enum(ENTRY_TIERS))
@@ -26,8 +38,8 @@ export const createConsentBody = z
       .string()
       .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination')
       .max(64),
-    validFrom: isoDateTime.optional(),
-    validUntil: isoDateTime.optional(),
+    validFrom: consentDateTime.optional(),
+    validUntil: consentDateTime.optional(),
     evidence: z
       .strictObject({ form: z.enum(['written', 'verbal']), witness: text(200).optional(), reference: text(200).optional() })
       .refine((e) => e.form !== 'verbal' || e.witness, { message: 'verbal consent needs a witness', path: ['witness'] }),

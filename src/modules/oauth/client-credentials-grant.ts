@@ -11,7 +11,7 @@
  *   3. assertion-shape   a compact JWS whose header has no jku, jwk, x5u or x5c (refused, never
  *                        followed) and whose claimed iss is a plausible client id → invalid_client.
  *   4. client-id         the client_id field, when sent, equals the assertion's iss → invalid_client.
- *   5. client            a registered, enabled client in an enabled agency, whose service user
+ *   5. client            a registered, enabled, approved client in an enabled agency, whose service user
  *                        is an enabled 'service' user of that agency → invalid_client.
  *   6. signature         kid looked up in the client's registered JWK set only; alg pinned to the
  *                        key's type (ES256 for P-256, EdDSA for Ed25519, RS256 for RSA ≥ 2048);
@@ -23,7 +23,8 @@
  *                        the future; nbf honoured; 30 s skew → invalid_client.
  *   8. replay            the jti is recorded in client_assertions until the assertion expires; a
  *                        second use of it → invalid_client.
- *   9. on-behalf-of      when sent, an enabled person user of the client's own agency; otherwise
+ *   9. on-behalf-of      when sent, an enabled, approved person user of the client's own agency
+ *                        on the client's approved allow-list (clients.allowed_user_ids); otherwise
  *                        → invalid_grant. The client is authenticated by now, so this is a refused
  *                        grant, not a refused client.
  *  10. issue             a gateway access token (issueToken, which logs it, failing closed).
@@ -34,7 +35,8 @@
  * What the token says:
  *   - acting as itself: sub = the client's service user (its role, the client's agency);
  *   - on_behalf_of:     sub = that user, with the user's own role, so policy decisions and the
- *                       access log are about that user;
+ *                       access log are about that user; client_role = the client's own role, so
+ *                       the user's ceiling is lowered to the client's (principalCeiling);
  *   - always client_id = the client, so the access log's actor_client names it and a disabled
  *     client's tokens stop working on the next request (resolvePrincipal);
  *   - amr: ['pop'] when the client acts as itself: RFC 8176 "proof-of-possession of a key", which
@@ -102,6 +104,8 @@ export async function clientCredentialsGrant(deps: AppDeps, req: Request): Promi
   if (!row) return refuseClient('client-unknown', { clientId });
   const { client, agency, serviceUser } = row;
   if (client.disabledAt) return refuseClient('client-disabled', { clientId });
+  // A partner's client gets no token until a compliance officer approved its registration.
+  if (client.approval !== 'approved') return refuseClient('client-not-approved', { clientId });
   if (agency.disabledAt) return refuseClient('agency-disabled', { clientId });
   if (serviceUser.disabledAt || serviceUser.kind !== 'service' || serviceUser.agencyId !== agency.id)
     return refuseClient('service-user-unusable', { clientId });
@@ -131,17 +135,19 @@ export async function clientCredentialsGrant(deps: AppDeps, req: Request): Promi
       .from(users)
       .where(and(eq(users.username, input.on_behalf_of), eq(users.agencyId, agency.id)))
       .limit(1);
-    if (!user || user.disabledAt || user.kind !== 'person') {
+    if (!user || user.disabledAt || user.kind !== 'person' || user.approval !== 'approved' || !client.allowedUserIds.includes(user.id)) {
+      const reason = user && user.kind === 'person' && !user.disabledAt && user.approval === 'approved' ? 'on-behalf-of-not-allowed' : 'on-behalf-of-refused';
       return refuseGrant(
         deps,
         req,
-        'on-behalf-of-refused',
+        reason,
         { clientId, ...(user ? { userId: user.id } : {}) },
         new OAuthError('invalid_grant', 'The user cannot be acted for.'),
       );
     }
     // 10. issue (for the user)
-    return issueToken(deps, req, { ...base, userId: user.id, username: user.username, role: user.role }, DELEGATED_AMR);
+    // The client's own role travels as client_role: the user's ceiling is lowered to it.
+    return issueToken(deps, req, { ...base, userId: user.id, username: user.username, role: user.role, clientRole: serviceUser.role }, DELEGATED_AMR);
   }
 
   // 10. issue (as the client's service user)

@@ -4,24 +4,39 @@ import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { hashCode, issueRecoveryCodes } from '../../auth/enrolment.js';
 import { openSecret, sealSecret } from '../../auth/keys.js';
-import { hashPassword } from '../../auth/passwords.js';
+import { hashPassword, hasPassword, verifyPassword } from '../../auth/passwords.js';
 import { accountKey, addressKey, lockedFor, recordFailure, THROTTLE } from '../../auth/throttle.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from '../../auth/totp.js';
 import { appendAccessLog } from '../../audit/append.js';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../../audit/vocabulary.js';
 import type { Tx } from '../../db/client.js';
 import { errorSummary } from '../../logger.js';
-import { users } from '../../db/schema/index.js';
+import { agencies, users } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
+import { needsApproval } from '../admin/service.js';
 import { parseGrant } from './issue.js';
 
 const code = z.string().regex(/^[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}$/);
-export const start = z.strictObject({ username: z.string().min(1).max(200), enrolment_code: code, password: z.string().min(12).max(1024) });
+/**
+ * `password`: a new one (12 characters or more) for a user who never had one; for a user whose
+ * second factor an admin reset, their current password, which enrolment proves and never changes.
+ * `approval_code`: the compliance officer's half of an approved invitation into a partner agency.
+ */
+export const start = z.strictObject({
+  username: z.string().min(1).max(200),
+  enrolment_code: code,
+  approval_code: code.optional(),
+  password: z.string().min(1).max(1024),
+});
+const NEW_PASSWORD_MIN = 12;
 export const confirm = z.strictObject({ username: z.string().min(1).max(200), enrolment_code: code, otp: z.string().regex(/^[0-9]{6}$/) });
 
 /**
- * Second-factor enrolment for an invited user, with the one-time code an admin handed over:
- * POST /oauth/enrol sets the password and returns a new TOTP secret and recovery codes;
+ * Second-factor enrolment for an invited user, with the one-time code an admin handed over (and,
+ * into a partner agency, the code the approving compliance officer handed over: neither alone
+ * enrols). POST /oauth/enrol sets the password of a user who never had one, or proves the
+ * current password of one whose second factor was reset (SPEC principle 10: an operator never
+ * chooses a partner user's password), and returns a new TOTP secret and recovery codes;
  * POST /oauth/enrol/confirm proves the authenticator works, which completes enrolment and
  * spends the code. Wrong codes and wrong first TOTP codes are throttled like logins and never
  * say what was wrong. Each change commits with its log entry, or not at all (503).
@@ -51,28 +66,46 @@ export function enrolmentRouter(deps: AppDeps): Router {
     ]);
   }
 
+  async function refuse(req: Request, action: AuditAction, username: string, reason: string, detail: Record<string, unknown>): Promise<never> {
+    await countFailure(req, username);
+    await runner.deny({ requestId: req.id, action, decision: 'deny', reason, detail });
+    throw new OAuthError('invalid_grant', 'The enrolment code is not valid.');
+  }
+
   async function invitedUser(req: Request, action: AuditAction, username: string, enrolmentCode: string) {
     const keys = [accountKey(username), addressKey(req.ip)];
     const wait = await lockedFor(db, keys);
     if (wait > 0) throw new OAuthError('temporarily_unavailable', 'Too many failed attempts; try again later.', 429, wait);
-    const [user] = await db
-      .select()
+    const [row] = await db
+      .select({ user: users, agencyKind: agencies.kind })
       .from(users)
+      .innerJoin(agencies, eq(agencies.id, users.agencyId))
       .where(and(eq(users.username, username), eq(users.enrolmentCodeHash, hashCode(enrolmentCode)), gt(users.enrolmentExpiresAt, new Date())))
       .limit(1);
-    if (!user || user.disabledAt) {
-      await countFailure(req, username);
-      await runner.deny({ requestId: req.id, action, decision: 'deny', reason: 'enrolment-code-invalid', detail: { username } });
-      throw new OAuthError('invalid_grant', 'The enrolment code is not valid.');
-    }
-    return user;
+    if (!row || row.user.disabledAt) return refuse(req, action, username, 'enrolment-code-invalid', { username });
+    // Not before a compliance officer approved the invitation (the answer does not say so).
+    if (row.user.approval !== 'approved') return refuse(req, action, username, 'approval-pending', { userId: row.user.id });
+    return { ...row.user, agencyKind: row.agencyKind };
   }
 
   router.post('/', async (req, res) => {
     const input = parseGrant(start, req.body);
     const user = await invitedUser(req, A.mfaEnrol, input.username, input.enrolment_code);
+    let passwordHash: string;
+    if (hasPassword(user.passwordHash)) {
+      // Re-enrolment after a reset: the user proves the password they have; it stays as it is.
+      if (!(await verifyPassword(user.passwordHash, input.password))) return refuse(req, A.mfaEnrol, input.username, 'password-invalid', { userId: user.id });
+      passwordHash = user.passwordHash;
+    } else {
+      // A first enrolment into a partner agency needs the approver's half as well as the operator's code.
+      const needsApprovalCode = user.enrolmentApprovalCodeHash !== null || needsApproval(user.agencyKind);
+      if (needsApprovalCode && (!input.approval_code || user.enrolmentApprovalCodeHash !== hashCode(input.approval_code))) {
+        return refuse(req, A.mfaEnrol, input.username, 'approval-code-invalid', { userId: user.id });
+      }
+      if (input.password.length < NEW_PASSWORD_MIN) throw new OAuthError('invalid_request', `A new password needs at least ${NEW_PASSWORD_MIN} characters.`);
+      passwordHash = await hashPassword(input.password);
+    }
     const secret = generateTotpSecret();
-    const passwordHash = await hashPassword(input.password);
     const recovery = await loggedChange(req, A.mfaEnrol, user.id, async (tx) => {
       await tx
         .update(users)
@@ -93,7 +126,10 @@ export function enrolmentRouter(deps: AppDeps): Router {
       throw new OAuthError('invalid_grant', 'The one-time password is not valid.');
     }
     await loggedChange(req, A.mfaConfirm, user.id, (tx) =>
-      tx.update(users).set({ totpEnrolledAt: new Date(), totpLastStep: step, enrolmentCodeHash: null, enrolmentExpiresAt: null }).where(eq(users.id, user.id)),
+      tx
+        .update(users)
+        .set({ totpEnrolledAt: new Date(), totpLastStep: step, enrolmentCodeHash: null, enrolmentApprovalCodeHash: null, enrolmentExpiresAt: null })
+        .where(eq(users.id, user.id)),
     );
     res.set('Cache-Control', 'no-store').json({ enrolled: true });
   });

@@ -4,6 +4,7 @@ import type { AppDeps } from '../../app.js';
 import type { Principal } from '../../auth/principal.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { OAuthError } from '../../errors/problems.js';
+import { unsafeJson } from '../../http/validate.js';
 import type { z } from 'zod';
 
 export interface TokenResponse {
@@ -14,6 +15,8 @@ export interface TokenResponse {
 
 /** Parses a grant's fields strictly: a missing, unknown or malformed one is `invalid_request`. */
 export function parseGrant<T>(schema: z.ZodType<T>, body: unknown): T {
+  // A NUL, a lone surrogate or deep nesting is malformed input here too, never a database error.
+  if (unsafeJson(body)) throw new OAuthError('invalid_request', 'The request is missing a field, or has an unknown or malformed one.');
   const parsed = schema.safeParse(body ?? {});
   if (!parsed.success) throw new OAuthError('invalid_request', 'The request is missing a field, or has an unknown or malformed one.');
   return parsed.data;
@@ -42,6 +45,7 @@ export async function issueToken({ tokens, runner }: AppDeps, req: Request, prin
     role: principal.role,
     amr,
     ...(principal.clientId ? { clientId: principal.clientId } : {}),
+    ...(principal.clientRole ? { clientRole: principal.clientRole } : {}),
   });
   const jti = decodeJwt(accessToken).jti!;
   await runner.record({ requestId: req.id, actor: { ...principal, jti }, action: A.tokenIssue, decision: 'allow', detail: { jti, amr } }).catch(() => {

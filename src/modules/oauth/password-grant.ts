@@ -54,6 +54,8 @@ export async function passwordGrant(deps: AppDeps, req: Request): Promise<TokenR
     if (!row || !passwordOk) return 'bad-credentials';
     if (row.user.disabledAt || row.agency.disabledAt) return 'disabled';
     if (row.user.kind !== 'person') return 'not-a-person';
+    // An operator's invitation into a partner agency signs in only once compliance approved it.
+    if (row.user.approval !== 'approved') return 'approval-pending';
     const mfaRequired = row.user.totpEnrolledAt !== null || !config.demoMode;
     if (!mfaRequired) return undefined;
     if (!row.user.totpEnrolledAt || !row.user.totpSecretEnc) return 'mfa-not-enrolled';

@@ -1,5 +1,6 @@
-import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { and, asc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
+import type { EntryGrant } from '../../authz/ability.js';
+import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { agencies, clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 
 const basicColumns = {
@@ -12,8 +13,20 @@ const basicColumns = {
 
 export type BasicSubject = { id: string; givenName: string; familyName: string; birthDate: string; sex: string };
 
+// The two lookups every person request makes, as named statements (planned once per connection).
+const FIND_SUBJECT: Statement = {
+  name: 'tiergate_find_subject',
+  text: `SELECT id, given_name AS "givenName", family_name AS "familyName", birth_date::text AS "birthDate", sex FROM subjects WHERE id = $1::uuid LIMIT 1`,
+};
+const LIST_RISK_FLAGS: Statement = {
+  name: 'tiergate_list_risk_flags',
+  text: `SELECT f.id, f.code, f.severity, f.note, a.slug AS "contributedBy", f.created_at AS "createdAt"
+           FROM risk_flags f JOIN agencies a ON a.id = f.agency_id
+          WHERE f.subject_id = $1::uuid ORDER BY f.created_at, f.id`,
+};
+
 export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {
-  const [row] = await db.select(basicColumns).from(subjects).where(eq(subjects.id, id)).limit(1);
+  const [row] = await runStatement<BasicSubject>(db, FIND_SUBJECT, [id]);
   return row;
 }
 
@@ -44,22 +57,10 @@ export async function insertSubject(
   return row!;
 }
 
-const flagColumns = {
-  id: riskFlags.id,
-  code: riskFlags.code,
-  severity: riskFlags.severity,
-  note: riskFlags.note,
-  contributedBy: agencies.slug,
-  createdAt: riskFlags.createdAt,
-};
-
 export async function listRiskFlags(db: Executor, subjectId: string) {
-  return db
-    .select(flagColumns)
-    .from(riskFlags)
-    .innerJoin(agencies, eq(agencies.id, riskFlags.agencyId))
-    .where(eq(riskFlags.subjectId, subjectId))
-    .orderBy(asc(riskFlags.createdAt), asc(riskFlags.id));
+  return runStatement<{ id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date }>(db, LIST_RISK_FLAGS, [
+    subjectId,
+  ]);
 }
 
 export async function insertRiskFlag(
@@ -70,19 +71,30 @@ export async function insertRiskFlag(
   return row!;
 }
 
-/** Entries of the granted tiers whose labels are all released, plus the caller agency's own. */
-export async function listVisibleEntries(
-  db: Executor,
-  subjectId: string,
-  filter: { tiers: string[]; released: string[]; ownAgencyId: string; ownTiers: string[] },
-) {
-  const released = filter.released.length
+const textArray = (values: readonly string[]) =>
+  values.length
     ? sql`ARRAY[${sql.join(
-        filter.released.map((c) => sql`${c}`),
+        values.map((v) => sql`${v}`),
         sql`, `,
       )}]::text[]`
     : sql`'{}'::text[]`;
-  const granted = filter.tiers.length ? and(inArray(clinicalEntries.tier, filter.tiers), sql`${clinicalEntries.sensitivity} <@ ${released}`) : undefined;
+
+/** One grant as SQL: its agencies or author, its tiers, labels all among its categories. */
+function grantCondition(g: EntryGrant): SQL | undefined {
+  return and(
+    inArray(clinicalEntries.tier, g.tiers),
+    g.agencyIds ? inArray(clinicalEntries.agencyId, g.agencyIds) : undefined,
+    g.authorUserId ? eq(clinicalEntries.createdBy, g.authorUserId) : undefined,
+    sql`${clinicalEntries.sensitivity} <@ ${textArray(g.categories)}`,
+  );
+}
+
+/**
+ * The person's entries that some grant releases, filtered in SQL (the decision point re-checks
+ * each row). No grant, no query.
+ */
+export async function listVisibleEntries(db: Executor, subjectId: string, grants: EntryGrant[]) {
+  if (grants.length === 0) return [];
   return db
     .select({
       id: clinicalEntries.id,
@@ -92,17 +104,13 @@ export async function listVisibleEntries(
       summary: clinicalEntries.summary,
       content: clinicalEntries.content,
       agencyId: clinicalEntries.agencyId,
+      authorUserId: clinicalEntries.createdBy,
       contributedBy: agencies.slug,
       createdAt: clinicalEntries.createdAt,
     })
     .from(clinicalEntries)
     .innerJoin(agencies, eq(agencies.id, clinicalEntries.agencyId))
-    .where(
-      and(
-        eq(clinicalEntries.subjectId, subjectId),
-        or(granted, filter.ownTiers.length ? and(eq(clinicalEntries.agencyId, filter.ownAgencyId), inArray(clinicalEntries.tier, filter.ownTiers)) : undefined),
-      ),
-    )
+    .where(and(eq(clinicalEntries.subjectId, subjectId), or(...grants.map(grantCondition))))
     .orderBy(asc(clinicalEntries.createdAt), asc(clinicalEntries.id));
 }
 

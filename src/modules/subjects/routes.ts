@@ -1,13 +1,39 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
+import { HttpProblem } from '../../errors/problems.js';
 import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { idParams, validate } from '../../http/validate.js';
 import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from './schemas.js';
 import { SubjectService } from './service.js';
 
+// What each person resource answers to, for the Allow header of a refused HEAD.
+const ALLOWED: Record<string, string> = {
+  '': 'GET, POST',
+  id: 'GET',
+  'risk-flags': 'GET, POST',
+  consents: 'GET, POST',
+  entries: 'POST',
+  'break-glass': 'POST',
+};
+
+/**
+ * HEAD on a person route is refused (405) before anything is read or logged. Answered like GET
+ * it would disclose (whether the person exists, the size of the granted record) without the
+ * body that the log entry describes; a partner system that wants to know must GET, and be logged.
+ */
+const refuseHead: RequestHandler = (req, res, next) => {
+  if (req.method !== 'HEAD') return next();
+  const segments = req.path.split('/').filter(Boolean);
+  const allow = ALLOWED[segments.length === 0 ? '' : segments.length === 1 ? 'id' : (segments[1] ?? '')] ?? 'GET';
+  res.set('Allow', allow);
+  next(new HttpProblem(405, 'Method Not Allowed', 'HEAD is not answered on person data; use GET, which is logged.'));
+};
+
 export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   const service = new SubjectService(pdp);
   const router = Router();
+
+  router.use(refuseHead);
 
   router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchQuery }), async (req, res) => {
     const { name, dob } = res.locals.query;

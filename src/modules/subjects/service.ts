@@ -11,10 +11,13 @@ export class SubjectService {
   constructor(private readonly pdp: DecisionPoint) {}
 
   async search({ tx, note }: AuditScope, name: string, dob: string) {
-    const found = await repo.searchSubjects(tx, name, dob, SEARCH_LIMIT);
+    // One more than is shown, to say whether the list was cut; the extra row never leaves.
+    const rows = await repo.searchSubjects(tx, name, dob, SEARCH_LIMIT + 1);
+    const found = rows.slice(0, SEARCH_LIMIT);
+    const truncated = rows.length > SEARCH_LIMIT;
     // The search terms are person data: the log keeps only which records were disclosed.
-    note({ tier: 'basic', basis: BASIC_BASIS, detail: { matches: found.map((s) => s.id) } });
-    return { subjects: found };
+    note({ tier: 'basic', basis: BASIC_BASIS, detail: { matches: found.map((s) => s.id), ...(truncated ? { truncated } : {}) } });
+    return { subjects: found, truncated };
   }
 
   async read({ tx, note }: AuditScope, principal: Principal, id: string) {
@@ -24,20 +27,21 @@ export class SubjectService {
     const decision = await this.pdp.decideTier(tx, principal, id);
     // One query at a time: a transaction is one connection.
     const flags = await repo.listRiskFlags(tx, id);
-    const rows = await repo.listVisibleEntries(tx, id, {
-      tiers: decision.entryTiers,
-      released: decision.releasedCategories,
-      ownAgencyId: principal.agencyId,
-      ownTiers: decision.ceilingEntryTiers,
-    });
+    const rows = await repo.listVisibleEntries(tx, id, decision.entryGrants);
     // The SQL filter narrows; the policy decides. A row the policy refuses never leaves.
-    const entries = rows.filter((e) => decision.canSeeEntry(e)).map(({ agencyId: _agency, ...entry }) => entry);
-    const basis = entries.some((e) => e.contributedBy === principal.agency) ? [...decision.basis, { rule: 'own-contribution' }] : decision.basis;
-    note({ tier: decision.tier, basis, breakGlass: decision.breakGlass, detail: { entries: entries.map((e) => ({ id: e.id, kind: e.kind, tier: e.tier })) } });
-    return {
-      subject: { ...subject, riskFlags: flags, entries },
-      access: { tier: decision.tier, basis, withheld: decision.withheld },
-    };
+    const carried = rows.filter((e) => decision.canSeeEntry(e));
+    const access = decision.describe(carried);
+    const entries = carried.map(({ agencyId: _agency, authorUserId: _author, ...entry }) => entry);
+    note({
+      tier: access.tier,
+      basis: access.basis,
+      breakGlass: decision.breakGlass,
+      detail: {
+        entries: entries.map((e) => ({ id: e.id, kind: e.kind, tier: e.tier })),
+        ...(access.notices ? { notices: access.notices.map((n) => ({ code: n.code, statement: n.statement })) } : {}),
+      },
+    });
+    return { subject: { ...subject, riskFlags: flags, entries }, access };
   }
 
   async riskFlags({ tx, note }: AuditScope, id: string) {

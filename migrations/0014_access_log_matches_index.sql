@@ -1,0 +1,1 @@
+CREATE INDEX "access_log_matches_idx" ON "access_log" USING gin (("detail" -> 'matches') jsonb_path_ops);
