@@ -78,7 +78,7 @@ const workers = (() => {
   try {
     return loadConfig().WEB_CONCURRENCY;
   } catch {
-    return 1; // main.ts reports the bad configuration
+    return 1; // start() reports the bad configuration
   }
 })();
 
@@ -88,5 +88,18 @@ if (cluster.isPrimary && workers > 1) {
     process.exit(1);
   });
 } else {
-  await import('./main.js');
+  // One gateway in this process (alone, or as a worker): SIGTERM and SIGINT drain it, then exit.
+  const { start } = await import('./main.js');
+  start().then(
+    (gateway) => {
+      const stop = () => void gateway.drain().then((finished) => process.exit(finished ? 0 : 1));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    },
+    (err: Error) => {
+      // Start-up failures name the bad setting; they never include secrets or person data.
+      console.error(`tiergate failed to start: ${err.message}`);
+      process.exit(1);
+    },
+  );
 }
