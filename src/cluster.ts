@@ -11,7 +11,6 @@ import { metricsServer } from './metrics/server.js';
 
 const RESTART_DELAY_MS = 1_000;
 const MAX_RESTARTS_PER_MINUTE = 5;
-const DRAIN_TIMEOUT_MS = 15_000;
 
 async function primary(): Promise<void> {
   const config = loadConfig();
@@ -65,7 +64,8 @@ async function primary(): Promise<void> {
     stopping = true;
     logger.info('draining workers');
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(1), DRAIN_TIMEOUT_MS).unref();
+    // Each worker bounds its own drain; the primary waits a little longer for the last of them.
+    setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + 5_000).unref();
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
