@@ -11,7 +11,6 @@ import { metricsServer } from './metrics/server.js';
 
 const RESTART_DELAY_MS = 1_000;
 const MAX_RESTARTS_PER_MINUTE = 5;
-const DRAIN_TIMEOUT_MS = 15_000;
 
 async function primary(): Promise<void> {
   const config = loadConfig();
@@ -65,7 +64,8 @@ async function primary(): Promise<void> {
     stopping = true;
     logger.info('draining workers');
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(1), DRAIN_TIMEOUT_MS).unref();
+    // Each worker bounds its own drain; the primary waits a little longer for the last of them.
+    setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + 5_000).unref();
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
@@ -78,7 +78,7 @@ const workers = (() => {
   try {
     return loadConfig().WEB_CONCURRENCY;
   } catch {
-    return 1; // main.ts reports the bad configuration
+    return 1; // start() reports the bad configuration
   }
 })();
 
@@ -88,5 +88,18 @@ if (cluster.isPrimary && workers > 1) {
     process.exit(1);
   });
 } else {
-  await import('./main.js');
+  // One gateway in this process (alone, or as a worker): SIGTERM and SIGINT drain it, then exit.
+  const { start } = await import('./main.js');
+  start().then(
+    (gateway) => {
+      const stop = () => void gateway.drain().then((finished) => process.exit(finished ? 0 : 1));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    },
+    (err: Error) => {
+      // Start-up failures name the bad setting; they never include secrets or person data.
+      console.error(`tiergate failed to start: ${err.message}`);
+      process.exit(1);
+    },
+  );
 }

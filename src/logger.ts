@@ -61,7 +61,8 @@ export function createLogger(level: string, options: LoggerOptions = {}): Logger
         ? PinoPretty({
             colorize: options.destination ? false : true,
             translateTime: 'SYS:HH:MM:ss.l',
-            ignore: 'pid,hostname',
+            // The request fields are in the line itself; the request id stays below it.
+            ignore: 'pid,hostname,method,route,status,ms',
             // A request reads as one line: `GET /v1/subjects/:id 200 3.1 ms`.
             messageFormat: (log, messageKey) =>
               typeof log.method === 'string'

@@ -3,8 +3,8 @@
 # pg_basebackup and served on 127.0.0.1:$REPLICA_PORT (default 5433), for the tests that point
 # AUDIT_DATABASE_URL at a replica. Idempotent: a replica that already streams is left alone; a
 # broken one is made anew. The primary is never restarted: it needs wal_level replica (the
-# default), max_wal_senders > 0 (default 10) and a pg_hba.conf line for replication from
-# 127.0.0.1, which this script appends and loads with pg_reload_conf() when missing.
+# default), max_wal_senders > 0 (default 10) and a pg_hba.conf rule letting 127.0.0.1 replicate,
+# which this script adds and loads with pg_reload_conf() when missing.
 # Prints the replica's URL on its last line.
 set -euo pipefail
 
@@ -26,11 +26,16 @@ fi
 wal_level="$(q "$PRIMARY" 'SHOW wal_level')"
 [ "$wal_level" != minimal ] || { echo "the primary has wal_level=minimal; streaming needs replica (a restart)" >&2; exit 1; }
 [ "$(q "$PRIMARY" 'SHOW max_wal_senders')" -gt 0 ] || { echo "the primary has max_wal_senders=0; streaming needs at least 1 (a restart)" >&2; exit 1; }
-if [ "$(q "$PRIMARY" "SELECT count(*) FROM pg_hba_file_rules WHERE 'replication' = ANY(database) AND (address IS NULL OR address = '127.0.0.1' OR type = 'local')")" = 0 ]; then
+# Can this host open a replication connection? pg_hba.conf is first match, so a missing or
+# password-only replication rule gets a trust rule for 127.0.0.1 in front of the others.
+can_replicate() { PGCONNECT_TIMEOUT=5 psql -w "host=127.0.0.1 port=${PRIMARY_PORT:-5432} user=postgres replication=true" -Atqc 'IDENTIFY_SYSTEM' >/dev/null 2>&1; }
+if ! can_replicate; then
   hba="$(q "$PRIMARY" 'SHOW hba_file')"
-  echo "adding a replication entry for 127.0.0.1 to $hba" >&2
-  printf '# tiergate CI: streaming replica on this host (scripts/ci/replica.sh)\nhost replication all 127.0.0.1/32 trust\n' >>"$hba"
+  echo "adding a replication rule for 127.0.0.1 at the top of $hba" >&2
+  { printf '# tiergate CI: streaming replica on this host (scripts/ci/replica.sh)\nhost replication all 127.0.0.1/32 trust\n'; cat "$hba"; } >"$hba.tiergate" && cat "$hba.tiergate" >"$hba" && rm "$hba.tiergate"
   q "$PRIMARY" 'SELECT pg_reload_conf()' >/dev/null
+  sleep 1
+  can_replicate || { echo "the primary still refuses replication connections from 127.0.0.1" >&2; exit 1; }
 fi
 
 # A replica that exists but does not stream is stopped and made anew.

@@ -126,8 +126,8 @@ describe.runIf(onReplica)('with AUDIT_DATABASE_URL on a streaming replica', () =
   it('what the replica has not replayed yet is not in the answer, and the answer says it is behind', async () => {
     await caughtUp();
     await replicaAdmin.query('SELECT pg_wal_replay_pause()');
+    const read = await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(clerk));
     try {
-      const read = await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(clerk));
       expect(read.status).toBe(200);
       await sleep(300); // the WAL reaches the replica, which does not apply it
       const res = await request(t.app).get('/v1/audit/events').query({ subject: subject.id }).set(bearer(compliance));
@@ -143,7 +143,9 @@ describe.runIf(onReplica)('with AUDIT_DATABASE_URL on a streaming replica', () =
     }
     await caughtUp();
     const res = await request(t.app).get('/v1/audit/events').query({ subject: subject.id }).set(bearer(compliance));
-    expect(res.body.freshness.caughtUp).toBe(true);
+    expect(res.body.freshness.source).toBe('replica');
+    // (caughtUp may be false again already: the replica streams the whole server's WAL.)
+    expect(res.body.events.map((e: { requestId: string }) => e.requestId)).toContain(read.headers['x-request-id']);
   });
 
   it('accountings of disclosures and their exports read the replica; an unknown person is refused and logged on the primary', async () => {

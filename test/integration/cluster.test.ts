@@ -45,7 +45,7 @@ describe.runIf(process.env.TEST_DRIVER === 'pg')('WEB_CONCURRENCY workers', () =
 
   it('runs two workers on one port and adds up their metrics', async () => {
     // Started one after the other: the first one migrated and created the key alone.
-    await expect.poll(() => workersOf(gateway.process.pid!).length, { timeout: 30_000 }).toBe(2);
+    await expect.poll(() => workersOf(gateway.process.pid!).length, { timeout: 60_000 }).toBe(2);
     // The primary serves the metrics port once every worker listens.
     const scrape = () =>
       fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`).then(
@@ -53,22 +53,22 @@ describe.runIf(process.env.TEST_DRIVER === 'pg')('WEB_CONCURRENCY workers', () =
         () => '',
       );
     const healthz = (text: string) => Number(/^tiergate_http_requests_total\{route="\/healthz",method="GET",status="200"\} (\d+)$/m.exec(text)?.[1] ?? 0);
-    await expect.poll(scrape, { timeout: 30_000 }).toMatch(/tiergate_http_requests_total/);
+    await expect.poll(scrape, { timeout: 60_000 }).toMatch(/tiergate_http_requests_total/);
     const before = healthz(await scrape());
     for (let k = 0; k < 40; k++) expect((await fetch(`http://127.0.0.1:${PORT}/healthz`)).status).toBe(200);
     const text = await scrape();
     expect(healthz(text) - before).toBe(40);
     expect(text).toMatch(/^tiergate_seal_queue_length \d+$/m);
     expect((await database.admin('SELECT count(*)::int AS n FROM signing_keys')).rows[0]!.n).toBe(1);
-  });
+  }, 150_000);
 
   it('replaces a worker that dies', async () => {
     const [victim] = workersOf(gateway.process.pid!);
     process.kill(victim!, 'SIGKILL');
-    await expect.poll(() => workersOf(gateway.process.pid!).filter((p) => p !== victim).length, { timeout: 30_000, interval: 200 }).toBe(2);
+    await expect.poll(() => workersOf(gateway.process.pid!).filter((p) => p !== victim).length, { timeout: 60_000, interval: 200 }).toBe(2);
     await sleep(500);
     expect((await fetch(`http://127.0.0.1:${PORT}/healthz`)).status).toBe(200);
-  }, 60_000);
+  }, 90_000);
 
   it('drains every worker on SIGTERM and exits 0', async () => {
     const workers = workersOf(gateway.process.pid!);
