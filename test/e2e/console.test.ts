@@ -85,6 +85,10 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     const access = page.getByRole('region', { name: 'What you are shown' });
     await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ from Harbor Mental Health, valid until \d+ \w+/);
     await poll(() => access.textContent()).toMatch(/Not shared with you: Full\. This does not say whether such records exist\./);
+    // Ada's substance-use record from Harbor MH reaches the police by consent: 42 CFR 2.32's Statement 1 comes with it.
+    await poll(() => access.textContent()).toMatch(/substance-use treatment records under 42 CFR part 2/);
+    const notice = page.getByRole('region', { name: 'Confidential substance-use records: 42 CFR part 2' });
+    await poll(() => notice.textContent()).toMatch(/These rules prohibit you from using or disclosing this record/);
     await review(page, '02-clerk-person');
 
     // Page weight of the person page: first load (cold cache) and a reload (cached assets).
@@ -258,8 +262,37 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Add member' }).click();
     await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(1);
     await review(page, '11-clinician-case');
-    await page.getByRole('button', { name: 'Remove doctor@city-hospital' }).click();
-    await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(0);
+    const caseUrl = new URL(page.url()).pathname;
+    const doctorId = (await log(`SELECT id FROM users WHERE username = 'doctor@city-hospital'`))[0]!.id as string;
+    // A member removes only its own agency's members: not offered, and a forged post is refused and logged.
+    expect(await page.getByRole('button', { name: 'Remove doctor@city-hospital' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /records into the case/ }).count()).toBe(0);
+    const token = await page.locator('input[name="_csrf"]').first().inputValue();
+    const forged = await page.evaluate(
+      ([url, csrf]) =>
+        fetch(url!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${csrf}` }).then((r) => r.status),
+      [`${caseUrl}/members/${doctorId}/remove`, token],
+    );
+    expect(forged).toBe(403);
+    expect(
+      await log(`SELECT reason FROM access_log WHERE actor_username = 'clinician@harbor-mh' AND action = 'case.member.remove' AND decision = 'deny'`),
+    ).toEqual([{ reason: 'no-rule:remove:CaseMember' }]);
+    await page.reload();
+    await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(1);
+
+    // The doctor joins the case from City Hospital, bringing its records in; only the owning agency closes.
+    const doctor = await person(browser, base);
+    await signIn(doctor.page, 'doctor@city-hospital', PASSWORD);
+    await doctor.page.goto(caseUrl);
+    expect(await doctor.page.getByRole('button', { name: 'Close case' }).count()).toBe(0);
+    await doctor.page.getByRole('button', { name: 'Bring city-hospital’s records into the case' }).click();
+    await poll(() => flash(doctor.page).textContent()).toMatch(/city-hospital now takes part in the case/);
+    await poll(() => doctor.page.getByRole('list').filter({ hasText: 'harbor-mh, since' }).textContent()).toMatch(/city-hospital, since/);
+    expect(await doctor.page.getByRole('button', { name: /records into the case/ }).count()).toBe(0);
+    await review(doctor.page, '11b-doctor-joins-case');
+    await doctor.context.close();
+
+    await page.reload();
     await page.getByRole('button', { name: 'Close case' }).click();
     await poll(() => flash(page).textContent()).toMatch(/case is closed/);
     expect(problems).toEqual([]);
@@ -298,6 +331,27 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await poll(() => access.textContent()).toMatch(/Intermediate, by your emergency access \(break glass\), 60 minutes left/);
     await poll(() => access.textContent()).toMatch(/Emergency access: 60 minutes left/);
     await review(page, '13-break-glass-granted');
+
+    // A second declaration while the grant is live is refused at the reason (409, logged), and changes nothing.
+    const grants = async () => (await log(`SELECT count(*)::int AS n FROM break_glass_grants WHERE subject_id = $1`, [edsger]))[0]!.n;
+    await page.goto(`/people/${edsger}/break-glass`);
+    await page.getByLabel('Reason for emergency access').fill('Seizing again in resuscitation, medication history needed');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Confirm emergency access' }).click();
+    const refused = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+    await refused.getByRole('link', { name: /still live/ }).waitFor();
+    expect(await page.getByLabel('Reason for emergency access').inputValue()).toBe('Seizing again in resuscitation, medication history needed');
+    expect(await grants()).toBe(1);
+    expect(
+      await log(`SELECT reason FROM access_log WHERE actor_username = 'doctor@city-hospital' AND action = 'break-glass.declare' AND decision = 'deny'`),
+    ).toEqual([{ reason: 'break-glass-live' }]);
+    await review(page, '13b-break-glass-live');
+    // Renewal, offered with the refusal, with the new reason: flagged as a renewal.
+    expect(await page.getByRole('checkbox', { name: 'Renew my live emergency access' }).isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Confirm emergency access' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/Emergency access renewed/);
+    expect(await grants()).toBe(2);
     await context.close();
   });
 
@@ -325,6 +379,8 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await poll(() => access.textContent()).toMatch(/Basic, as a partner agency with a read right/);
     await poll(() => access.textContent()).toMatch(/Not shared with you: Intermediate, Full\./);
     expect(await clerk.page.getByText('Opioid use disorder, on buprenorphine').count()).toBe(0);
+    // Nothing of Part 2 is carried any more, so no notice either.
+    expect(await clerk.page.getByRole('region', { name: /42 CFR part 2/ }).count()).toBe(0);
     await review(clerk.page, '14-clerk-after-revocation');
     await clerk.context.close();
     await context.close();
@@ -414,7 +470,14 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
     await page.getByRole('button', { name: 'Invite user' }).click();
     const code = (await page.locator('[data-enrolment-code]').textContent())!.trim();
     expect(code).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    // Into a partner agency the invitation waits for a compliance officer.
+    await poll(() => page.locator('[data-awaits-approval]').textContent()).toMatch(/waits for a compliance officer’s approval/);
+    await poll(() => page.getByRole('row', { name: /medic@county-ems/ }).textContent()).toMatch(/Waiting for approval/);
     await review(page, '22-admin-users');
+    // The operator is not offered, and cannot reach, the approvals (two-role rule).
+    expect(await page.getByRole('link', { name: 'Approvals' }).count()).toBe(0);
+    await page.goto('/compliance/approvals');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
     await page.getByRole('link', { name: 'Clients' }).first().click();
     await review(page, '23-admin-clients');
     await page.getByRole('link', { name: 'Keys' }).first().click();
@@ -422,17 +485,56 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
     await poll(() => flash(page).textContent()).toMatch(/new signing key/);
     await review(page, '24-admin-keys');
 
+    // Before the approval, the operator's code alone enrols no one (the answer does not say why).
     const medic = await person(browser, base);
-    await medic.page.goto('/enrol');
-    await medic.page.getByLabel('Username').fill('medic@county-ems');
-    await medic.page.getByLabel('Enrolment code').fill(code);
-    await medic.page.getByLabel('New password').fill('short');
-    await medic.page.getByRole('button', { name: 'Continue' }).click();
-    await medic.page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    const enrol = async (approval: string, password: string) => {
+      await medic.page.goto('/enrol');
+      await medic.page.getByLabel('Username').fill('medic@county-ems');
+      await medic.page.getByLabel('Enrolment code').fill(code);
+      await medic.page.getByLabel('Approval code').fill(approval);
+      await medic.page.getByLabel('Password').fill(password);
+      await medic.page.getByRole('button', { name: 'Continue' }).click();
+    };
+    await enrol('', 'a long enough passphrase');
+    await medic.page
+      .getByRole('alert')
+      .filter({ hasText: /a code or the password is not right/ })
+      .waitFor();
+    expect(await log(`SELECT reason FROM access_log WHERE action = 'mfa.enrol' AND decision = 'deny' ORDER BY seq`)).toEqual([{ reason: 'approval-pending' }]);
+
+    // The compliance officer approves in the console and hands over the approval code.
+    const officer = await person(browser, base);
+    await signIn(officer.page, 'compliance@gateway', PASSWORD);
+    await officer.page.getByRole('link', { name: 'Approvals' }).first().click();
+    const request = officer.page.getByRole('region', { name: /The invitation of medic@county-ems into county-ems as social worker/ });
+    await request.getByText('admin@gateway').waitFor();
+    await request.getByRole('button', { name: /Record decision/ }).click();
+    await officer.page.getByRole('alert').filter({ hasText: 'There is a problem' }).getByRole('link', { name: 'Choose approve or reject' }).waitFor();
+    expect((await log(`SELECT status FROM approvals WHERE kind = 'user.invite'`))[0]!.status).toBe('pending');
+    await review(officer.page, '24b-compliance-approvals');
+    await tick(request.getByRole('radio', { name: 'Approve' }));
+    await request.getByLabel('Note').fill('Confirmed with the County EMS director');
+    await request.getByRole('button', { name: /Record decision/ }).click();
+    const approvalCode = (await officer.page.locator('[data-approval-code]').textContent())!.trim();
+    expect(approvalCode).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    expect(approvalCode).not.toBe(code);
+    await review(officer.page, '24c-compliance-approval-code');
+    // Shown once: the list no longer offers the decided request, nor its code.
+    await officer.page.goto('/compliance/approvals');
+    await officer.page.getByText('No requests are waiting.').waitFor();
+    expect(await officer.page.locator('[data-approval-code]').count()).toBe(0);
+    await officer.context.close();
+
+    // Both codes, and a new password of the right length.
+    await enrol(approvalCode, 'short');
+    await medic.page
+      .getByRole('alert')
+      .filter({ hasText: 'There is a problem' })
+      .getByRole('link', { name: /at least 12 characters/ })
+      .waitFor();
     expect(await medic.page.getByLabel('Enrolment code').inputValue()).toBe(code);
-    expect(await medic.page.getByLabel('New password').inputValue()).toBe('');
-    await medic.page.getByLabel('New password').fill('a long enough passphrase');
-    await medic.page.getByRole('button', { name: 'Continue' }).click();
+    expect(await medic.page.getByLabel('Password').inputValue()).toBe('');
+    await enrol(approvalCode, 'a long enough passphrase');
     await medic.page.getByRole('img', { name: /QR code for your authenticator app/ }).waitFor();
     await review(medic.page, '25-enrol-qr');
     const secret = (await medic.page.locator('.console-secret').textContent())!.trim();
