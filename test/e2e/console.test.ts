@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
-  it('signs in, searches by name and date of birth, and sees Ada’s risk flags first, severity in words, with the tier and basis in plain words', async () => {
+  it('signs in, searches by name and date of birth, and sees Ada’s risk flags first, severity in words, with the tier and basis in plain words and the 42 CFR 2.32 notice that comes with her substance-use record', async () => {
     const { page, context, problems } = await person(browser, base);
     await page.goto('/');
     await poll(() => page.url()).toMatch(/\/sign-in$/);
@@ -164,6 +164,8 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     ]);
     await page.goto(`/people/new`);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
+    await page.goto('/compliance/approvals');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
     await review(page, '04-not-allowed');
     expect((await log(`SELECT count(*)::int AS n FROM clinical_entries`))[0]!.n).toBe(entriesBefore);
     await context.close();
@@ -198,7 +200,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
 });
 
 describe('console: the clinician', { timeout: 180_000 }, () => {
-  it('creates a person, adds an entry, records a consent after a plain-language preview, and opens, staffs and closes a case', async () => {
+  it('creates a person, adds an entry, records a consent after a plain-language preview, and opens and staffs a case; another agency’s member is not removable, the doctor joins from City Hospital, and only the owner closes it', async () => {
     const { page, context, problems } = await person(browser, base);
     await signIn(page, 'clinician@harbor-mh', PASSWORD);
     await page.getByRole('link', { name: 'Add a person' }).first().click();
@@ -313,7 +315,7 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await context.close();
   });
 
-  it('breaks the glass through a reason and a check step, then sees the time left', async () => {
+  it('breaks the glass through a reason and a check step, then sees the time left; a second declaration while it is live is refused at the reason, then renewed with a new reason', async () => {
     const { page, context } = await person(browser, base);
     await signIn(page, 'doctor@city-hospital', PASSWORD);
     await page.goto(`/people/${edsger}`);
@@ -355,7 +357,7 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await context.close();
   });
 
-  it('revokes a consent with a reason, and the clerk’s next page load no longer gets what it released', async () => {
+  it('revokes a consent with a reason, and the clerk’s next page load no longer gets what it released, nor the 2.32 notice', async () => {
     const clerk = await person(browser, base);
     await signIn(clerk.page, 'clerk@metro-police', PASSWORD);
     await clerk.page.goto(`/people/${ada}`);
@@ -451,8 +453,8 @@ describe('console: the compliance officer', { timeout: 180_000 }, () => {
   });
 });
 
-describe('console: the operator and a newly invited user', { timeout: 120_000 }, () => {
-  it('adds an agency, invites a user who enrols with the one-time code and the QR code, then signs in with the TOTP code', async () => {
+describe('console: the operator, the approving compliance officer and a newly invited user', { timeout: 120_000 }, () => {
+  it('adds an agency, invites a partner user whose invitation waits; the compliance officer approves it in the console and reads the approval code once; the user enrols with both codes and the QR code, signs in, and after a reset re-enrols with the current password', async () => {
     const { page, context } = await person(browser, base);
     await signIn(page, 'admin@gateway', PASSWORD);
     await page.getByRole('link', { name: 'Agencies' }).first().click();
@@ -487,10 +489,10 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
 
     // Before the approval, the operator's code alone enrols no one (the answer does not say why).
     const medic = await person(browser, base);
-    const enrol = async (approval: string, password: string) => {
+    const enrol = async (approval: string, password: string, enrolmentCode = code) => {
       await medic.page.goto('/enrol');
       await medic.page.getByLabel('Username').fill('medic@county-ems');
-      await medic.page.getByLabel('Enrolment code').fill(code);
+      await medic.page.getByLabel('Enrolment code').fill(enrolmentCode);
       await medic.page.getByLabel('Approval code').fill(approval);
       await medic.page.getByLabel('Password').fill(password);
       await medic.page.getByRole('button', { name: 'Continue' }).click();
@@ -547,6 +549,30 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
     await medic.page.getByRole('button', { name: 'Sign in' }).click();
     await medic.page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
     await signIn(medic.page, 'medic@county-ems', 'a long enough passphrase', totpCode(secret, Date.now() + 30_000));
+    await medic.page.getByRole('button', { name: 'Sign out' }).click();
+    await medic.page.getByText('You have signed out.').waitFor();
+
+    // A lost authenticator: the operator resets it; re-enrolment proves the current password, which stays.
+    await page.goto('/admin/users');
+    await page.getByRole('button', { name: 'Reset second factor of medic@county-ems' }).click();
+    const again = (await page.locator('[data-enrolment-code]').textContent())!.trim();
+    expect(again).not.toBe(code);
+    await enrol('', 'not the current password', again);
+    await medic.page
+      .getByRole('alert')
+      .filter({ hasText: /a code or the password is not right/ })
+      .waitFor();
+    expect(await log(`SELECT reason FROM access_log WHERE action = 'mfa.enrol' AND decision = 'deny' ORDER BY seq`)).toEqual([
+      { reason: 'approval-pending' },
+      { reason: 'password-invalid' },
+    ]);
+    await enrol('', 'a long enough passphrase', again);
+    await medic.page.getByRole('img', { name: /QR code for your authenticator app/ }).waitFor();
+    const renewed = (await medic.page.locator('.console-secret').textContent())!.trim();
+    expect(renewed).not.toBe(secret);
+    await medic.page.getByLabel('Six-digit code').fill(totpCode(renewed));
+    await medic.page.getByRole('button', { name: 'Finish set-up' }).click();
+    await medic.page.getByText(/Your account is set up/).waitFor();
     await medic.context.close();
     await context.close();
   });
