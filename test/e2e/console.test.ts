@@ -172,6 +172,28 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
   });
 });
 
+describe('console: a search with too many matches', { timeout: 120_000 }, () => {
+  it('shows the first 20 and says more match; a search with fewer matches says nothing of the kind', async () => {
+    const [owner] = await log(`SELECT agency_id, id FROM users WHERE username = 'clinician@harbor-mh'`);
+    for (let i = 0; i < 21; i++) {
+      await log(
+        `INSERT INTO subjects (given_name, family_name, birth_date, sex, agency_id, created_by) VALUES ($1, 'Hopper', '1906-12-09', 'female', $2, $3)`,
+        [`Grace${String.fromCharCode(97 + i)}`, owner!.agency_id, owner!.id],
+      );
+    }
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await page.goto('/people?name=Hopper&dob=1906-12-09');
+    await page.getByText('More than 20 people match; refine the search.').waitFor();
+    await poll(() => page.getByRole('link', { name: /Hopper$/ }).count()).toBe(20);
+    await review(page, '02b-clerk-search-truncated');
+    await page.goto('/people?name=Lovelace&dob=1985-02-03');
+    await page.getByRole('heading', { name: '1 person found' }).waitFor();
+    expect(await page.getByText(/refine the search/).count()).toBe(0);
+    await context.close();
+  });
+});
+
 describe('console: the officer', { timeout: 120_000 }, () => {
   it('adds a risk flag; bad input shows the error next to the field and in the summary, keeps what was typed, and changes nothing', async () => {
     const { page, context } = await person(browser, base);
