@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { subject as as } from '@casl/ability';
 import { Eta } from 'eta';
 import type { z } from 'zod';
 import { compileAbility, type Action, type SubjectType } from '../authz/ability.js';
@@ -20,6 +21,8 @@ export interface NavItem {
 export function offers(policy: Policy, req: Request) {
   const ability = req.user ? compileAbility(policy, req.user).ability : undefined;
   const can = (action: Action, type: SubjectType) => ability?.can(action, type) ?? false;
+  /** The instance decision (this case, this consent), as the service will make it. */
+  const canOn = (action: Action, type: SubjectType, instance: Record<string, unknown>) => ability?.can(action, as(type, { ...instance })) ?? false;
   const nav: NavItem[] = [];
   if (can('search', 'Subject')) nav.push({ href: '/people', label: 'Find a person' });
   if (can('create', 'Subject')) nav.push({ href: '/people/new', label: 'Add a person' });
@@ -29,6 +32,7 @@ export function offers(policy: Policy, req: Request) {
       { href: '/compliance/break-glass', label: 'Break-glass review' },
       { href: '/compliance/integrity', label: 'Log integrity' },
       { href: '/compliance/activity', label: 'Activity' },
+      { href: '/compliance/approvals', label: 'Approvals' },
     );
   if (can('manage', 'Admin'))
     nav.push(
@@ -37,7 +41,7 @@ export function offers(policy: Policy, req: Request) {
       { href: '/admin/clients', label: 'Clients' },
       { href: '/admin/keys', label: 'Keys' },
     );
-  return { can, nav };
+  return { can, canOn, nav };
 }
 
 /** Renders a page inside the layout with what every page needs (user, nav, CSRF token, idle timer). */

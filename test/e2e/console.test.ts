@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
-  it('signs in, searches by name and date of birth, and sees Ada’s risk flags first, severity in words, with the tier and basis in plain words', async () => {
+  it('signs in, searches by name and date of birth, and sees Ada’s risk flags first, severity in words, with the tier and basis in plain words and the 42 CFR 2.32 notice that comes with her substance-use record', async () => {
     const { page, context, problems } = await person(browser, base);
     await page.goto('/');
     await poll(() => page.url()).toMatch(/\/sign-in$/);
@@ -85,6 +85,10 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     const access = page.getByRole('region', { name: 'What you are shown' });
     await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ from Harbor Mental Health, valid until \d+ \w+/);
     await poll(() => access.textContent()).toMatch(/Not shared with you: Full\. This does not say whether such records exist\./);
+    // Ada's substance-use record from Harbor MH reaches the police by consent: 42 CFR 2.32's Statement 1 comes with it.
+    await poll(() => access.textContent()).toMatch(/substance-use treatment records under 42 CFR part 2/);
+    const notice = page.getByRole('region', { name: 'Confidential substance-use records: 42 CFR part 2' });
+    await poll(() => notice.textContent()).toMatch(/These rules prohibit you from using or disclosing this record/);
     await review(page, '02-clerk-person');
 
     // Page weight of the person page: first load (cold cache) and a reload (cached assets).
@@ -160,8 +164,32 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     ]);
     await page.goto(`/people/new`);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
+    await page.goto('/compliance/approvals');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
     await review(page, '04-not-allowed');
     expect((await log(`SELECT count(*)::int AS n FROM clinical_entries`))[0]!.n).toBe(entriesBefore);
+    await context.close();
+  });
+});
+
+describe('console: a search with too many matches', { timeout: 120_000 }, () => {
+  it('shows the first 20 and says more match; a search with fewer matches says nothing of the kind', async () => {
+    const [owner] = await log(`SELECT agency_id, id FROM users WHERE username = 'clinician@harbor-mh'`);
+    for (let i = 0; i < 21; i++) {
+      await log(
+        `INSERT INTO subjects (given_name, family_name, birth_date, sex, agency_id, created_by) VALUES ($1, 'Hopper', '1906-12-09', 'female', $2, $3)`,
+        [`Grace${String.fromCharCode(97 + i)}`, owner!.agency_id, owner!.id],
+      );
+    }
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await page.goto('/people?name=Hopper&dob=1906-12-09');
+    await page.getByText('More than 20 people match; refine the search.').waitFor();
+    await poll(() => page.getByRole('link', { name: /Hopper$/ }).count()).toBe(20);
+    await review(page, '02b-clerk-search-truncated');
+    await page.goto('/people?name=Lovelace&dob=1985-02-03');
+    await page.getByRole('heading', { name: '1 person found' }).waitFor();
+    expect(await page.getByText(/refine the search/).count()).toBe(0);
     await context.close();
   });
 });
@@ -194,7 +222,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
 });
 
 describe('console: the clinician', { timeout: 180_000 }, () => {
-  it('creates a person, adds an entry, records a consent after a plain-language preview, and opens, staffs and closes a case', async () => {
+  it('creates a person, adds an entry, records a consent after a plain-language preview, and opens and staffs a case; another agency’s member is not removable, the doctor joins from City Hospital, and only the owner closes it', async () => {
     const { page, context, problems } = await person(browser, base);
     await signIn(page, 'clinician@harbor-mh', PASSWORD);
     await page.getByRole('link', { name: 'Add a person' }).first().click();
@@ -258,8 +286,37 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Add member' }).click();
     await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(1);
     await review(page, '11-clinician-case');
-    await page.getByRole('button', { name: 'Remove doctor@city-hospital' }).click();
-    await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(0);
+    const caseUrl = new URL(page.url()).pathname;
+    const doctorId = (await log(`SELECT id FROM users WHERE username = 'doctor@city-hospital'`))[0]!.id as string;
+    // A member removes only its own agency's members: not offered, and a forged post is refused and logged.
+    expect(await page.getByRole('button', { name: 'Remove doctor@city-hospital' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /records into the case/ }).count()).toBe(0);
+    const token = await page.locator('input[name="_csrf"]').first().inputValue();
+    const forged = await page.evaluate(
+      ([url, csrf]) =>
+        fetch(url!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${csrf}` }).then((r) => r.status),
+      [`${caseUrl}/members/${doctorId}/remove`, token],
+    );
+    expect(forged).toBe(403);
+    expect(
+      await log(`SELECT reason FROM access_log WHERE actor_username = 'clinician@harbor-mh' AND action = 'case.member.remove' AND decision = 'deny'`),
+    ).toEqual([{ reason: 'no-rule:remove:CaseMember' }]);
+    await page.reload();
+    await poll(() => page.getByRole('cell', { name: 'doctor@city-hospital', exact: true }).count()).toBe(1);
+
+    // The doctor joins the case from City Hospital, bringing its records in; only the owning agency closes.
+    const doctor = await person(browser, base);
+    await signIn(doctor.page, 'doctor@city-hospital', PASSWORD);
+    await doctor.page.goto(caseUrl);
+    expect(await doctor.page.getByRole('button', { name: 'Close case' }).count()).toBe(0);
+    await doctor.page.getByRole('button', { name: 'Bring city-hospital’s records into the case' }).click();
+    await poll(() => flash(doctor.page).textContent()).toMatch(/city-hospital now takes part in the case/);
+    await poll(() => doctor.page.getByRole('list').filter({ hasText: 'harbor-mh, since' }).textContent()).toMatch(/city-hospital, since/);
+    expect(await doctor.page.getByRole('button', { name: /records into the case/ }).count()).toBe(0);
+    await review(doctor.page, '11b-doctor-joins-case');
+    await doctor.context.close();
+
+    await page.reload();
     await page.getByRole('button', { name: 'Close case' }).click();
     await poll(() => flash(page).textContent()).toMatch(/case is closed/);
     expect(problems).toEqual([]);
@@ -280,7 +337,7 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await context.close();
   });
 
-  it('breaks the glass through a reason and a check step, then sees the time left', async () => {
+  it('breaks the glass through a reason and a check step, then sees the time left; a second declaration while it is live is refused at the reason, then renewed with a new reason', async () => {
     const { page, context } = await person(browser, base);
     await signIn(page, 'doctor@city-hospital', PASSWORD);
     await page.goto(`/people/${edsger}`);
@@ -298,10 +355,31 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await poll(() => access.textContent()).toMatch(/Intermediate, by your emergency access \(break glass\), 60 minutes left/);
     await poll(() => access.textContent()).toMatch(/Emergency access: 60 minutes left/);
     await review(page, '13-break-glass-granted');
+
+    // A second declaration while the grant is live is refused at the reason (409, logged), and changes nothing.
+    const grants = async () => (await log(`SELECT count(*)::int AS n FROM break_glass_grants WHERE subject_id = $1`, [edsger]))[0]!.n;
+    await page.goto(`/people/${edsger}/break-glass`);
+    await page.getByLabel('Reason for emergency access').fill('Seizing again in resuscitation, medication history needed');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Confirm emergency access' }).click();
+    const refused = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+    await refused.getByRole('link', { name: /still live/ }).waitFor();
+    expect(await page.getByLabel('Reason for emergency access').inputValue()).toBe('Seizing again in resuscitation, medication history needed');
+    expect(await grants()).toBe(1);
+    expect(
+      await log(`SELECT reason FROM access_log WHERE actor_username = 'doctor@city-hospital' AND action = 'break-glass.declare' AND decision = 'deny'`),
+    ).toEqual([{ reason: 'break-glass-live' }]);
+    await review(page, '13b-break-glass-live');
+    // Renewal, offered with the refusal, with the new reason: flagged as a renewal.
+    expect(await page.getByRole('checkbox', { name: 'Renew my live emergency access' }).isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Confirm emergency access' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/Emergency access renewed/);
+    expect(await grants()).toBe(2);
     await context.close();
   });
 
-  it('revokes a consent with a reason, and the clerk’s next page load no longer gets what it released', async () => {
+  it('revokes a consent with a reason, and the clerk’s next page load no longer gets what it released, nor the 2.32 notice', async () => {
     const clerk = await person(browser, base);
     await signIn(clerk.page, 'clerk@metro-police', PASSWORD);
     await clerk.page.goto(`/people/${ada}`);
@@ -325,6 +403,8 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await poll(() => access.textContent()).toMatch(/Basic, as a partner agency with a read right/);
     await poll(() => access.textContent()).toMatch(/Not shared with you: Intermediate, Full\./);
     expect(await clerk.page.getByText('Opioid use disorder, on buprenorphine').count()).toBe(0);
+    // Nothing of Part 2 is carried any more, so no notice either.
+    expect(await clerk.page.getByRole('region', { name: /42 CFR part 2/ }).count()).toBe(0);
     await review(clerk.page, '14-clerk-after-revocation');
     await clerk.context.close();
     await context.close();
@@ -395,8 +475,8 @@ describe('console: the compliance officer', { timeout: 180_000 }, () => {
   });
 });
 
-describe('console: the operator and a newly invited user', { timeout: 120_000 }, () => {
-  it('adds an agency, invites a user who enrols with the one-time code and the QR code, then signs in with the TOTP code', async () => {
+describe('console: the operator, the approving compliance officer and a newly invited user', { timeout: 120_000 }, () => {
+  it('adds an agency, invites a partner user whose invitation waits; the compliance officer approves it in the console and reads the approval code once; the user enrols with both codes and the QR code, signs in, and after a reset re-enrols with the current password', async () => {
     const { page, context } = await person(browser, base);
     await signIn(page, 'admin@gateway', PASSWORD);
     await page.getByRole('link', { name: 'Agencies' }).first().click();
@@ -414,7 +494,14 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
     await page.getByRole('button', { name: 'Invite user' }).click();
     const code = (await page.locator('[data-enrolment-code]').textContent())!.trim();
     expect(code).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    // Into a partner agency the invitation waits for a compliance officer.
+    await poll(() => page.locator('[data-awaits-approval]').textContent()).toMatch(/waits for a compliance officer’s approval/);
+    await poll(() => page.getByRole('row', { name: /medic@county-ems/ }).textContent()).toMatch(/Waiting for approval/);
     await review(page, '22-admin-users');
+    // The operator is not offered, and cannot reach, the approvals (two-role rule).
+    expect(await page.getByRole('link', { name: 'Approvals' }).count()).toBe(0);
+    await page.goto('/compliance/approvals');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
     await page.getByRole('link', { name: 'Clients' }).first().click();
     await review(page, '23-admin-clients');
     await page.getByRole('link', { name: 'Keys' }).first().click();
@@ -422,17 +509,56 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
     await poll(() => flash(page).textContent()).toMatch(/new signing key/);
     await review(page, '24-admin-keys');
 
+    // Before the approval, the operator's code alone enrols no one (the answer does not say why).
     const medic = await person(browser, base);
-    await medic.page.goto('/enrol');
-    await medic.page.getByLabel('Username').fill('medic@county-ems');
-    await medic.page.getByLabel('Enrolment code').fill(code);
-    await medic.page.getByLabel('New password').fill('short');
-    await medic.page.getByRole('button', { name: 'Continue' }).click();
-    await medic.page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    const enrol = async (approval: string, password: string, enrolmentCode = code) => {
+      await medic.page.goto('/enrol');
+      await medic.page.getByLabel('Username').fill('medic@county-ems');
+      await medic.page.getByLabel('Enrolment code').fill(enrolmentCode);
+      await medic.page.getByLabel('Approval code').fill(approval);
+      await medic.page.getByLabel('Password').fill(password);
+      await medic.page.getByRole('button', { name: 'Continue' }).click();
+    };
+    await enrol('', 'a long enough passphrase');
+    await medic.page
+      .getByRole('alert')
+      .filter({ hasText: /a code or the password is not right/ })
+      .waitFor();
+    expect(await log(`SELECT reason FROM access_log WHERE action = 'mfa.enrol' AND decision = 'deny' ORDER BY seq`)).toEqual([{ reason: 'approval-pending' }]);
+
+    // The compliance officer approves in the console and hands over the approval code.
+    const officer = await person(browser, base);
+    await signIn(officer.page, 'compliance@gateway', PASSWORD);
+    await officer.page.getByRole('link', { name: 'Approvals' }).first().click();
+    const request = officer.page.getByRole('region', { name: /The invitation of medic@county-ems into county-ems as social worker/ });
+    await request.getByText('admin@gateway').waitFor();
+    await request.getByRole('button', { name: /Record decision/ }).click();
+    await officer.page.getByRole('alert').filter({ hasText: 'There is a problem' }).getByRole('link', { name: 'Choose approve or reject' }).waitFor();
+    expect((await log(`SELECT status FROM approvals WHERE kind = 'user.invite'`))[0]!.status).toBe('pending');
+    await review(officer.page, '24b-compliance-approvals');
+    await tick(request.getByRole('radio', { name: 'Approve' }));
+    await request.getByLabel('Note').fill('Confirmed with the County EMS director');
+    await request.getByRole('button', { name: /Record decision/ }).click();
+    const approvalCode = (await officer.page.locator('[data-approval-code]').textContent())!.trim();
+    expect(approvalCode).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    expect(approvalCode).not.toBe(code);
+    await review(officer.page, '24c-compliance-approval-code');
+    // Shown once: the list no longer offers the decided request, nor its code.
+    await officer.page.goto('/compliance/approvals');
+    await officer.page.getByText('No requests are waiting.').waitFor();
+    expect(await officer.page.locator('[data-approval-code]').count()).toBe(0);
+    await officer.context.close();
+
+    // Both codes, and a new password of the right length.
+    await enrol(approvalCode, 'short');
+    await medic.page
+      .getByRole('alert')
+      .filter({ hasText: 'There is a problem' })
+      .getByRole('link', { name: /at least 12 characters/ })
+      .waitFor();
     expect(await medic.page.getByLabel('Enrolment code').inputValue()).toBe(code);
-    expect(await medic.page.getByLabel('New password').inputValue()).toBe('');
-    await medic.page.getByLabel('New password').fill('a long enough passphrase');
-    await medic.page.getByRole('button', { name: 'Continue' }).click();
+    expect(await medic.page.getByLabel('Password').inputValue()).toBe('');
+    await enrol(approvalCode, 'a long enough passphrase');
     await medic.page.getByRole('img', { name: /QR code for your authenticator app/ }).waitFor();
     await review(medic.page, '25-enrol-qr');
     const secret = (await medic.page.locator('.console-secret').textContent())!.trim();
@@ -445,6 +571,30 @@ describe('console: the operator and a newly invited user', { timeout: 120_000 },
     await medic.page.getByRole('button', { name: 'Sign in' }).click();
     await medic.page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
     await signIn(medic.page, 'medic@county-ems', 'a long enough passphrase', totpCode(secret, Date.now() + 30_000));
+    await medic.page.getByRole('button', { name: 'Sign out' }).click();
+    await medic.page.getByText('You have signed out.').waitFor();
+
+    // A lost authenticator: the operator resets it; re-enrolment proves the current password, which stays.
+    await page.goto('/admin/users');
+    await page.getByRole('button', { name: 'Reset second factor of medic@county-ems' }).click();
+    const again = (await page.locator('[data-enrolment-code]').textContent())!.trim();
+    expect(again).not.toBe(code);
+    await enrol('', 'not the current password', again);
+    await medic.page
+      .getByRole('alert')
+      .filter({ hasText: /a code or the password is not right/ })
+      .waitFor();
+    expect(await log(`SELECT reason FROM access_log WHERE action = 'mfa.enrol' AND decision = 'deny' ORDER BY seq`)).toEqual([
+      { reason: 'approval-pending' },
+      { reason: 'password-invalid' },
+    ]);
+    await enrol('', 'a long enough passphrase', again);
+    await medic.page.getByRole('img', { name: /QR code for your authenticator app/ }).waitFor();
+    const renewed = (await medic.page.locator('.console-secret').textContent())!.trim();
+    expect(renewed).not.toBe(secret);
+    await medic.page.getByLabel('Six-digit code').fill(totpCode(renewed));
+    await medic.page.getByRole('button', { name: 'Finish set-up' }).click();
+    await medic.page.getByText(/Your account is set up/).waitFor();
     await medic.context.close();
     await context.close();
   });

@@ -10,6 +10,8 @@ import { fieldErrors, str, type FieldErrors } from '../render.js';
 import { stamp } from '../words.js';
 import { idParam } from './people.js';
 
+const humanRole = (role: string) => role.replaceAll('_', ' ');
+
 /** The operator's pages: agencies, users (invite, role, disable, MFA reset), clients and keys. */
 export function adminPages({ deps, render }: ConsoleContext): Router {
   const { pdp, runner, config, keys, logger } = deps;
@@ -57,8 +59,8 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     render(req, res, 'admin/users', { title: 'Users', users, roles, w: { stamp }, ...extra }, status);
   };
   /** A new enrolment code is shown once, on the page that made it, never stored for later. */
-  const showCode = (req: Request, res: Response, username: string, code: string, expires: Date | null) =>
-    usersPage(req, res, { issued: { username, code, expires: expires ? stamp(expires) : undefined } });
+  const showCode = (req: Request, res: Response, username: string, code: string, expires: Date | null, awaitsApproval = false) =>
+    usersPage(req, res, { issued: { username, code, expires: expires ? stamp(expires) : undefined, awaitsApproval } });
   router.get('/admin/users', ...guard(A.adminUserList), (req, res) => usersPage(req, res));
   router.post('/admin/users', ...guard(A.adminUserInvite), async (req, res) => {
     const values = { username: str(req.body, 'username'), agency: str(req.body, 'agency'), role: str(req.body, 'role') };
@@ -72,20 +74,30 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
       if (!errors) throw err;
       return usersPage(req, res, { values, errors }, 400);
     }
-    await showCode(req, res, invited.username, invited.enrolmentCode, invited.enrolmentExpiresAt);
+    // Into a partner agency the invitation waits for a compliance officer, who hands over the second code.
+    await showCode(req, res, invited.username, invited.enrolmentCode, invited.enrolmentExpiresAt, Boolean(invited.approvalId));
   });
   router.post('/admin/users/:id/role', ...guard(A.adminUserRole), async (req, res) => {
     const id = idParam(req);
     const parsed = setRoleBody.safeParse({ role: str(req.body, 'role') });
     if (!parsed.success) return usersPage(req, res, { errors: { form: 'Choose a role' } }, 400);
+    let changed;
     try {
-      await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id }, parsed.data.role, req.user));
+      changed = await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id }, parsed.data.role, req.user));
     } catch (err) {
       const errors = formProblem(err);
       if (!errors) throw err;
       return usersPage(req, res, { errors: { form: Object.values(errors)[0] } }, 400);
     }
-    await done(req, res, '/admin/users', 'The role was changed. It is queued for compliance review.');
+    const waits = 'approvalId' in changed && changed.approvalId;
+    await done(
+      req,
+      res,
+      '/admin/users',
+      waits
+        ? `The change to ${humanRole(parsed.data.role)} waits for a compliance officer’s approval; until then ${changed.username} keeps the role ${humanRole(changed.role)}.`
+        : 'The role was changed.',
+    );
   });
   router.post('/admin/users/:id/disable', ...guard(A.adminUserDisable), async (req, res) => {
     const id = idParam(req);
@@ -113,14 +125,22 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     }
     const parsed = registerClientBody.safeParse({ ...values, jwks });
     if (!parsed.success) return clientsPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
+    let registered;
     try {
-      await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, parsed.data, req.user));
+      registered = await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, parsed.data, req.user));
     } catch (err) {
       const errors = formProblem(err);
       if (!errors) throw err;
       return clientsPage(req, res, { values, errors }, 400);
     }
-    await done(req, res, '/admin/clients', `Client ${parsed.data.clientId} was registered.`);
+    await done(
+      req,
+      res,
+      '/admin/clients',
+      registered.approvalId
+        ? `Client ${parsed.data.clientId} was registered. It gets no token until a compliance officer approves it.`
+        : `Client ${parsed.data.clientId} was registered.`,
+    );
   });
   router.post('/admin/clients/:clientId/disable', ...guard(A.adminClientDisable), async (req, res) => {
     const parsed = clientIdSchema.safeParse(req.params.clientId);

@@ -64,14 +64,24 @@ export function authPages({ deps, render }: ConsoleContext): Router {
   router.get('/enrol', (req, res) => render(req, res, 'enrol', { title: 'Set up your account' }));
 
   router.post('/enrol', async (req, res) => {
-    const values = { username: str(req.body, 'username'), enrolment_code: str(req.body, 'enrolment_code').toLowerCase() };
-    const input = { ...values, password: typeof req.body?.password === 'string' ? (req.body.password as string) : '' };
+    const values = {
+      username: str(req.body, 'username'),
+      enrolment_code: str(req.body, 'enrolment_code').toLowerCase(),
+      approval_code: str(req.body, 'approval_code').toLowerCase(),
+    };
+    const input = {
+      username: values.username,
+      enrolment_code: values.enrolment_code,
+      ...(values.approval_code ? { approval_code: values.approval_code } : {}),
+      password: typeof req.body?.password === 'string' ? (req.body.password as string) : '',
+    };
     const parsed = startInput.safeParse(input);
     const again = (errors: FieldErrors, status: number) => render(req, res, 'enrol', { title: 'Set up your account', errors, values }, status);
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
       if (errors.enrolment_code) errors.enrolment_code = 'Enter the enrolment code exactly as you were given it';
-      if (errors.password) errors.password = 'Choose a password of at least 12 characters';
+      if (errors.approval_code) errors.approval_code = 'Enter the approval code exactly as you were given it, or leave it empty';
+      if (errors.password) errors.password = 'Enter a new password of at least 12 characters, or your current password after a reset';
       return again(errors, 400);
     }
     try {
@@ -86,9 +96,18 @@ export function authPages({ deps, render }: ConsoleContext): Router {
       await redirectSaved(req, res, '/enrol/confirm');
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
+      // The codes were right (only then is a new password's length judged): say so at the field.
+      if (err.error === 'invalid_request') return again({ password: 'Choose a new password of at least 12 characters' }, 400);
       again(
-        { form: err.status === 429 ? 'Too many failed attempts. Try again later.' : 'The username or enrolment code is not valid, or the code has expired.' },
-        err.status === 429 ? 429 : 400,
+        {
+          form:
+            err.status === 429
+              ? 'Too many failed attempts. Try again later.'
+              : err.error === 'temporarily_unavailable'
+                ? 'Set-up is not possible right now. Try again in a moment.'
+                : 'The username, a code or the password is not right, or the code has expired. Into a partner agency you need the approval code as well; after a reset, your current password.',
+        },
+        err.status === 429 ? 429 : err.error === 'temporarily_unavailable' ? 503 : 400,
       );
     }
   });

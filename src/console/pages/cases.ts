@@ -9,7 +9,7 @@ import { str } from '../render.js';
 import { day } from '../words.js';
 import { idParam } from './people.js';
 
-/** Open a case for a person, manage its team, close it. */
+/** Open a case for a person, staff its team, join it from one's agency, close it (each offered only where the ability allows). */
 export function casePages({ deps, render }: ConsoleContext): Router {
   const { pdp, runner } = deps;
   const service = new CaseService(pdp);
@@ -31,7 +31,14 @@ export function casePages({ deps, render }: ConsoleContext): Router {
   const show = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     const caseId = idParam(req);
     const c = await runner.run(req, A.caseRead, (scope) => service.show(scope, req.user!, caseId));
-    render(req, res, 'cases/show', { title: c.title, c, w: { day }, ...extra }, status);
+    // The instance the decision point judges: the page offers exactly what it would allow.
+    const instance = {
+      status: c.status,
+      agencyId: c.agencyId,
+      memberIds: c.members.map((m) => m.userId),
+      participantIds: c.participants.map((p) => p.agencyId),
+    };
+    render(req, res, 'cases/show', { title: c.title, c, instance, w: { day }, ...extra }, status);
   };
   router.get('/cases/:id', requireUser, pdp.authorize('create', 'Case', A.caseRead), (req, res) => show(req, res));
 
@@ -44,7 +51,7 @@ export function casePages({ deps, render }: ConsoleContext): Router {
     await done(req, res, `/cases/${caseId}`, `${parsed.data.user} was added to the team.`);
   });
 
-  router.post('/cases/:id/members/:userId/remove', requireUser, pdp.authorize('update', 'Case', A.caseMemberRemove), async (req, res) => {
+  router.post('/cases/:id/members/:userId/remove', requireUser, pdp.authorize('remove', 'CaseMember', A.caseMemberRemove), async (req, res) => {
     const caseId = idParam(req);
     const parsedUser = uuid.safeParse(req.params.userId);
     if (!parsedUser.success) throw new NotFound('case member');
@@ -53,7 +60,13 @@ export function casePages({ deps, render }: ConsoleContext): Router {
     await done(req, res, `/cases/${caseId}`, 'The member was removed from the team.');
   });
 
-  router.post('/cases/:id/close', requireUser, pdp.authorize('update', 'Case', A.caseClose), async (req, res) => {
+  router.post('/cases/:id/participants', requireUser, pdp.authorize('join', 'Case', A.caseJoin), async (req, res) => {
+    const caseId = idParam(req);
+    await runner.run(req, A.caseJoin, (scope) => service.join(scope, req.user!, caseId));
+    await done(req, res, `/cases/${caseId}`, `${req.user!.agency} now takes part in the case: its records reach the team.`);
+  });
+
+  router.post('/cases/:id/close', requireUser, pdp.authorize('close', 'Case', A.caseClose), async (req, res) => {
     const caseId = idParam(req);
     const closed = await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, caseId));
     await done(req, res, `/people/${closed.subjectId}`, 'The case is closed. Its team no longer has full-tier access.');

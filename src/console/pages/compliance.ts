@@ -7,6 +7,7 @@ import { verifyLog, type VerifyReport } from '../../audit/verify.js';
 import { AUDIT_ACTIONS, AUDIT_ACTIONS as A, DECISIONS } from '../../audit/vocabulary.js';
 import { HttpProblem, NotFound } from '../../errors/problems.js';
 import { accessesPerDay } from '../../modules/audit/activity.js';
+import { APPROVAL_DECISIONS, decideApproval, decisionBody, listApprovals } from '../../modules/audit/approvals.js';
 import { accountingPeriod, renderAccounting } from '../../modules/audit/accounting-formats.js';
 import { recordReview, REVIEW_DECISIONS, reviewBody, reviewQueue } from '../../modules/audit/break-glass-review.js';
 import { toCsv } from '../../modules/audit/csv.js';
@@ -28,7 +29,7 @@ interface VerifyJob {
   report?: VerifyReport;
 }
 
-/** The compliance officer's pages: access log, accounting, break-glass review, integrity, activity. */
+/** The compliance officer's pages: access log, accounting, break-glass review, integrity, activity, approvals. */
 export function compliancePages({ deps, render }: ConsoleContext): Router {
   const { pdp, runner, db, keys } = deps;
   const router = Router();
@@ -133,6 +134,54 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
     await done(req, res, '/compliance/break-glass', `Review recorded: ${humanize(parsed.data.decision)}.`);
   });
 
+  // Operators' changes to partner accounts and clients wait here for a compliance officer (two-role rule).
+  const approvalsPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const which = (['pending', 'decided', 'all'] as const).find((s) => s === str(req.query, 'status')) ?? 'pending';
+    const list = await runner.run(req, A.auditApprovalsRead, (scope) => listApprovals(scope, which, 50));
+    render(
+      req,
+      res,
+      'compliance/approvals',
+      {
+        title: 'Approvals',
+        which,
+        approvals: list.map((a) => ({ ...a, what: approvalWords(a) })),
+        decisions: APPROVAL_DECISIONS,
+        w: { stamp, humanize },
+        ...extra,
+      },
+      status,
+    );
+  };
+  router.get('/compliance/approvals', ...guard(A.auditApprovalsRead), (req, res) => approvalsPage(req, res));
+  router.post('/compliance/approvals/:id/decision', ...guard(A.approvalDecide), async (req, res) => {
+    const approvalId = idParam(req);
+    // Each request's form names its fields after the request, so labels and errors stay unique on the page.
+    const values = { decision: str(req.body, `decision-${approvalId}`), note: str(req.body, `note-${approvalId}`) };
+    const parsed = decisionBody.safeParse({ decision: values.decision, ...(values.note ? { note: values.note } : {}) });
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      return approvalsPage(
+        req,
+        res,
+        {
+          deciding: approvalId,
+          values,
+          errors: Object.fromEntries(Object.entries(errors).map(([k, v]) => [`${k}-${approvalId}`, k === 'decision' ? 'Choose approve or reject' : v])),
+        },
+        400,
+      );
+    }
+    const decided = await runner.run(req, A.approvalDecide, (scope) =>
+      decideApproval(scope, pdp.policy, req.user!, approvalId, parsed.data.decision, parsed.data.note),
+    );
+    const what = approvalWords(decided);
+    // The approval code is the second half of an invitation: shown once, on the page that made it, never stored for later.
+    if ('approvalCode' in decided && decided.approvalCode)
+      return approvalsPage(req, res, { issued: { what, user: decided.user?.user, code: decided.approvalCode } });
+    await done(req, res, '/compliance/approvals', `${parsed.data.decision === 'approve' ? 'Approved' : 'Rejected'}: ${what}.`);
+  });
+
   router.get('/compliance/integrity', requireUser, pdp.authorize('read', 'Checkpoint', A.checkpointRead), async (req, res) => {
     await sealAndCheckpoint(db, keys);
     const cp = await runner.run(req, A.checkpointRead, async ({ tx, note }) => {
@@ -197,4 +246,23 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
   });
 
   return router;
+}
+
+/** One request in words: "the invitation of medic@county-ems into county-ems as social worker". */
+function approvalWords(a: { kind: string; agency: string; user?: { user: string | null }; client?: string | null; change: unknown }): string {
+  const change = (a.change ?? {}) as { role?: string; previousRole?: string; usernames?: string[] };
+  const role = (r?: string) => (r ?? 'an unknown role').replaceAll('_', ' ');
+  const who = a.user?.user ?? 'a user';
+  switch (a.kind) {
+    case 'user.invite':
+      return `the invitation of ${who} into ${a.agency} as ${role(change.role)}`;
+    case 'user.role':
+      return `the role of ${who} (${a.agency}) from ${role(change.previousRole)} to ${role(change.role)}`;
+    case 'client.register':
+      return `the registration of client ${a.client ?? ''} in ${a.agency} as ${role(change.role)}`;
+    case 'client.users':
+      return `the people client ${a.client ?? ''} (${a.agency}) may act for: ${change.usernames?.length ? change.usernames.join(', ') : 'no one'}`;
+    default:
+      return `a ${humanize(a.kind)} request in ${a.agency}`;
+  }
 }

@@ -63,7 +63,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
   const router = Router();
   const purposes = Object.keys(pdp.policy.disclosures.purposeOfUse);
 
-  router.get('/people/:id/consents', requireUser, pdp.authorize('manage', 'Consent', A.consentRead), async (req, res) => {
+  router.get('/people/:id/consents', requireUser, pdp.authorize('read', 'Consent', A.consentRead), async (req, res) => {
     const id = idParam(req);
     const { consents } = await runner.run(req, A.consentRead, (scope) => service.list(scope, req.user!, id));
     render(req, res, 'consents/list', { title: 'Consents', id, consents, w: { day, humanize } });
@@ -71,7 +71,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
 
   const form = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
     render(req, res, 'consents/new', { title: 'Record a consent', id, kinds: KINDS, purposes, ...extra }, status);
-  const guard = pdp.authorize('manage', 'Consent', A.consentCreate);
+  const guard = pdp.authorize('create', 'Consent', A.consentCreate);
   router.get('/people/:id/consents/new', requireUser, guard, (req, res) =>
     form(req, res, idParam(req), { values: { form: 'written', purpose: 'care-coordination' } }),
   );
@@ -149,7 +149,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
       { title: 'Revoke a consent', consentId: idParam(req), subjectId: str(req.query, 'subject') || str(req.body, 'subject'), ...extra },
       status,
     );
-  const guardRevoke = pdp.authorize('manage', 'Consent', A.consentRevoke);
+  const guardRevoke = pdp.authorize('revoke', 'Consent', A.consentRevoke);
   router.get('/consents/:id/revoke', requireUser, guardRevoke, (req, res) => revokeForm(req, res));
   router.post('/consents/:id/revoke', requireUser, guardRevoke, async (req, res) => {
     const consentId = idParam(req);

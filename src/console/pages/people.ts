@@ -1,12 +1,12 @@
 import { Router, type Request, type Response } from 'express';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { ENTRY_KINDS, ENTRY_TIERS, RISK_SEVERITIES, SENSITIVE_CATEGORIES, SEXES, tierRank } from '../../authz/vocabulary.js';
-import { NotFound } from '../../errors/problems.js';
+import { Forbidden, HttpProblem, NotFound } from '../../errors/problems.js';
 import { uuid } from '../../http/validate.js';
 import { breakGlassBody, runBreakGlass } from '../../modules/break-glass/routes.js';
 import { describeBasis } from '../../modules/subjects/access-basis.js';
 import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from '../../modules/subjects/schemas.js';
-import { SubjectService } from '../../modules/subjects/service.js';
+import { SEARCH_LIMIT, SubjectService } from '../../modules/subjects/service.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
 import { fieldErrors, list, str } from '../render.js';
 import { basisWords, day, humanize, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
@@ -39,7 +39,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       return render(req, res, 'people/search', { title: 'Find a person', values, errors }, 400);
     }
     const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, parsed.data.name, parsed.data.dob));
-    render(req, res, 'people/search', { title: 'Find a person', values, results: found.subjects });
+    render(req, res, 'people/search', { title: 'Find a person', values, results: found.subjects, truncated: found.truncated, limit: SEARCH_LIMIT });
   });
 
   router.get('/people/new', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), (req, res) =>
@@ -76,6 +76,8 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       responders: flags.filter((f) => f.code === 'preferred-responder'),
       entries: record.subject.entries,
       access: record.access,
+      // 42 CFR 2.32: a Part 2 record disclosed with consent carries the redisclosure notice.
+      notices: record.access.notices ?? [],
       basisLines: basisWords(record.access.tier, record.access.basis, facts),
       cases: [...facts.cases.entries()].map(([caseId, c]) => ({ id: caseId, ...c })),
       breakGlassLeft: grant ? { minutes: minutesLeft(grant.expiresAt), until: stamp(grant.expiresAt), at: new Date(grant.expiresAt).toISOString() } : undefined,
@@ -130,14 +132,23 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   });
 
   // Break glass: the reason, then "check your answers", then the grant (flagged, reviewed, time-boxed).
+  // A live grant of one's own is renewed, never doubled: `renew` with a new reason replaces it.
   const bgForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/break-glass', { title: 'Emergency access', id, breakGlass, ...extra }, status);
+    render(
+      req,
+      res,
+      'people/break-glass',
+      { title: 'Emergency access', id, breakGlass, renewOptions: [['yes', 'Renew my live emergency access']], ...extra },
+      status,
+    );
   const guardBg = pdp.authorize('create', 'BreakGlass', A.breakGlass);
-  router.get('/people/:id/break-glass', requireUser, guardBg, (req, res) => bgForm(req, res, idParam(req)));
+  router.get('/people/:id/break-glass', requireUser, guardBg, (req, res) =>
+    bgForm(req, res, idParam(req), { values: { renew: str(req.query, 'renew') === 'yes' ? 'yes' : '' } }),
+  );
   router.post('/people/:id/break-glass/check', requireUser, guardBg, (req, res) => {
     const id = idParam(req);
-    const values = { reason: str(req.body, 'reason') };
-    const parsed = reasonSchema.safeParse(values);
+    const values = { reason: str(req.body, 'reason'), renew: str(req.body, 'renew') === 'yes' ? 'yes' : '' };
+    const parsed = reasonSchema.safeParse({ reason: values.reason });
     if (!parsed.success)
       return bgForm(
         req,
@@ -151,17 +162,44 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
         },
         400,
       );
-    req.session.pending = { breakGlass: id, reason: parsed.data.reason };
+    req.session.pending = { breakGlass: id, reason: parsed.data.reason, renew: values.renew === 'yes' };
     bgForm(req, res, id, { values, check: true });
   });
+  /** What the live-grant rule and the daily cap refuse, said at the reason (the refusal is logged already). */
+  const bgRefusal = (err: unknown): { reason: string; renew?: boolean } | undefined => {
+    if (err instanceof Forbidden && err.reason === 'break-glass-daily-cap')
+      return {
+        reason: `You have declared emergency access ${breakGlass.maxPerDay} times in the last 24 hours, the most allowed. Ask a colleague or a compliance officer.`,
+      };
+    if (!(err instanceof HttpProblem) || err.status !== 409) return undefined;
+    const why = (err as { reason?: unknown }).reason;
+    if (why === 'break-glass-live')
+      return {
+        reason: 'Your emergency access to this person is still live. To extend it, tick “Renew my live emergency access” and give a new reason.',
+        renew: true,
+      };
+    if (why === 'break-glass-renewal-same-reason') return { reason: 'A renewal needs a new reason: say what the emergency is now.', renew: true };
+    if (why === 'break-glass-nothing-to-renew')
+      return { reason: 'You have no live emergency access to this person to renew. Untick “Renew” to declare a new one.', renew: false };
+    return { reason: err.detail ?? 'This cannot be done now.' };
+  };
   router.post('/people/:id/break-glass', requireUser, guardBg, async (req, res) => {
     const id = idParam(req);
-    const pending = req.session.pending as { breakGlass?: string; reason?: string } | undefined;
+    const pending = req.session.pending as { breakGlass?: string; reason?: string; renew?: boolean } | undefined;
     if (pending?.breakGlass !== id || !pending.reason) return res.redirect(303, `/people/${id}/break-glass`);
-    const reason = pending.reason;
+    const { reason, renew } = pending;
     delete req.session.pending;
-    const grant = await runBreakGlass(deps, req, id, reason);
-    await done(req, res, `/people/${id}`, `Emergency access granted at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
+    let grant;
+    try {
+      grant = await runBreakGlass(deps, req, id, reason, renew);
+    } catch (err) {
+      const refused = bgRefusal(err);
+      if (!refused) throw err;
+      const status = err instanceof HttpProblem ? err.status : 409;
+      return bgForm(req, res, id, { values: { reason, renew: (refused.renew ?? renew) ? 'yes' : '' }, errors: { reason: refused.reason } }, status);
+    }
+    const what = grant.renewalOf ? 'Emergency access renewed' : 'Emergency access granted';
+    await done(req, res, `/people/${id}`, `${what} at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
   });
 
   return router;

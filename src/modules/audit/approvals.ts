@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { issueApprovalCode } from '../../auth/enrolment.js';
 import type { Principal } from '../../auth/principal.js';
+import type { AuditScope } from '../../audit/audited.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
@@ -138,6 +139,52 @@ async function reject(tx: Executor, row: ApprovalRow): Promise<void> {
   }
 }
 
+/** The queue, newest first (`pending`, `decided` or `all`), under the caller's audited transaction. */
+export async function listApprovals({ tx, note }: AuditScope, status: z.infer<typeof approvalsQuery>['status'], limit: number) {
+  const where = status === 'pending' ? eq(approvals.status, 'pending') : status === 'decided' ? ne(approvals.status, 'pending') : undefined;
+  const list = await selectApprovals(tx, where).orderBy(desc(approvals.requestedAt), desc(approvals.id)).limit(limit);
+  note({ basis: [{ rule: 'audit' }], detail: { status, returned: list.length } });
+  return list.map(present);
+}
+
+/**
+ * One decision, final, under the caller's audited transaction: the two-role rule is checked, the
+ * change takes effect (or is undone) in the same transaction, and an approved invitation returns
+ * the approval code once. The API route and the console both decide through here.
+ */
+export async function decideApproval(
+  { tx, note }: AuditScope,
+  policy: Policy,
+  principal: Principal,
+  id: string,
+  decision: (typeof APPROVAL_DECISIONS)[number],
+  text?: string,
+) {
+  note({ basis: [{ rule: 'audit' }], detail: { approvalId: id, decision } });
+  const [locked] = await tx.select({ id: approvals.id }).from(approvals).where(eq(approvals.id, id)).for('update');
+  if (!locked) throw new NotFound('approval');
+  const [row] = await selectApprovals(tx, eq(approvals.id, id));
+  note({
+    detail: {
+      approvalId: id,
+      decision,
+      kind: row!.kind,
+      ...(row!.userId ? { userId: row!.userId } : {}),
+      ...(row!.clientId ? { clientId: row!.clientId } : {}),
+    },
+  });
+  assertMayDecide(policy, principal, row!);
+  if (row!.status !== 'pending') throw new Conflict('The request has been decided already.');
+  const handover = decision === 'approve' ? await apply(tx, policy, row!) : (await reject(tx, row!), {});
+  // The note is the approver's free text: it stays in the approval, not in the log.
+  await tx
+    .update(approvals)
+    .set({ status: decision === 'approve' ? 'approved' : 'rejected', decidedBy: principal.userId, decidedAt: new Date(), note: text ?? null })
+    .where(eq(approvals.id, id));
+  const [decided] = await selectApprovals(tx, eq(approvals.id, id));
+  return { ...present(decided!), ...handover };
+}
+
 /**
  * GET /v1/audit/approvals and POST /v1/audit/approvals/:id/decision: the compliance officer's
  * queue of operators' changes to partner accounts and clients (SPEC principle 10). A decision is
@@ -149,13 +196,8 @@ export function approvalsRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>
 
   router.get('/approvals', pdp.authorize('read', 'AuditEvent', A.auditApprovalsRead), validate({ query: approvalsQuery }), async (req, res) => {
     const { status, limit } = res.locals.query as z.infer<typeof approvalsQuery>;
-    const where = status === 'pending' ? eq(approvals.status, 'pending') : status === 'decided' ? ne(approvals.status, 'pending') : undefined;
-    const rows = await runner.run(req, A.auditApprovalsRead, async ({ tx, note }) => {
-      const list = await selectApprovals(tx, where).orderBy(desc(approvals.requestedAt), desc(approvals.id)).limit(limit);
-      note({ basis: [{ rule: 'audit' }], detail: { status, returned: list.length } });
-      return list;
-    });
-    res.json({ status, approvals: rows.map(present) });
+    const list = await runner.run(req, A.auditApprovalsRead, (scope) => listApprovals(scope, status, limit));
+    res.json({ status, approvals: list });
   });
 
   router.post(
@@ -165,32 +207,7 @@ export function approvalsRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>
     async (req, res) => {
       const id: string = res.locals.params.id;
       const { decision, note: text } = req.body as z.infer<typeof decisionBody>;
-      const result = await runner.run(req, A.approvalDecide, async ({ tx, note }) => {
-        note({ basis: [{ rule: 'audit' }], detail: { approvalId: id, decision } });
-        const [locked] = await tx.select({ id: approvals.id }).from(approvals).where(eq(approvals.id, id)).for('update');
-        if (!locked) throw new NotFound('approval');
-        const [row] = await selectApprovals(tx, eq(approvals.id, id));
-        note({
-          detail: {
-            approvalId: id,
-            decision,
-            kind: row!.kind,
-            ...(row!.userId ? { userId: row!.userId } : {}),
-            ...(row!.clientId ? { clientId: row!.clientId } : {}),
-          },
-        });
-        assertMayDecide(pdp.policy, req.user!, row!);
-        if (row!.status !== 'pending') throw new Conflict('The request has been decided already.');
-        const handover = decision === 'approve' ? await apply(tx, pdp.policy, row!) : (await reject(tx, row!), {});
-        // The note is the approver's free text: it stays in the approval, not in the log.
-        await tx
-          .update(approvals)
-          .set({ status: decision === 'approve' ? 'approved' : 'rejected', decidedBy: req.user!.userId, decidedAt: new Date(), note: text ?? null })
-          .where(eq(approvals.id, id));
-        const [decided] = await selectApprovals(tx, eq(approvals.id, id));
-        return { ...present(decided!), ...handover };
-      });
-      res.json(result);
+      res.json(await runner.run(req, A.approvalDecide, (scope) => decideApproval(scope, pdp.policy, req.user!, id, decision, text)));
     },
   );
 

@@ -160,6 +160,17 @@ export class CaseService {
     note({ subjectId: row.subjectId });
     const team = await members(tx, caseId);
     if (!team.some((m) => m.userId === principal.userId)) throw new NotFound('case');
-    return { id: row.id, subjectId: row.subjectId, title: row.title, status: row.status, createdAt: row.createdAt, closedAt: row.closedAt, members: team };
+    const joined = await participants(tx, caseId);
+    return {
+      id: row.id,
+      subjectId: row.subjectId,
+      title: row.title,
+      status: row.status,
+      agencyId: row.agencyId,
+      createdAt: row.createdAt,
+      closedAt: row.closedAt,
+      members: team,
+      participants: joined,
+    };
   }
 }
