@@ -78,6 +78,9 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
 
     // Risk flags come first on the page, ordered by severity and named in words.
     const headings = await page.getByRole('heading', { level: 2 }).allTextContents();
+    // Risk flags first: a call is live; what the tier is comes after the facts that keep people safe.
+    expect(headings[0]).toBe('Risk flags');
+    expect(headings.indexOf('Risk flags')).toBeLessThan(headings.indexOf('What you are shown'));
     expect(headings.indexOf('Risk flags')).toBeLessThan(headings.indexOf('Records shared with you'));
     expect(headings).toEqual(expect.arrayContaining(['De-escalation notes', 'Preferred responder']));
     await poll(() => page.getByText('Calm voice, no uniforms at the door').count()).toBe(1);
