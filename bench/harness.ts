@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import pg from 'pg';
+import type pg from 'pg';
 import { eq } from 'drizzle-orm';
 import { KeyStore, rotateSigningKey } from '../src/auth/keys.js';
 import { TokenService } from '../src/auth/tokens.js';
@@ -14,20 +14,10 @@ import { openPostgres, type Database } from '../src/db/client.js';
 import { migrate } from '../src/db/migrate.js';
 import { seedDemo } from '../src/db/seed/demo.js';
 import { agencies, subjects, users } from '../src/db/schema/index.js';
+import { BENCH_SERVER_URL, onServer } from './scratch.js';
 
-export const BENCH_SERVER_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const APP_LOGIN_ROLE = 'tiergate_gateway';
 export const config = loadConfig({ NODE_ENV: 'development', LOG_LEVEL: 'silent' });
-
-async function onServer(statement: string): Promise<void> {
-  const c = new pg.Client({ connectionString: BENCH_SERVER_URL });
-  await c.connect();
-  try {
-    await c.query(statement);
-  } finally {
-    await c.end();
-  }
-}
 
 export interface BenchDatabase {
   /** Superuser (owner) URL and the gateway role's URL of the scratch database. */

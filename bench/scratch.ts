@@ -6,9 +6,10 @@ import { openPostgres, type Database } from '../src/db/client.js';
 import { migrate } from '../src/db/migrate.js';
 
 /** The server the benchmarks create their databases on: BENCH_DATABASE_URL (a superuser URL). */
-const BENCH_SERVER_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const BENCH_SERVER_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function onServer(statement: string): Promise<void> {
+/** Runs one statement on the bench server (CREATE or DROP DATABASE). */
+export async function onServer(statement: string): Promise<void> {
   const c = new pg.Client({ connectionString: BENCH_SERVER_URL });
   await c.connect();
   try {
