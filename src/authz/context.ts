@@ -1,6 +1,4 @@
-import { and, arrayContains, eq, gt, isNull, lte, or } from 'drizzle-orm';
-import type { Executor } from '../db/client.js';
-import { breakGlassGrants, caseMembers, caseParticipants, cases, consents, users } from '../db/schema/index.js';
+import { runStatement, type Executor, type Statement } from '../db/client.js';
 import type { Principal } from '../auth/principal.js';
 import type { SensitiveCategory, Tier } from './vocabulary.js';
 
@@ -22,47 +20,60 @@ export interface SubjectContext {
   breakGlass: { id: string; tier: Tier }[];
 }
 
-export async function loadSubjectContext(db: Executor, principal: Principal, subjectId: string, now = new Date()): Promise<SubjectContext> {
-  // Sequential: `db` is usually the request's transaction, one connection. Three statements.
-  const consentRows = await db
-    .select({ id: consents.id, discloser: consents.agencyId, tiers: consents.tiers, sensitiveCategories: consents.sensitiveCategories })
-    .from(consents)
-    .where(
-      and(
-        eq(consents.subjectId, subjectId),
-        isNull(consents.revokedAt),
-        lte(consents.validFrom, now),
-        or(isNull(consents.validUntil), gt(consents.validUntil, now)),
-        or(arrayContains(consents.recipientAgencyIds, [principal.agencyId]), arrayContains(consents.recipientKinds, [principal.agencyKind])),
-      ),
-    );
-  // One row per (case, releasing participant); a case with no participant releasing to this
-  // member has no row and so grants nothing.
-  const caseRows = await db
-    .select({ id: cases.id, agencyId: caseParticipants.agencyId })
-    .from(cases)
-    .innerJoin(caseMembers, and(eq(caseMembers.caseId, cases.id), eq(caseMembers.userId, principal.userId), isNull(caseMembers.removedAt)))
-    .innerJoin(users, eq(users.id, caseMembers.addedBy))
-    .innerJoin(
-      caseParticipants,
-      and(eq(caseParticipants.caseId, cases.id), or(eq(caseParticipants.agencyId, users.agencyId), lte(caseMembers.addedAt, caseParticipants.joinedAt))),
-    )
-    .where(and(eq(cases.subjectId, subjectId), eq(cases.status, 'open')));
-  const grantRows = await db
-    .select({ id: breakGlassGrants.id, tier: breakGlassGrants.tier })
-    .from(breakGlassGrants)
-    .where(and(eq(breakGlassGrants.subjectId, subjectId), eq(breakGlassGrants.userId, principal.userId), gt(breakGlassGrants.expiresAt, now)));
+/**
+ * The context as three JSON columns of one statement, with parameters $1 person, $2 user,
+ * $3 agency, $4 agency kind, $5 now. The subqueries use only parameters, so PostgreSQL runs each
+ * once however many rows the statement that embeds them returns (the person's record read adds
+ * its risk flags as rows: one round trip for all of it).
+ *
+ * A case yields one element per releasing participant; a case with no participant releasing to
+ * this member yields none and so grants nothing. "Before the agency joined" is the team's order
+ * (`caseTeamOrder`), or for rows older than it the timestamps, strictly: a tie releases nothing.
+ */
+export const CONTEXT_COLUMNS = `
+  (SELECT coalesce(json_agg(json_build_object('id', c.id, 'discloser', c.agency_id, 'tiers', c.tiers, 'sensitiveCategories', c.sensitive_categories)
+                            ORDER BY c.created_at, c.id), '[]')
+     FROM consents c
+    WHERE c.subject_id = $1::uuid AND c.revoked_at IS NULL AND c.valid_from <= $5::timestamptz
+      AND (c.valid_until IS NULL OR c.valid_until > $5::timestamptz)
+      AND (c.recipient_agency_ids @> ARRAY[$3::uuid] OR c.recipient_kinds @> ARRAY[$4::text])) AS "contextConsents",
+  (SELECT coalesce(json_agg(json_build_object('id', k.id, 'agencyId', p.agency_id) ORDER BY k.created_at, k.id, p.agency_id), '[]')
+     FROM cases k
+     JOIN case_members m ON m.case_id = k.id AND m.user_id = $2::uuid AND m.removed_at IS NULL
+     JOIN users u ON u.id = m.added_by
+     JOIN case_participants p ON p.case_id = k.id
+          AND (p.agency_id = u.agency_id
+               OR CASE WHEN m.team_order IS NULL OR p.team_order IS NULL THEN m.added_at < p.joined_at ELSE m.team_order < p.team_order END)
+    WHERE k.subject_id = $1::uuid AND k.status = 'open') AS "contextCases",
+  (SELECT coalesce(json_agg(json_build_object('id', g.id, 'tier', g.tier) ORDER BY g.created_at, g.id), '[]')
+     FROM break_glass_grants g
+    WHERE g.subject_id = $1::uuid AND g.user_id = $2::uuid AND g.expires_at > $5::timestamptz) AS "contextBreakGlass"`;
+
+/** What CONTEXT_COLUMNS add to a row. */
+export interface ContextColumns {
+  contextConsents: { id: string; discloser: string; tiers: Tier[]; sensitiveCategories: SensitiveCategory[] }[];
+  contextCases: { id: string; agencyId: string }[];
+  contextBreakGlass: { id: string; tier: Tier }[];
+}
+
+/** The parameters CONTEXT_COLUMNS take, after the person's id. */
+export const contextParams = (principal: Principal, now: Date) => [principal.userId, principal.agencyId, principal.agencyKind, now.toISOString()];
+
+export function contextFromColumns(subjectId: string, row: ContextColumns): SubjectContext {
   const openCases = new Map<string, string[]>();
-  for (const r of caseRows) openCases.set(r.id, [...(openCases.get(r.id) ?? []), r.agencyId]);
+  for (const r of row.contextCases) openCases.set(r.id, [...(openCases.get(r.id) ?? []), r.agencyId]);
   return {
     subjectId,
-    consents: consentRows.map((r) => ({
-      id: r.id,
-      disclosers: [r.discloser],
-      tiers: r.tiers as Tier[],
-      sensitiveCategories: r.sensitiveCategories as SensitiveCategory[],
-    })),
+    consents: row.contextConsents.map((r) => ({ id: r.id, disclosers: [r.discloser], tiers: r.tiers, sensitiveCategories: r.sensitiveCategories })),
     openCases: [...openCases].map(([id, releasedBy]) => ({ id, releasedBy: releasedBy.sort() })),
-    breakGlass: grantRows as SubjectContext['breakGlass'],
+    breakGlass: row.contextBreakGlass,
   };
+}
+
+// Sent by name: parsed and planned once per connection.
+const LOAD_CONTEXT: Statement = { name: 'tiergate_subject_context', text: `SELECT ${CONTEXT_COLUMNS}` };
+
+export async function loadSubjectContext(db: Executor, principal: Principal, subjectId: string, now = new Date()): Promise<SubjectContext> {
+  const [row] = await runStatement<ContextColumns>(db, LOAD_CONTEXT, [subjectId, ...contextParams(principal, now)]);
+  return contextFromColumns(subjectId, row!);
 }

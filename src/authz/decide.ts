@@ -6,7 +6,7 @@ import type { AuditAction, Basis } from '../audit/vocabulary.js';
 import type { Executor } from '../db/client.js';
 import { Forbidden } from '../errors/problems.js';
 import { compileAbility, TIER_RULES, tierField, type Action, type EntryGrant, type SubjectType } from './ability.js';
-import { loadSubjectContext } from './context.js';
+import { loadSubjectContext, type SubjectContext } from './context.js';
 import { redisclosureNotices, type Notice } from './notices.js';
 import type { Policy } from './policy.js';
 import { TIERS, tierRank, type Tier } from './vocabulary.js';
@@ -47,7 +47,12 @@ export class DecisionPoint {
 
   /** The tier of one person's record this principal gets now, why, and which entries it may see. */
   async decideTier(db: Executor, principal: Principal, subjectId: string): Promise<TierDecision> {
-    const context = await loadSubjectContext(db, principal, subjectId);
+    return this.decideFromContext(principal, await loadSubjectContext(db, principal, subjectId));
+  }
+
+  /** `decideTier` on a context the caller read itself (in the same statement as the record). */
+  decideFromContext(principal: Principal, context: SubjectContext): TierDecision {
+    const { subjectId } = context;
     const { ability, bases, entryGrants } = compileAbility(this.policy, principal, context);
     const record = as('Subject', { id: subjectId } as Record<string, unknown>);
     const grantedTiers = TIERS.filter((t) => ability.can('read', record, tierField(t)));

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, date, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, date, index, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { agencies, users } from './identity.js';
 
 export const subjects = pgTable(
@@ -123,6 +123,15 @@ export const cases = pgTable(
   (t) => [index('cases_subject_idx').on(t.subjectId), check('cases_status_check', sql`${t.status} in ('open', 'closed')`)],
 );
 
+/**
+ * The order in which members were added to and agencies joined case teams, from one sequence:
+ * "on the team when that agency joined" (SPEC principle 8) is decided on it, not on timestamps,
+ * which tie within a clock tick (PGlite's clock ticks in milliseconds). Null on rows from before
+ * it existed; those fall back to the timestamps, strictly (a tie releases nothing).
+ */
+export const caseTeamOrder = pgSequence('case_team_order');
+const teamOrder = () => bigint('team_order', { mode: 'number' }).default(sql`nextval('case_team_order')`);
+
 /** Membership history: removal is recorded, so the log's case basis stays explainable later. */
 export const caseMembers = pgTable(
   'case_members',
@@ -138,6 +147,7 @@ export const caseMembers = pgTable(
       .notNull()
       .references(() => users.id),
     addedAt: timestamp('added_at', { withTimezone: true }).notNull().defaultNow(),
+    teamOrder: teamOrder(),
     removedAt: timestamp('removed_at', { withTimezone: true }),
     removedBy: uuid('removed_by').references(() => users.id),
   },
@@ -167,6 +177,7 @@ export const caseParticipants = pgTable(
       .notNull()
       .references(() => users.id),
     joinedAt: timestamp('joined_at', { withTimezone: true }).notNull().defaultNow(),
+    teamOrder: teamOrder(),
   },
   (t) => [primaryKey({ columns: [t.caseId, t.agencyId] })],
 );

@@ -1,7 +1,8 @@
-import { and, asc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import type { EntryGrant } from '../../authz/ability.js';
 import { runStatement, type Executor, type Statement } from '../../db/client.js';
-import { agencies, clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
+import { clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
+import type { Principal } from '../../auth/principal.js';
+import { CONTEXT_COLUMNS, contextFromColumns, contextParams, type ContextColumns } from '../../authz/context.js';
 
 const basicColumns = {
   id: subjects.id,
@@ -13,10 +14,21 @@ const basicColumns = {
 
 export type BasicSubject = { id: string; givenName: string; familyName: string; birthDate: string; sex: string };
 
-// The two lookups every person request makes, as named statements (planned once per connection).
+// Every person request's lookups are named statements: parsed and planned once per connection,
+// and one round trip each.
+const SUBJECT_COLUMNS = `s.id, s.given_name AS "givenName", s.family_name AS "familyName", s.birth_date::text AS "birthDate", s.sex`;
+const FLAG_COLUMNS = `f.id AS "flagId", f.code, f.severity, f.note, fa.slug AS "contributedBy", f.created_at AS "createdAt"`;
+// The person and their risk flags as rows (none when the person is unknown, one with null flag
+// columns when they have no flag).
+const SUBJECT_WITH_FLAGS = `FROM subjects s
+  LEFT JOIN risk_flags f ON f.subject_id = s.id
+  LEFT JOIN agencies fa ON fa.id = f.agency_id
+ WHERE s.id = $1::uuid
+ ORDER BY f.created_at, f.id`;
+
 const FIND_SUBJECT: Statement = {
   name: 'tiergate_find_subject',
-  text: `SELECT id, given_name AS "givenName", family_name AS "familyName", birth_date::text AS "birthDate", sex FROM subjects WHERE id = $1::uuid LIMIT 1`,
+  text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1::uuid LIMIT 1`,
 };
 const LIST_RISK_FLAGS: Statement = {
   name: 'tiergate_list_risk_flags',
@@ -24,6 +36,57 @@ const LIST_RISK_FLAGS: Statement = {
            FROM risk_flags f JOIN agencies a ON a.id = f.agency_id
           WHERE f.subject_id = $1::uuid ORDER BY f.created_at, f.id`,
 };
+const FIND_SUBJECT_FLAGS: Statement = { name: 'tiergate_find_subject_flags', text: `SELECT ${SUBJECT_COLUMNS}, ${FLAG_COLUMNS} ${SUBJECT_WITH_FLAGS}` };
+const FIND_SUBJECT_RECORD: Statement = {
+  name: 'tiergate_find_subject_record',
+  text: `SELECT ${SUBJECT_COLUMNS}, ${FLAG_COLUMNS}, ${CONTEXT_COLUMNS} ${SUBJECT_WITH_FLAGS}`,
+};
+const SEARCH_SUBJECTS: Statement = {
+  name: 'tiergate_search_subjects',
+  text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s
+          WHERE s.birth_date = $2::date AND (lower(s.family_name) = $1 OR lower(s.given_name || ' ' || s.family_name) = $1)
+          ORDER BY s.family_name, s.given_name, s.id LIMIT $3`,
+};
+// The SQL filter of the entry grants: one JSON element per grant (EntryGrant's fields), so the
+// text never changes with the grants and the statement is planned once.
+const LIST_VISIBLE_ENTRIES: Statement = {
+  name: 'tiergate_list_visible_entries',
+  text: `SELECT e.id, e.kind, e.tier, e.sensitivity, e.summary, e.content, e.agency_id AS "agencyId", e.created_by AS "authorUserId",
+                a.slug AS "contributedBy", e.created_at AS "createdAt"
+           FROM clinical_entries e JOIN agencies a ON a.id = e.agency_id
+          WHERE e.subject_id = $1::uuid
+            AND EXISTS (SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS g(tiers text[], "agencyIds" uuid[], "authorUserId" uuid, categories text[])
+                         WHERE e.tier = ANY (g.tiers)
+                           AND (g."agencyIds" IS NULL OR e.agency_id = ANY (g."agencyIds"))
+                           AND (g."authorUserId" IS NULL OR e.created_by = g."authorUserId")
+                           AND e.sensitivity <@ coalesce(g.categories, '{}'))
+          ORDER BY e.created_at, e.id`,
+};
+
+export type RiskFlag = { id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
+type FlagColumns = { flagId: string | null; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
+type SubjectRow = BasicSubject & FlagColumns;
+
+function subjectAndFlags<R extends SubjectRow>(rows: R[]): { subject: BasicSubject; riskFlags: RiskFlag[]; first: R } | undefined {
+  const first = rows[0];
+  if (!first) return undefined;
+  const { id, givenName, familyName, birthDate, sex } = first;
+  const riskFlags = rows
+    .filter((r) => r.flagId !== null)
+    .map((r) => ({ id: r.flagId!, code: r.code, severity: r.severity, note: r.note, contributedBy: r.contributedBy, createdAt: r.createdAt }));
+  return { subject: { id, givenName, familyName, birthDate, sex }, riskFlags, first };
+}
+
+/** The person and their risk flags in one statement; undefined for an unknown person. */
+export async function findSubjectWithFlags(db: Executor, id: string) {
+  return subjectAndFlags(await runStatement<SubjectRow>(db, FIND_SUBJECT_FLAGS, [id]));
+}
+
+/** The person, their risk flags and the policy's context for `principal`, in one statement. */
+export async function findSubjectRecord(db: Executor, principal: Principal, id: string, now = new Date()) {
+  const found = subjectAndFlags(await runStatement<SubjectRow & ContextColumns>(db, FIND_SUBJECT_RECORD, [id, ...contextParams(principal, now)]));
+  return found && { subject: found.subject, riskFlags: found.riskFlags, context: contextFromColumns(id, found.first) };
+}
 
 export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {
   const [row] = await runStatement<BasicSubject>(db, FIND_SUBJECT, [id]);
@@ -32,18 +95,7 @@ export async function findSubject(db: Executor, id: string): Promise<BasicSubjec
 
 /** Family name or "given family", case-insensitive, and the exact date of birth. */
 export async function searchSubjects(db: Executor, name: string, dob: string, limit: number): Promise<BasicSubject[]> {
-  const n = name.toLowerCase();
-  return db
-    .select(basicColumns)
-    .from(subjects)
-    .where(
-      and(
-        eq(subjects.birthDate, dob),
-        or(sql`lower(${subjects.familyName}) = ${n}`, sql`lower(${subjects.givenName} || ' ' || ${subjects.familyName}) = ${n}`),
-      ),
-    )
-    .orderBy(asc(subjects.familyName), asc(subjects.givenName), asc(subjects.id))
-    .limit(limit);
+  return runStatement<BasicSubject>(db, SEARCH_SUBJECTS, [name.toLowerCase(), dob, limit]);
 }
 
 export async function insertSubject(
@@ -57,10 +109,8 @@ export async function insertSubject(
   return row!;
 }
 
-export async function listRiskFlags(db: Executor, subjectId: string) {
-  return runStatement<{ id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date }>(db, LIST_RISK_FLAGS, [
-    subjectId,
-  ]);
+export async function listRiskFlags(db: Executor, subjectId: string): Promise<RiskFlag[]> {
+  return runStatement<RiskFlag>(db, LIST_RISK_FLAGS, [subjectId]);
 }
 
 export async function insertRiskFlag(
@@ -71,47 +121,27 @@ export async function insertRiskFlag(
   return row!;
 }
 
-const textArray = (values: readonly string[]) =>
-  values.length
-    ? sql`ARRAY[${sql.join(
-        values.map((v) => sql`${v}`),
-        sql`, `,
-      )}]::text[]`
-    : sql`'{}'::text[]`;
-
-/** One grant as SQL: its agencies or author, its tiers, labels all among its categories. */
-function grantCondition(g: EntryGrant): SQL | undefined {
-  return and(
-    inArray(clinicalEntries.tier, g.tiers),
-    g.agencyIds ? inArray(clinicalEntries.agencyId, g.agencyIds) : undefined,
-    g.authorUserId ? eq(clinicalEntries.createdBy, g.authorUserId) : undefined,
-    sql`${clinicalEntries.sensitivity} <@ ${textArray(g.categories)}`,
-  );
+export interface VisibleEntry {
+  id: string;
+  kind: string;
+  tier: string;
+  sensitivity: string[];
+  summary: string;
+  content: unknown;
+  agencyId: string;
+  authorUserId: string;
+  contributedBy: string;
+  createdAt: Date;
 }
 
 /**
  * The person's entries that some grant releases, filtered in SQL (the decision point re-checks
  * each row). No grant, no query.
  */
-export async function listVisibleEntries(db: Executor, subjectId: string, grants: EntryGrant[]) {
+export async function listVisibleEntries(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<VisibleEntry[]> {
   if (grants.length === 0) return [];
-  return db
-    .select({
-      id: clinicalEntries.id,
-      kind: clinicalEntries.kind,
-      tier: clinicalEntries.tier,
-      sensitivity: clinicalEntries.sensitivity,
-      summary: clinicalEntries.summary,
-      content: clinicalEntries.content,
-      agencyId: clinicalEntries.agencyId,
-      authorUserId: clinicalEntries.createdBy,
-      contributedBy: agencies.slug,
-      createdAt: clinicalEntries.createdAt,
-    })
-    .from(clinicalEntries)
-    .innerJoin(agencies, eq(agencies.id, clinicalEntries.agencyId))
-    .where(and(eq(clinicalEntries.subjectId, subjectId), or(...grants.map(grantCondition))))
-    .orderBy(asc(clinicalEntries.createdAt), asc(clinicalEntries.id));
+  const filter = grants.map(({ tiers, agencyIds, authorUserId, categories }) => ({ tiers, agencyIds, authorUserId, categories }));
+  return runStatement<VisibleEntry>(db, LIST_VISIBLE_ENTRIES, [subjectId, JSON.stringify(filter)]);
 }
 
 export async function insertEntry(
