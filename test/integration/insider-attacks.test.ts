@@ -263,6 +263,45 @@ describe('2. ownership of cases and consents', () => {
     expect((await post('clinician@harbor-mh', `/v1/cases/${caseId}/close`)).status).toBe(200);
   });
 
+  it("a member the hospital adds in the same clock tick as Harbor's joining reads nothing of Harbor's: the team's order decides, not the timestamps", async () => {
+    // PGlite's clock ticks in milliseconds: an addition right after the case opened may carry the
+    // very timestamp of Harbor's joining. The membership row is written as the API would, with
+    // that timestamp forced, so the tie is certain on both databases.
+    const p = await harborPerson();
+    const caseId = await openCase('clinician@harbor-mh', p.id);
+    await post('clinician@harbor-mh', `/v1/cases/${caseId}/members`, { user: 'doctor@city-hospital' }).expect(201);
+    // Harbor's joined_at exactly (copied in SQL: a JS Date would drop the microseconds).
+    const addMember = (order: 'default' | 'null', when: 'tie' | 'a minute before') =>
+      database.admin(
+        `INSERT INTO case_members (case_id, user_id, added_by, added_at${order === 'null' ? ', team_order' : ''})
+         SELECT $1, o.id, d.id, p.joined_at - $2::interval${order === 'null' ? ', NULL' : ''}
+           FROM users o, users d, case_participants p
+          WHERE o.username = 'officer@metro-police' AND d.username = 'doctor@city-hospital' AND p.case_id = $1`,
+        [caseId, when === 'tie' ? '0' : '1 minute'],
+      );
+    await addMember('default', 'tie');
+    const officer = await read('officer@metro-police', p.id);
+    expect(officer.status).toBe(200);
+    expect(officer.body.access.tier).toBe('basic');
+    expectNoMarkers(officer, p.all);
+
+    // Rows from before the order existed fall back to the timestamps, strictly: a tie releases
+    // nothing, an addition before Harbor joined (the twin) releases Harbor's full note.
+    await database.admin(
+      "UPDATE case_members SET removed_at = now() WHERE case_id = $1 AND user_id = (SELECT id FROM users WHERE username = 'officer@metro-police')",
+      [caseId],
+    );
+    await addMember('null', 'tie');
+    expectNoMarkers(await read('officer@metro-police', p.id), p.all);
+    await database.admin(
+      "UPDATE case_members SET removed_at = now() WHERE case_id = $1 AND user_id = (SELECT id FROM users WHERE username = 'officer@metro-police') AND removed_at IS NULL",
+      [caseId],
+    );
+    await addMember('null', 'a minute before');
+    const earlier = await read('officer@metro-police', p.id);
+    expect(summaries(earlier).sort()).toEqual([p.m.diagnosis, p.m.fullNote].sort());
+  });
+
   it('the hospital joins a case from its own agency: only then do its entries come in, and never for the officer Harbor did not add', async () => {
     const p = await harborPerson();
     const hospitalNote = `HOSPNOTE-${p.id.slice(0, 8)}`;
