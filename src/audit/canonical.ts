@@ -51,6 +51,16 @@ export const sealedColumns = {
 };
 
 /**
+ * The same columns as SQL select-list text over `access_log a`, for the sealer's fixed statements:
+ * the rows come back as the driver parses them, which is what `sealedColumns` yields too (the
+ * sealer's rows are verified through `sealedColumns`, so a difference fails every verification).
+ */
+export const SEALED_COLUMNS_SQL = `a.id, a.seq, (extract(epoch from a.at) * 1000000)::bigint::text AS "atMicros", a.request_id AS "requestId",
+  a.actor_user_id AS "actorUserId", a.actor_username AS "actorUsername", a.actor_agency AS "actorAgency", a.actor_role AS "actorRole",
+  a.actor_client AS "actorClient", a.subject_id AS "subjectId", a.action, a.decision, a.tier, a.basis, a.break_glass AS "breakGlass",
+  a.reason, a.detail, a.client_request_id AS "clientRequestId"`;
+
+/**
  * JSON with object keys sorted at every depth: one byte string per entry, wherever it is read.
  * Written as loops rather than map/filter/sort/join chains (verification of a large log spends
  * much of its time here); the output is byte for byte what the chained version gave, so every

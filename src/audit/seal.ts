@@ -1,10 +1,10 @@
-import { asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { asc, desc, eq, sql } from 'drizzle-orm';
 import { CompactSign, type CryptoKey, type JWK } from 'jose';
 import type { KeyStore } from '../auth/keys.js';
 import { SIGNING_ALG } from '../auth/keys.js';
-import type { Db, Executor } from '../db/client.js';
-import { accessLog, auditCheckpoints, auditSeals, auditSealQueue, signingKeys } from '../db/schema/index.js';
-import { entryLeafHash, sealedColumns } from './canonical.js';
+import { runStatement, type Db, type Executor, type Statement } from '../db/client.js';
+import { auditCheckpoints, auditSeals, signingKeys } from '../db/schema/index.js';
+import { entryLeafHash, SEALED_COLUMNS_SQL, type SealedFields } from './canonical.js';
 import { extendFrontier, rootOfFrontier, type Frontier } from './merkle.js';
 
 // One sealer at a time across every instance: a transaction-scoped advisory lock, held only by the
@@ -21,21 +21,47 @@ export interface Checkpoint {
   jws: string;
 }
 
+// The sealer's statements, sent by name: a batch is a few fixed statements whatever its size
+// (ids travel as arrays), so no per-batch query of thousands of parameters is built or planned.
+const LOCK: Statement = { name: 'tiergate_sealer_lock', text: 'SELECT pg_advisory_xact_lock($1)' };
+// The queue's oldest entries with their rows; a queue row whose entry is gone comes back with a
+// null id and is dropped from the queue unsealed, as before.
+const NEXT_BATCH: Statement = {
+  name: 'tiergate_sealer_next_batch',
+  text: `SELECT q.entry_id AS "queuedId", ${SEALED_COLUMNS_SQL}
+           FROM (SELECT entry_id, seq FROM audit_seal_queue ORDER BY seq LIMIT $1) q
+           LEFT JOIN access_log a ON a.id = q.entry_id
+          ORDER BY q.seq`,
+};
+const LAST_LEAF: Statement = { name: 'tiergate_sealer_last_leaf', text: 'SELECT leaf_index AS "leafIndex" FROM audit_seals ORDER BY leaf_index DESC LIMIT 1' };
+const INSERT_SEALS: Statement = {
+  name: 'tiergate_sealer_insert',
+  text: 'INSERT INTO audit_seals (leaf_index, entry_id, leaf_hash) SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[])',
+};
+const DEQUEUE: Statement = { name: 'tiergate_sealer_dequeue', text: 'DELETE FROM audit_seal_queue WHERE entry_id = ANY ($1::uuid[])' };
+
 /**
  * Seals queued entries in sequence order: each gets the next leaf index (no gaps: only the sealer
  * assigns them, under the lock) and its leaf hash. Returns how many were sealed.
  */
 export async function sealPending(db: Db, batch = 5_000): Promise<number> {
   return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
-    const queued = await tx.select({ entryId: auditSealQueue.entryId }).from(auditSealQueue).orderBy(asc(auditSealQueue.seq)).limit(batch);
+    await runStatement(tx, LOCK, [SEALER_LOCK]);
+    const queued = await runStatement<SealedFields & { queuedId: string; id: string | null }>(tx, NEXT_BATCH, [batch]);
     if (queued.length === 0) return 0;
-    const ids = queued.map((q) => q.entryId);
-    const rows = await tx.select(sealedColumns).from(accessLog).where(inArray(accessLog.id, ids)).orderBy(asc(accessLog.seq));
-    const [last] = await tx.select({ leafIndex: auditSeals.leafIndex }).from(auditSeals).orderBy(desc(auditSeals.leafIndex)).limit(1);
-    let next = (last?.leafIndex ?? -1) + 1;
-    if (rows.length) await tx.insert(auditSeals).values(rows.map((r) => ({ leafIndex: next++, entryId: r.id, leafHash: entryLeafHash(r).toString('hex') })));
-    await tx.delete(auditSealQueue).where(inArray(auditSealQueue.entryId, ids));
+    // In sequence order: the queue's seq is its entry's.
+    const rows = queued.filter((r): r is typeof r & { id: string } => r.id !== null);
+    const [last] = await runStatement<{ leafIndex: string | number }>(tx, LAST_LEAF, []);
+    const first = last === undefined ? 0 : Number(last.leafIndex) + 1;
+    if (rows.length) {
+      await runStatement(tx, INSERT_SEALS, [
+        rows.map((_, i) => first + i),
+        rows.map((r) => r.id),
+        // Only the sealed fields: the queue's own column is not part of the entry.
+        rows.map(({ queuedId: _queued, ...entry }) => entryLeafHash({ ...entry, seq: Number(entry.seq) }).toString('hex')),
+      ]);
+    }
+    await runStatement(tx, DEQUEUE, [queued.map((q) => q.queuedId)]);
     return rows.length;
   });
 }
