@@ -52,10 +52,13 @@ export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore
   return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner), metrics, auditReads };
 }
 
-/** helmet → request context → passport → routers (each with its own parser) → one error exit. */
+/** helmet → request context → routers, each with its own parser (passport's bearer strategy on /v1) → one error exit. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Every answer but a static asset is no-store, so a validator would never be used: no body hash
+  // per response (static assets keep theirs, from express.static).
+  app.set('etag', false);
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(helmet());
@@ -75,7 +78,8 @@ export function createApp(deps: AppDeps): Express {
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
   authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys));
-  app.use(authenticator.initialize());
+  // No `initialize()`: nothing uses passport's sessions or req.login, and requireBearer takes the
+  // strategy's result through its callback.
 
   app.use(healthRouter(deps));
   app.get('/openapi.json', openApiRoute(deps));
