@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
 import { errorSummary } from '../logger.js';
-import type { Db, Executor, Tx } from '../db/client.js';
+import type { Db, Tx } from '../db/client.js';
 import { HttpProblem, ServiceUnavailable } from '../errors/problems.js';
 import { appendAccessLog, type AuditEntry } from './append.js';
 import type { AuditAction } from './vocabulary.js';
@@ -12,12 +12,6 @@ export type AuditFacts = Pick<AuditEntry, 'subjectId' | 'tier' | 'basis' | 'brea
 export interface AuditScope {
   tx: Tx;
   /** Adds facts to this request's log entry (allowed or denied alike). */
-  note(facts: AuditFacts): void;
-}
-
-/** The scope of read-only work: statements on the pool, no transaction (see `AuditedRunner.read`). */
-export interface ReadScope {
-  db: Executor;
   note(facts: AuditFacts): void;
 }
 
@@ -36,36 +30,15 @@ export class AuditedRunner {
     private readonly logger: Logger,
   ) {}
 
-  run<T>(req: Request, action: AuditAction, work: (scope: AuditScope) => Promise<T>): Promise<T> {
-    return this.settle(req, action, (entry, note) =>
-      this.db.transaction(async (tx) => {
-        const result = await work({ tx, note });
-        await appendAccessLog(tx, entry);
-        return result;
-      }),
-    );
-  }
-
-  /**
-   * Read-only work: its statements, then the entry as a statement of its own (which commits it),
-   * and only then the response. The same guarantee as `run` with two round trips fewer (no BEGIN,
-   * no COMMIT): the entry is the only write, so there is nothing to commit with it, and under READ
-   * COMMITTED a transaction would not give the reads one snapshot either. If the entry cannot be
-   * written, nothing read is disclosed. Work that writes anything must use `run`.
-   */
-  read<T>(req: Request, action: AuditAction, work: (scope: ReadScope) => Promise<T>): Promise<T> {
-    return this.settle(req, action, async (entry, note) => {
-      const result = await work({ db: this.db, note });
-      await appendAccessLog(this.db, entry);
-      return result;
-    });
-  }
-
-  private async settle<T>(req: Request, action: AuditAction, body: (entry: AuditEntry, note: (facts: AuditFacts) => void) => Promise<T>): Promise<T> {
+  async run<T>(req: Request, action: AuditAction, work: (scope: AuditScope) => Promise<T>): Promise<T> {
     const entry: AuditEntry = { requestId: req.id, actor: req.user, action, decision: 'allow' };
     const note = (facts: AuditFacts) => Object.assign(entry, facts);
     try {
-      return await body(entry, note);
+      return await this.db.transaction(async (tx) => {
+        const result = await work({ tx, note });
+        await appendAccessLog(tx, entry);
+        return result;
+      });
     } catch (err) {
       const reason = loggedDenial(err);
       if (reason) {

@@ -38,7 +38,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
       return render(req, res, 'people/search', { title: 'Find a person', values, errors }, 400);
     }
-    const found = await runner.read(req, A.subjectSearch, (scope) => service.search(scope, parsed.data.name, parsed.data.dob));
+    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, parsed.data.name, parsed.data.dob));
     render(req, res, 'people/search', { title: 'Find a person', values, results: found.subjects, truncated: found.truncated, limit: SEARCH_LIMIT });
   });
 
@@ -62,9 +62,9 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   /** The person page: the same read as GET /v1/subjects/:id (one decision, one log entry), worded. */
   router.get('/people/:id', requireUser, pdp.authorize('read', 'Subject', A.subjectRead), async (req, res) => {
     const id = idParam(req);
-    const { record, facts } = await runner.read(req, A.subjectRead, async (scope) => {
+    const { record, facts } = await runner.run(req, A.subjectRead, async (scope) => {
       const read = await service.read(scope, req.user!, id);
-      return { record: read, facts: await describeBasis(scope.db, read.access.basis) };
+      return { record: read, facts: await describeBasis(scope.tx, read.access.basis) };
     });
     const flags = [...record.subject.riskFlags].sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
     const grant = [...facts.breakGlass.values()][0];

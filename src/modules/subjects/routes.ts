@@ -37,7 +37,7 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
 
   router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchQuery }), async (req, res) => {
     const { name, dob } = res.locals.query;
-    res.json(await runner.read(req, A.subjectSearch, (scope) => service.search(scope, name, dob)));
+    res.json(await runner.run(req, A.subjectSearch, (scope) => service.search(scope, name, dob)));
   });
 
   router.post('/', pdp.authorize('create', 'Subject', A.subjectCreate), validate({ body: createSubjectBody }), async (req, res) => {
@@ -45,11 +45,11 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   });
 
   router.get('/:id', pdp.authorize('read', 'Subject', A.subjectRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.read(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id)));
+    res.json(await runner.run(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id)));
   });
 
   router.get('/:id/risk-flags', pdp.authorize('read', 'Subject', A.riskFlagRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.read(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
+    res.json(await runner.run(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
   });
 
   router.post(

@@ -1,5 +1,5 @@
 import type { Principal } from '../../auth/principal.js';
-import type { AuditScope, ReadScope } from '../../audit/audited.js';
+import type { AuditScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { NotFound } from '../../errors/problems.js';
 import * as repo from './repository.js';
@@ -10,9 +10,9 @@ const BASIC_BASIS = [{ tier: 'basic', rule: 'partner-read' }];
 export class SubjectService {
   constructor(private readonly pdp: DecisionPoint) {}
 
-  async search({ db, note }: ReadScope, name: string, dob: string) {
+  async search({ tx, note }: AuditScope, name: string, dob: string) {
     // One more than is shown, to say whether the list was cut; the extra row never leaves.
-    const rows = await repo.searchSubjects(db, name, dob, SEARCH_LIMIT + 1);
+    const rows = await repo.searchSubjects(tx, name, dob, SEARCH_LIMIT + 1);
     const found = rows.slice(0, SEARCH_LIMIT);
     const truncated = rows.length > SEARCH_LIMIT;
     // The search terms are person data: the log keeps only which records were disclosed.
@@ -20,15 +20,15 @@ export class SubjectService {
     return { subjects: found, truncated };
   }
 
-  async read({ db, note }: ReadScope, principal: Principal, id: string) {
+  async read({ tx, note }: AuditScope, principal: Principal, id: string) {
     note({ subjectId: id });
     // The person, their flags and the policy's context in one statement; the entries in a second,
     // filtered by what the decision releases.
-    const found = await repo.findSubjectRecord(db, principal, id);
+    const found = await repo.findSubjectRecord(tx, principal, id);
     if (!found) throw new NotFound('subject');
     const { subject, riskFlags: flags, context } = found;
     const decision = this.pdp.decideFromContext(principal, context);
-    const rows = await repo.listVisibleEntries(db, id, decision.entryGrants);
+    const rows = await repo.listVisibleEntries(tx, id, decision.entryGrants);
     // The SQL filter narrows; the policy decides. A row the policy refuses never leaves.
     const carried = rows.filter((e) => decision.canSeeEntry(e));
     const access = decision.describe(carried);
@@ -45,9 +45,9 @@ export class SubjectService {
     return { subject: { ...subject, riskFlags: flags, entries }, access };
   }
 
-  async riskFlags({ db, note }: ReadScope, id: string) {
+  async riskFlags({ tx, note }: AuditScope, id: string) {
     note({ subjectId: id, tier: 'basic', basis: BASIC_BASIS });
-    const found = await repo.findSubjectWithFlags(db, id);
+    const found = await repo.findSubjectWithFlags(tx, id);
     if (!found) throw new NotFound('subject');
     return { riskFlags: found.riskFlags };
   }
