@@ -30,12 +30,6 @@ const FIND_SUBJECT: Statement = {
   name: 'tiergate_find_subject',
   text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1::uuid LIMIT 1`,
 };
-const LIST_RISK_FLAGS: Statement = {
-  name: 'tiergate_list_risk_flags',
-  text: `SELECT f.id, f.code, f.severity, f.note, a.slug AS "contributedBy", f.created_at AS "createdAt"
-           FROM risk_flags f JOIN agencies a ON a.id = f.agency_id
-          WHERE f.subject_id = $1::uuid ORDER BY f.created_at, f.id`,
-};
 const FIND_SUBJECT_FLAGS: Statement = { name: 'tiergate_find_subject_flags', text: `SELECT ${SUBJECT_COLUMNS}, ${FLAG_COLUMNS} ${SUBJECT_WITH_FLAGS}` };
 const FIND_SUBJECT_RECORD: Statement = {
   name: 'tiergate_find_subject_record',
@@ -107,10 +101,6 @@ export async function insertSubject(
     .values(values)
     .returning({ ...basicColumns, createdAt: subjects.createdAt });
   return row!;
-}
-
-export async function listRiskFlags(db: Executor, subjectId: string): Promise<RiskFlag[]> {
-  return runStatement<RiskFlag>(db, LIST_RISK_FLAGS, [subjectId]);
 }
 
 export async function insertRiskFlag(
