@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
 import { errorSummary } from '../logger.js';
-import type { Db, Tx } from '../db/client.js';
+import { transaction, type Db, type Tx } from '../db/client.js';
 import { HttpProblem, ServiceUnavailable } from '../errors/problems.js';
 import { appendAccessLog, type AuditEntry } from './append.js';
 import type { AuditAction } from './vocabulary.js';
@@ -34,7 +34,7 @@ export class AuditedRunner {
     const entry: AuditEntry = { requestId: req.id, actor: req.user, action, decision: 'allow' };
     const note = (facts: AuditFacts) => Object.assign(entry, facts);
     try {
-      return await this.db.transaction(async (tx) => {
+      return await transaction(this.db, async (tx) => {
         const result = await work({ tx, note });
         await appendAccessLog(tx, entry);
         return result;

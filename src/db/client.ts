@@ -1,6 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePg, NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import pg from 'pg';
@@ -57,6 +57,48 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
   // transaction would build a query builder per table for nothing.
   const db = drizzlePg(pool) as unknown as Db;
   return { db, driver: 'pg', close: () => pool.end() };
+}
+
+// One drizzle transaction object per pooled connection, made the first time it is checked out.
+const txOfClient = new WeakMap<pg.PoolClient, Tx>();
+
+/**
+ * `db.transaction(work)`, cheaper on PostgreSQL: BEGIN and COMMIT go to the pooled connection as
+ * plain statements, and the drizzle transaction object for that connection is made once. Drizzle
+ * builds a session, a transaction and two queries through its query builder on every call, which
+ * measured as about a third of the CPU of a basic read. Same semantics: the work's `tx` is a real
+ * drizzle transaction (savepoints, `rollback()`); a failure rolls back, and a connection that
+ * cannot roll back is discarded instead of going back to the pool. PGlite keeps drizzle's own.
+ */
+export async function transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const pool = (db as unknown as { session: { client: unknown } }).session.client;
+  if (!(pool instanceof pg.Pool)) return db.transaction(work);
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(txOver(db, client));
+    // COMMIT of a transaction a swallowed error aborted answers ROLLBACK, not an error: nothing
+    // was written, so nothing may be returned.
+    const ended = await client.query('COMMIT');
+    if (ended.command !== 'COMMIT') throw new Error(`transaction ended in ${ended.command}`);
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackFailed: Error) => (broken = rollbackFailed));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+function txOver(db: Db, client: pg.PoolClient): Tx {
+  let tx = txOfClient.get(client);
+  if (!tx) {
+    const dialect = (db as unknown as { dialect: ConstructorParameters<typeof NodePgSession>[1] }).dialect;
+    tx = new NodePgTransaction(dialect, new NodePgSession(client, dialect, undefined), undefined) as unknown as Tx;
+    txOfClient.set(client, tx);
+  }
+  return tx;
 }
 
 /** Embedded PGlite: `dataDir` keeps it on disk, undefined keeps it in memory (tests). */
