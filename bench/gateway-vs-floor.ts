@@ -10,9 +10,13 @@
 //   npm run bench -- --c 16 --seconds 5    one concurrency, shorter
 //   npm run bench -- --only risk-flags,record --label "prepared statements"
 //   BENCH_CPU_PROF=dir npm run bench       also writes a CPU profile of the gateway to dir
+//   npm run bench -- --baseline ../other   also runs the gateway of another checkout (a git
+//                                          worktree with node_modules) in the same rounds, to
+//                                          say what a change bought, side by side
 // Needs BENCH_DATABASE_URL (a superuser URL; default the local server); creates and drops its
 // own database. Ports: BENCH_PORT (gateway, 3104) and BENCH_FLOOR_PORT (3114).
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -26,6 +30,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     label: { type: 'string', default: '' },
     'no-record': { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 });
 const concurrencies = args.c.split(',').map(Number);
@@ -35,6 +40,7 @@ const seconds = Number(args.seconds);
 const rounds = Math.max(1, Number(args.rounds));
 const GATEWAY_PORT = Number(process.env.BENCH_PORT ?? 3104);
 const FLOOR_PORT = Number(process.env.BENCH_FLOOR_PORT ?? 3114);
+const BASELINE_PORT = GATEWAY_PORT + 1;
 const RESULTS = new URL('./RESULTS.md', import.meta.url);
 
 interface Scenario {
@@ -146,8 +152,9 @@ function combine(ms: Measured[]): Measured {
 const profileDir = process.env.BENCH_CPU_PROF;
 const gateway = await startGateway(db, GATEWAY_PORT, { SEAL_INTERVAL_MS: '1000' }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 const floor = await startProcess('bench/floor-server.ts', { FLOOR_DATABASE_URL: db.appUrl, FLOOR_PORT: String(FLOOR_PORT) }, /floor listening/);
+const baseline = args.baseline ? await startGateway(db, BASELINE_PORT, { SEAL_INTERVAL_MS: '1000' }, [], args.baseline) : undefined;
 const loadBefore = loadavg();
-const rows: { s: Scenario; c: number; g: Measured; f: Measured }[] = [];
+const rows: { s: Scenario; c: number; g: Measured; f: Measured; b?: Measured }[] = [];
 try {
   for (const c of concurrencies) {
     for (const s of scenarios) {
@@ -156,41 +163,49 @@ try {
       // Warm both (JIT, pools, caches), then measure the gateway and the floor back to back.
       await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, 1);
       await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, 1);
+      if (baseline) await drive(`http://127.0.0.1:${BASELINE_PORT}${s.gateway}`, s, c, headers, 1);
       const gs: Measured[] = [];
       const fs: Measured[] = [];
+      const bs: Measured[] = [];
       for (let r = 0; r < rounds; r++) {
         gs.push(await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, seconds / rounds, gateway.process.pid));
         fs.push(await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, seconds / rounds, floor.process.pid));
+        if (baseline) bs.push(await drive(`http://127.0.0.1:${BASELINE_PORT}${s.gateway}`, s, c, headers, seconds / rounds, baseline.process.pid));
       }
       const g = combine(gs);
       const f = combine(fs);
-      rows.push({ s, c, g, f });
+      const b = baseline ? combine(bs) : undefined;
+      rows.push({ s, c, g, f, b });
       console.log(
         `c=${String(c).padEnd(3)} ${s.name.padEnd(14)} gateway ${g.rps.toFixed(0).padStart(5)} req/s p50 ${g.p50} ms p99 ${g.p99} ms${g.bad ? ` (${g.bad} bad)` : ''} | ` +
-          `floor ${f.rps.toFixed(0).padStart(5)} req/s p50 ${f.p50} ms p99 ${f.p99} ms${f.bad ? ` (${f.bad} bad)` : ''} | ratio ${(g.rps / f.rps).toFixed(2)}, p99 x${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}, cpu/req ${g.cpuUs.toFixed(0)} vs ${f.cpuUs.toFixed(0)} µs`,
+          `floor ${f.rps.toFixed(0).padStart(5)} req/s p50 ${f.p50} ms p99 ${f.p99} ms${f.bad ? ` (${f.bad} bad)` : ''} | ratio ${(g.rps / f.rps).toFixed(2)}, p99 x${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}, cpu/req ${g.cpuUs.toFixed(0)} vs ${f.cpuUs.toFixed(0)} µs` +
+          (b ? ` | baseline ${b.rps.toFixed(0)} req/s (ratio ${(b.rps / f.rps).toFixed(2)}), cpu/req ${b.cpuUs.toFixed(0)} µs` : ''),
       );
     }
   }
 } finally {
   await gateway.stop();
   await floor.stop();
+  await baseline?.stop();
 }
 const details = await machine(db.owner);
 await db.drop();
 
 const table = [
-  '| c | scenario | gateway req/s | p50 | p99 | floor req/s | p50 | p99 | req/s ratio | p99 ratio | CPU µs/req gateway / floor |',
-  '|---|---|---|---|---|---|---|---|---|---|---|',
+  '| c | scenario | gateway req/s | p50 | p99 | floor req/s | p50 | p99 | req/s ratio | p99 ratio | CPU µs/req gateway / floor |' +
+    (baseline ? ' baseline req/s | baseline ratio | baseline p99 ratio | baseline CPU µs/req |' : ''),
+  '|---|---|---|---|---|---|---|---|---|---|---|' + (baseline ? '---|---|---|---|' : ''),
   ...rows.map(
-    ({ s, c, g, f }) =>
-      `| ${c} | ${s.label} | ${g.rps.toFixed(0)} | ${g.p50} ms | ${g.p99} ms | ${f.rps.toFixed(0)} | ${f.p50} ms | ${f.p99} ms | **${(g.rps / f.rps).toFixed(2)}** | ${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}x | ${g.cpuUs.toFixed(0)} / ${f.cpuUs.toFixed(0)} |`,
+    ({ s, c, g, f, b }) =>
+      `| ${c} | ${s.label} | ${g.rps.toFixed(0)} | ${g.p50} ms | ${g.p99} ms | ${f.rps.toFixed(0)} | ${f.p50} ms | ${f.p99} ms | **${(g.rps / f.rps).toFixed(2)}** | ${(g.p99 / Math.max(f.p99, 1)).toFixed(1)}x | ${g.cpuUs.toFixed(0)} / ${f.cpuUs.toFixed(0)} |` +
+      (b ? ` ${b.rps.toFixed(0)} | ${(b.rps / f.rps).toFixed(2)} | ${(b.p99 / Math.max(f.p99, 1)).toFixed(1)}x | ${b.cpuUs.toFixed(0)} |` : ''),
   ),
 ].join('\n');
 const bad = rows.reduce((n, r) => n + r.g.bad + r.f.bad, 0);
 const section = [
   `## ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC${args.label ? `: ${args.label}` : ''}`,
   '',
-  `${seconds} s per scenario and concurrency (gateway and floor alternating in ${rounds} rounds), autocannon; ${details.cpu}, ${details.memory}, node ${details.node}, ${details.postgres}, commit ${details.commit}; ` +
+  `${seconds} s per scenario and concurrency (gateway and floor alternating in ${rounds} rounds), autocannon; ${details.cpu}, ${details.memory}, node ${details.node}, ${details.postgres}, commit ${details.commit}${args.baseline ? ` (baseline: ${baselineCommit(args.baseline)})` : ''}; ` +
     `load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${details.load}.${bad ? ` ${bad} responses were not the expected status.` : ''}`,
   '',
   table,
@@ -201,4 +216,12 @@ if (!args['no-record']) {
   if (!existsSync(RESULTS))
     writeFileSync(RESULTS, '# Benchmark results\n\nAppended by `npm run bench` (newest last). Ratios within one run are what count.\n\n');
   appendFileSync(RESULTS, `${section}\n`);
+}
+
+function baselineCommit(dir: string): string {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']).toString().trim();
+  } catch {
+    return dir;
+  }
 }

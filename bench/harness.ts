@@ -88,8 +88,9 @@ export interface Child {
 }
 
 /** Starts a TypeScript entry point as its own node process and waits until `ready` prints. */
-export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, nodeArgs: string[] = []): Promise<Child> {
+export async function startProcess(entry: string, env: Record<string, string>, ready: RegExp, nodeArgs: string[] = [], cwd?: string): Promise<Child> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -121,13 +122,14 @@ export async function startProcess(entry: string, env: Record<string, string>, r
   };
 }
 
-/** Starts the gateway (src/main.ts) on the scratch database. */
-export function startGateway(db: BenchDatabase, port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Child> {
+/** Starts the gateway (src/main.ts) on the scratch database; `cwd` runs another checkout's. */
+export function startGateway(db: BenchDatabase, port: number, env: Record<string, string> = {}, nodeArgs: string[] = [], cwd?: string): Promise<Child> {
   return startProcess(
     'src/main.ts',
     { NODE_ENV: 'development', DATABASE_URL: db.appUrl, MIGRATION_DATABASE_URL: db.ownerUrl, PORT: String(port), LOG_LEVEL: 'info', ...env },
     /tiergate listening/,
     nodeArgs,
+    cwd,
   );
 }
 

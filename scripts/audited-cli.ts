@@ -3,7 +3,7 @@
 // A refusal rolls the work back and is logged as a denial of its own, as the runner does.
 import { randomUUID } from 'node:crypto';
 import { appendAccessLog } from '../src/audit/append.js';
-import { loggedDenial, type AuditFacts, type AuditScope } from '../src/audit/audited.js';
+import { loggedDenial, transactionScope, type AuditFacts, type AuditScope } from '../src/audit/audited.js';
 import type { AuditAction } from '../src/audit/vocabulary.js';
 import type { Db } from '../src/db/client.js';
 
@@ -16,7 +16,7 @@ export async function auditedCli<T>(db: Db, action: AuditAction, work: (scope: A
   const entry = () => ({ requestId, action, ...facts, detail: { ...facts.detail, operator: operatorName() } });
   try {
     return await db.transaction(async (tx) => {
-      const result = await work({ tx, note: (f) => Object.assign(facts, f) });
+      const result = await work(transactionScope(tx, (f) => Object.assign(facts, f)));
       await appendAccessLog(tx, { ...entry(), decision: 'allow' });
       return result;
     });

@@ -1,18 +1,26 @@
 import type { Request } from 'express';
 import type { Logger } from 'pino';
 import { errorSummary } from '../logger.js';
-import { transaction, type Db, type Tx } from '../db/client.js';
+import { runStatement, transaction, type Db, type Executor, type Tx } from '../db/client.js';
 import { HttpProblem, ServiceUnavailable } from '../errors/problems.js';
-import { appendAccessLog, type AuditEntry } from './append.js';
+import { appendAccessLog, readAndAppend, type AuditEntry, type LoggedRead } from './append.js';
 import type { AuditAction } from './vocabulary.js';
 
 /** What a unit of work may say about itself for its log entry. */
 export type AuditFacts = Pick<AuditEntry, 'subjectId' | 'tier' | 'basis' | 'breakGlass' | 'reason' | 'detail'>;
 
-export interface AuditScope {
-  tx: Tx;
+/** What a read's work gets, whether it runs in a transaction (`run`) or as one statement (`once`). */
+export interface ReadScope {
+  /** Where to read what decides the request (the policy's context): never data that leaves. */
+  db: Executor;
   /** Adds facts to this request's log entry (allowed or denied alike). */
   note(facts: AuditFacts): void;
+  /** The read of the data that leaves, with the entry as noted so far: see `once`. */
+  read<R>(statement: LoggedRead, values: unknown[]): Promise<R[]>;
+}
+
+export interface AuditScope extends ReadScope {
+  tx: Tx;
 }
 
 // Refusals that are decisions about access and so belong in the log; bad input is not one.
@@ -35,7 +43,7 @@ export class AuditedRunner {
     const note = (facts: AuditFacts) => Object.assign(entry, facts);
     try {
       return await transaction(this.db, async (tx) => {
-        const result = await work({ tx, note });
+        const result = await work(transactionScope(tx, note));
         await appendAccessLog(tx, entry);
         return result;
       });
@@ -47,6 +55,38 @@ export class AuditedRunner {
       }
       if (err instanceof HttpProblem) throw err;
       this.logger.error({ requestId: req.id, action, err: errorSummary(err) }, 'audited work failed');
+      throw new ServiceUnavailable('The request could not be completed and logged; no data was disclosed.');
+    }
+  }
+
+  /**
+   * A read whose data and entry go in one statement (`LoggedRead.withEntry`), which is its own
+   * transaction: SPEC principle 3 without BEGIN and COMMIT. `work` may first read what decides
+   * the request on `db`, then calls `read` once; the entry is written with the facts noted by
+   * then, and only if the read found a row. A refusal thrown before it is logged as in `run`.
+   */
+  async once<T>(req: Request, action: AuditAction, work: (scope: ReadScope) => Promise<T>): Promise<T> {
+    const entry: AuditEntry = { requestId: req.id, actor: req.user, action, decision: 'allow' };
+    const note = (facts: AuditFacts) => Object.assign(entry, facts);
+    let written = false;
+    const read = async <R>(statement: LoggedRead, values: unknown[]) => {
+      if (written) throw new Error('a request reads with its entry once');
+      const rows = await readAndAppend<R>(this.db, statement, values, entry);
+      written = rows.length > 0;
+      return rows;
+    };
+    try {
+      const result = await work({ db: this.db, note, read });
+      if (!written) throw new Error('the work returned without its logged read');
+      return result;
+    } catch (err) {
+      const reason = loggedDenial(err);
+      if (reason && !written) {
+        await this.deny({ ...entry, decision: 'deny', tier: null, reason });
+        throw err;
+      }
+      if (err instanceof HttpProblem) throw err;
+      this.logger.error({ requestId: req.id, action, err: errorSummary(err) }, 'audited read failed');
       throw new ServiceUnavailable('The request could not be completed and logged; no data was disclosed.');
     }
   }
@@ -65,6 +105,11 @@ export class AuditedRunner {
       throw new ServiceUnavailable();
     }
   }
+}
+
+/** The scope of work in a transaction that appends its entry at the end: reads are plain. */
+export function transactionScope(tx: Tx, note: (facts: AuditFacts) => void): AuditScope {
+  return { tx, db: tx, note, read: <R>(statement: LoggedRead, values: unknown[]) => runStatement<R>(tx, statement.plain, values) };
 }
 
 /** The reason to log when `err` is a refusal that belongs in the log (401, 403, 404); else undefined. */

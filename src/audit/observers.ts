@@ -17,11 +17,11 @@ export function observeAppends(observer: AppendObserver): () => void {
   return () => observers.delete(observer);
 }
 
-/** Wraps one append: the hook in append.ts. */
-export async function observed<T>(entry: AuditEntry, append: () => Promise<T>): Promise<T> {
+/** Wraps one append: the hook in append.ts. `appended` says whether it wrote (a read that found nothing does not). */
+export async function observed<T>(entry: AuditEntry, append: () => Promise<T>, appended: (result: T) => boolean = () => true): Promise<T> {
   try {
     const result = await append();
-    for (const o of observers) o.appended(entry);
+    if (appended(result)) for (const o of observers) o.appended(entry);
     return result;
   } catch (err) {
     for (const o of observers) o.failed(entry);

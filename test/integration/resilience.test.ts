@@ -7,7 +7,9 @@ import path from 'node:path';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgres, type Database } from '../../src/db/client.js';
+import { sql } from 'drizzle-orm';
+import { appendAccessLog } from '../../src/audit/append.js';
+import { openPostgres, transaction, type Database } from '../../src/db/client.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { expectNoMarkers, expectProblem } from '../helpers/assertions.js';
@@ -294,6 +296,19 @@ function get(port: number, pathname: string, agent: Agent, token?: string): Prom
   });
 }
 
+describe('a transaction an error aborted', () => {
+  it('never ends as a success: the work swallowed the error, and its entry did not commit', async () => {
+    const requestId = `aborted-${Date.now()}`;
+    const work = transaction(database.app.db, async (tx) => {
+      await appendAccessLog(tx, { requestId, action: 'subject.read', decision: 'allow' });
+      await tx.execute(sql`SELECT 1 / 0`).catch(() => undefined);
+      return 'disclosed';
+    });
+    await expect(work).rejects.toThrow();
+    expect(await count('access_log', 'request_id = $1', [requestId])).toBe(0);
+  });
+});
+
 describe.runIf(isPg)('SIGTERM under load (the gateway as a child process)', () => {
   async function startGateway(env: Record<string, string> = {}) {
     const port = await freePort();
@@ -335,9 +350,7 @@ describe.runIf(isPg)('SIGTERM under load (the gateway as a child process)', () =
       const readiness = get(gw.port, '/readyz', agent);
       // Wait until the reads sit in their transactions, then ask the gateway to stop.
       for (let i = 0; i < 200; i++) {
-        const { rows } = await database.admin(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query ~* 'insert into "?access_log"?' AND state = 'active'`,
-        );
+        const { rows } = await database.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()`);
         if (Number(rows[0]!.n) >= 8) break;
         await new Promise((r) => setTimeout(r, 25));
       }
@@ -385,7 +398,7 @@ describe.runIf(isPg)('SIGTERM under load (the gateway as a child process)', () =
       if (!(res instanceof Error)) expect(res.body).not.toContain(subject.familyName);
       // Its transaction never committed: end the backend still sleeping in the trigger, then count.
       await database.admin(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND datname = current_database() AND query ~* 'access_log'`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND datname = current_database() AND wait_event = 'PgSleep'`,
         [APP_LOGIN_ROLE],
       );
       await database.admin('DROP TRIGGER IF EXISTS fault_slow_log ON access_log');

@@ -3,6 +3,8 @@ import { runStatement, type Executor, type Statement } from '../../db/client.js'
 import { clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 import type { Principal } from '../../auth/principal.js';
 import { CONTEXT_COLUMNS, contextFromColumns, contextParams, type ContextColumns } from '../../authz/context.js';
+import { loggedRead } from '../../audit/append.js';
+import type { ReadScope } from '../../audit/audited.js';
 
 const basicColumns = {
   id: subjects.id,
@@ -17,70 +19,111 @@ export type BasicSubject = { id: string; givenName: string; familyName: string; 
 // Every person request's lookups are named statements: parsed and planned once per connection,
 // and one round trip each.
 const SUBJECT_COLUMNS = `s.id, s.given_name AS "givenName", s.family_name AS "familyName", s.birth_date::text AS "birthDate", s.sex`;
-const FLAG_COLUMNS = `f.id AS "flagId", f.code, f.severity, f.note, fa.slug AS "contributedBy", f.created_at AS "createdAt"`;
-// The person and their risk flags as rows (none when the person is unknown, one with null flag
-// columns when they have no flag).
-const SUBJECT_WITH_FLAGS = `FROM subjects s
-  LEFT JOIN risk_flags f ON f.subject_id = s.id
-  LEFT JOIN agencies fa ON fa.id = f.agency_id
- WHERE s.id = $1::uuid
- ORDER BY f.created_at, f.id`;
+// A person's risk flags as one JSON column, oldest first.
+const FLAGS_JSON = `(SELECT coalesce(json_agg(json_build_object('id', f.id, 'code', f.code, 'severity', f.severity, 'note', f.note,
+                                             'contributedBy', fa.slug, 'createdAt', f.created_at) ORDER BY f.created_at, f.id), '[]')
+                       FROM risk_flags f LEFT JOIN agencies fa ON fa.id = f.agency_id
+                      WHERE f.subject_id = s.id) AS "riskFlags"`;
+// The grants' SQL filter over entries `e`, parameter `$n`: one JSON element per grant (EntryGrant's
+// fields), so the text never changes with the grants and the statement is planned once.
+const grantsAllow = (
+  n: number,
+) => `EXISTS (SELECT 1 FROM jsonb_to_recordset($${n}::jsonb) AS g(tiers text[], "agencyIds" uuid[], "authorUserId" uuid, categories text[])
+                         WHERE e.tier = ANY (g.tiers)
+                           AND (g."agencyIds" IS NULL OR e.agency_id = ANY (g."agencyIds"))
+                           AND (g."authorUserId" IS NULL OR e.created_by = g."authorUserId")
+                           AND e.sensitivity <@ coalesce(g.categories, '{}'))`;
 
 const FIND_SUBJECT: Statement = {
   name: 'tiergate_find_subject',
   text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1::uuid LIMIT 1`,
 };
-const FIND_SUBJECT_FLAGS: Statement = { name: 'tiergate_find_subject_flags', text: `SELECT ${SUBJECT_COLUMNS}, ${FLAG_COLUMNS} ${SUBJECT_WITH_FLAGS}` };
-const FIND_SUBJECT_RECORD: Statement = {
-  name: 'tiergate_find_subject_record',
-  text: `SELECT ${SUBJECT_COLUMNS}, ${FLAG_COLUMNS}, ${CONTEXT_COLUMNS} ${SUBJECT_WITH_FLAGS}`,
+// The person and their flags: the data of a risk-flag lookup, read with its log entry.
+const SUBJECT_FLAGS = loggedRead('tiergate_subject_flags', `SELECT ${SUBJECT_COLUMNS}, ${FLAGS_JSON} FROM subjects s WHERE s.id = $1::uuid`, 1);
+// What decides a record read: whether the person is known, and the policy's context.
+const RECORD_CONTEXT: Statement = { name: 'tiergate_record_context', text: `SELECT ${CONTEXT_COLUMNS} FROM subjects s WHERE s.id = $1::uuid` };
+// The facts the policy needs of the entries some grant releases; no content.
+const ENTRY_FACTS: Statement = {
+  name: 'tiergate_entry_facts',
+  text: `SELECT e.id, e.kind, e.tier, e.sensitivity, e.agency_id AS "agencyId", e.created_by AS "authorUserId"
+           FROM clinical_entries e
+          WHERE e.subject_id = $1::uuid AND ${grantsAllow(2)}
+          ORDER BY e.created_at, e.id`,
 };
+// The record's data: the person, their flags and the entries the policy let through (by id, and
+// the grants' filter again), read with the log entry that names those entries.
+const RECORD = loggedRead(
+  'tiergate_record',
+  `SELECT ${SUBJECT_COLUMNS}, ${FLAGS_JSON},
+          (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity, 'summary', e.summary,
+                                                      'content', e.content, 'contributedBy', a.slug, 'createdAt', e.created_at)
+                                    ORDER BY e.created_at, e.id), '[]')
+             FROM clinical_entries e JOIN agencies a ON a.id = e.agency_id
+            WHERE e.subject_id = s.id AND e.id = ANY ($2::uuid[]) AND ${grantsAllow(3)}) AS entries
+     FROM subjects s WHERE s.id = $1::uuid`,
+  3,
+);
 const SEARCH_SUBJECTS: Statement = {
   name: 'tiergate_search_subjects',
   text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s
           WHERE s.birth_date = $2::date AND (lower(s.family_name) = $1 OR lower(s.given_name || ' ' || s.family_name) = $1)
           ORDER BY s.family_name, s.given_name, s.id LIMIT $3`,
 };
-// The SQL filter of the entry grants: one JSON element per grant (EntryGrant's fields), so the
-// text never changes with the grants and the statement is planned once.
-const LIST_VISIBLE_ENTRIES: Statement = {
-  name: 'tiergate_list_visible_entries',
-  text: `SELECT e.id, e.kind, e.tier, e.sensitivity, e.summary, e.content, e.agency_id AS "agencyId", e.created_by AS "authorUserId",
-                a.slug AS "contributedBy", e.created_at AS "createdAt"
-           FROM clinical_entries e JOIN agencies a ON a.id = e.agency_id
-          WHERE e.subject_id = $1::uuid
-            AND EXISTS (SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS g(tiers text[], "agencyIds" uuid[], "authorUserId" uuid, categories text[])
-                         WHERE e.tier = ANY (g.tiers)
-                           AND (g."agencyIds" IS NULL OR e.agency_id = ANY (g."agencyIds"))
-                           AND (g."authorUserId" IS NULL OR e.created_by = g."authorUserId")
-                           AND e.sensitivity <@ coalesce(g.categories, '{}'))
-          ORDER BY e.created_at, e.id`,
-};
 
 export type RiskFlag = { id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
-type FlagColumns = { flagId: string | null; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
-type SubjectRow = BasicSubject & FlagColumns;
+type Dated<T> = Omit<T, 'createdAt'> & { createdAt: string };
+const dated = <T extends { createdAt: string }>(row: T) => ({ ...row, createdAt: new Date(row.createdAt) });
 
-function subjectAndFlags<R extends SubjectRow>(rows: R[]): { subject: BasicSubject; riskFlags: RiskFlag[]; first: R } | undefined {
-  const first = rows[0];
-  if (!first) return undefined;
-  const { id, givenName, familyName, birthDate, sex } = first;
-  const riskFlags = rows
-    .filter((r) => r.flagId !== null)
-    .map((r) => ({ id: r.flagId!, code: r.code, severity: r.severity, note: r.note, contributedBy: r.contributedBy, createdAt: r.createdAt }));
-  return { subject: { id, givenName, familyName, birthDate, sex }, riskFlags, first };
+/** The person and their risk flags, read with the request's entry; undefined for an unknown person. */
+export async function readSubjectWithFlags(read: ReadScope['read'], id: string) {
+  const [row] = await read<BasicSubject & { riskFlags: Dated<RiskFlag>[] }>(SUBJECT_FLAGS, [id]);
+  if (!row) return undefined;
+  const { riskFlags: flags, ...subject } = row;
+  return { subject, riskFlags: flags.map(dated) };
 }
 
-/** The person and their risk flags in one statement; undefined for an unknown person. */
-export async function findSubjectWithFlags(db: Executor, id: string) {
-  return subjectAndFlags(await runStatement<SubjectRow>(db, FIND_SUBJECT_FLAGS, [id]));
+/** The policy's context for `principal` on the person; undefined for an unknown person. */
+export async function findRecordContext(db: Executor, principal: Principal, id: string, now = new Date()) {
+  const [row] = await runStatement<ContextColumns>(db, RECORD_CONTEXT, [id, ...contextParams(principal, now)]);
+  return row && contextFromColumns(id, row);
 }
 
-/** The person, their risk flags and the policy's context for `principal`, in one statement. */
-export async function findSubjectRecord(db: Executor, principal: Principal, id: string, now = new Date()) {
-  const found = subjectAndFlags(await runStatement<SubjectRow & ContextColumns>(db, FIND_SUBJECT_RECORD, [id, ...contextParams(principal, now)]));
-  return found && { subject: found.subject, riskFlags: found.riskFlags, context: contextFromColumns(id, found.first) };
+export interface EntryFactsRow {
+  id: string;
+  kind: string;
+  tier: string;
+  sensitivity: string[];
+  agencyId: string;
+  authorUserId: string;
 }
+
+/** The facts of the person's entries that some grant releases (the decision point re-checks each). No grant, no query. */
+export async function listEntryFacts(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<EntryFactsRow[]> {
+  if (grants.length === 0) return [];
+  return runStatement<EntryFactsRow>(db, ENTRY_FACTS, [subjectId, grantsFilter(grants)]);
+}
+
+export interface RecordEntry {
+  id: string;
+  kind: string;
+  tier: string;
+  sensitivity: string[];
+  summary: string;
+  content: unknown;
+  contributedBy: string;
+  createdAt: Date;
+}
+
+/** The person, their flags and the entries `entryIds` (those the grants release), read with the request's entry. */
+export async function readRecord(read: ReadScope['read'], id: string, entryIds: string[], grants: EntryGrant[]) {
+  const [row] = await read<BasicSubject & { riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] }>(RECORD, [id, entryIds, grantsFilter(grants)]);
+  if (!row) return undefined;
+  const { riskFlags: flags, entries, ...subject } = row;
+  return { subject, riskFlags: flags.map(dated), entries: entries.map(dated) };
+}
+
+const grantsFilter = (grants: EntryGrant[]) =>
+  JSON.stringify(grants.map(({ tiers, agencyIds, authorUserId, categories }) => ({ tiers, agencyIds, authorUserId, categories })));
 
 export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {
   const [row] = await runStatement<BasicSubject>(db, FIND_SUBJECT, [id]);
@@ -109,29 +152,6 @@ export async function insertRiskFlag(
 ) {
   const [row] = await db.insert(riskFlags).values(values).returning({ id: riskFlags.id, createdAt: riskFlags.createdAt });
   return row!;
-}
-
-export interface VisibleEntry {
-  id: string;
-  kind: string;
-  tier: string;
-  sensitivity: string[];
-  summary: string;
-  content: unknown;
-  agencyId: string;
-  authorUserId: string;
-  contributedBy: string;
-  createdAt: Date;
-}
-
-/**
- * The person's entries that some grant releases, filtered in SQL (the decision point re-checks
- * each row). No grant, no query.
- */
-export async function listVisibleEntries(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<VisibleEntry[]> {
-  if (grants.length === 0) return [];
-  const filter = grants.map(({ tiers, agencyIds, authorUserId, categories }) => ({ tiers, agencyIds, authorUserId, categories }));
-  return runStatement<VisibleEntry>(db, LIST_VISIBLE_ENTRIES, [subjectId, JSON.stringify(filter)]);
 }
 
 export async function insertEntry(

@@ -45,11 +45,11 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   });
 
   router.get('/:id', pdp.authorize('read', 'Subject', A.subjectRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.run(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id)));
+    res.json(await runner.once(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id)));
   });
 
   router.get('/:id/risk-flags', pdp.authorize('read', 'Subject', A.riskFlagRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.run(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
+    res.json(await runner.once(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
   });
 
   router.post(

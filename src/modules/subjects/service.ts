@@ -1,5 +1,5 @@
 import type { Principal } from '../../auth/principal.js';
-import type { AuditScope } from '../../audit/audited.js';
+import type { AuditScope, ReadScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { NotFound } from '../../errors/problems.js';
 import * as repo from './repository.js';
@@ -20,34 +20,42 @@ export class SubjectService {
     return { subjects: found, truncated };
   }
 
-  async read({ tx, note }: AuditScope, principal: Principal, id: string) {
+  /**
+   * The record read. What decides it (the context, the facts of the entries the grants release)
+   * is read first; the log entry is then known in full, and the data that leaves (person, flags,
+   * the entries the policy let through) is read with it, in one statement or in the caller's
+   * transaction. A row the policy refuses is never read.
+   */
+  async read({ db, note, read }: ReadScope, principal: Principal, id: string) {
     note({ subjectId: id });
-    // The person, their flags and the policy's context in one statement; the entries in a second,
-    // filtered by what the decision releases.
-    const found = await repo.findSubjectRecord(tx, principal, id);
-    if (!found) throw new NotFound('subject');
-    const { subject, riskFlags: flags, context } = found;
+    const context = await repo.findRecordContext(db, principal, id);
+    if (!context) throw new NotFound('subject');
     const decision = this.pdp.decideFromContext(principal, context);
-    const rows = await repo.listVisibleEntries(tx, id, decision.entryGrants);
-    // The SQL filter narrows; the policy decides. A row the policy refuses never leaves.
-    const carried = rows.filter((e) => decision.canSeeEntry(e));
+    // The SQL filter narrows; the policy decides.
+    const carried = (await repo.listEntryFacts(db, id, decision.entryGrants)).filter((e) => decision.canSeeEntry(e));
     const access = decision.describe(carried);
-    const entries = carried.map(({ agencyId: _agency, authorUserId: _author, ...entry }) => entry);
     note({
       tier: access.tier,
       basis: access.basis,
       breakGlass: decision.breakGlass,
       detail: {
-        entries: entries.map((e) => ({ id: e.id, kind: e.kind, tier: e.tier })),
+        entries: carried.map((e) => ({ id: e.id, kind: e.kind, tier: e.tier })),
         ...(access.notices ? { notices: access.notices.map((n) => ({ code: n.code, statement: n.statement })) } : {}),
       },
     });
-    return { subject: { ...subject, riskFlags: flags, entries }, access };
+    const found = await repo.readRecord(
+      read,
+      id,
+      carried.map((e) => e.id),
+      decision.entryGrants,
+    );
+    if (!found) throw new NotFound('subject');
+    return { subject: { ...found.subject, riskFlags: found.riskFlags, entries: found.entries }, access };
   }
 
-  async riskFlags({ tx, note }: AuditScope, id: string) {
+  async riskFlags({ note, read }: ReadScope, id: string) {
     note({ subjectId: id, tier: 'basic', basis: BASIC_BASIS });
-    const found = await repo.findSubjectWithFlags(tx, id);
+    const found = await repo.readSubjectWithFlags(read, id);
     if (!found) throw new NotFound('subject');
     return { riskFlags: found.riskFlags };
   }
