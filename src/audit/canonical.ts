@@ -91,5 +91,65 @@ export function stableStringify(value: unknown): string {
 }
 
 /** The leaf hash of an entry: version-tagged so the encoding can evolve without ambiguity. */
-export const entryLeafHash = ({ clientRequestId, ...e }: SealedFields) =>
-  leafHash(stableStringify({ v: 1, ...e, seq: String(e.seq), ...(clientRequestId != null ? { clientRequestId } : {}) }));
+export const entryLeafHash = (e: SealedFields) => leafHash(entryCanonical(e));
+
+/**
+ * The bytes an entry's leaf hash covers: `stableStringify({ v: 1, ...e, seq: String(e.seq) })`,
+ * with `clientRequestId` only when set. Built as a copy whose keys are inserted in sorted order
+ * and written by one `JSON.stringify`, which gives the same bytes for JSON data (both omit
+ * undefined members and quote alike) and one flat string instead of a rope of pieces: that was
+ * most of the time of a large verification. Anything where the two could differ (an array with
+ * a hole, an integer-like or `__proto__` key, a non-plain object, a key the entry should not
+ * carry) takes the general path, which gives the defined bytes by definition.
+ */
+export function entryCanonical(e: SealedFields): string {
+  const o = e as unknown as Record<string, unknown>;
+  for (const k in o) if (!SEALED_KEYS.has(k)) return generalCanonical(e);
+  const copy: Record<string, unknown> = {};
+  for (const key of CANONICAL_ORDER) {
+    const value = key === 'v' ? 1 : key === 'seq' ? String(e.seq) : key === 'clientRequestId' && o[key] === null ? undefined : o[key];
+    const sorted = value !== null && typeof value === 'object' ? sortedCopy(value) : value;
+    if (sorted === UNSORTABLE) return generalCanonical(e);
+    copy[key] = sorted;
+  }
+  return JSON.stringify(copy);
+}
+
+const UNSORTABLE = Symbol('unsortable');
+const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
+
+/** A copy of JSON data with object keys inserted in sorted order, or UNSORTABLE. */
+function sortedCopy(value: object): unknown {
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined || typeof item === 'function' || typeof item === 'symbol' || typeof item === 'bigint') return UNSORTABLE;
+      const copy = item !== null && typeof item === 'object' ? sortedCopy(item) : item;
+      if (copy === UNSORTABLE) return UNSORTABLE;
+      out[i] = copy;
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return UNSORTABLE;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    if (k === '__proto__' || INDEX_LIKE.test(k)) return UNSORTABLE;
+    const item = obj[k];
+    if (typeof item === 'function' || typeof item === 'symbol' || typeof item === 'bigint') return UNSORTABLE;
+    const copy = item !== null && typeof item === 'object' ? sortedCopy(item) : item;
+    if (copy === UNSORTABLE) return UNSORTABLE;
+    out[k] = copy;
+  }
+  return out;
+}
+
+const generalCanonical = ({ clientRequestId, ...e }: SealedFields) =>
+  stableStringify({ v: 1, ...e, seq: String(e.seq), ...(clientRequestId != null ? { clientRequestId } : {}) });
+
+const SEALED_KEYS = new Set<string>(Object.keys(sealedColumns));
+// The keys of the encoded object in stableStringify's order (the default sort).
+const CANONICAL_ORDER = ['v', ...SEALED_KEYS].sort();

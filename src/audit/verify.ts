@@ -1,7 +1,9 @@
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { SIGNING_ALG } from '../auth/keys.js';
-import { entryLeafHash, type SealedFields } from './canonical.js';
-import { extendFrontier, rootOfFrontier } from './merkle.js';
+import { Worker } from 'node:worker_threads';
+import { entryCanonical, type SealedFields } from './canonical.js';
+import { EMPTY_ROOT } from './merkle.js';
+import { chunkHasher, type Chunk, type ChunkResult } from './verify-chunks.js';
 import { RETENTION_TYP, type LeafRanges } from './retention.js';
 import { CHECKPOINT_TYP, LOG_ID } from './seal.js';
 
@@ -30,6 +32,173 @@ export interface VerifyReport {
 }
 
 const LEAF_HASH = /^[0-9a-f]{64}$/;
+// From this many leaves the hashing runs on a worker thread, beside the canonical encoding
+// here; below it a worker's start-up costs more than it saves.
+const PARALLEL_FROM = 50_000;
+const CHUNK = 16_384;
+const IN_FLIGHT = 4;
+
+export interface VerifyOptions {
+  /** Leaves from which hashing moves to a worker thread (default 50 000). */
+  parallelFrom?: number;
+  /** Leaves per chunk sent to the hasher (default 16 384). */
+  chunk?: number;
+}
+
+/** Collects one chunk's canonical bytes, growing its buffer as needed. */
+class ChunkWriter {
+  private bytes: Buffer;
+  private readonly ends: Uint32Array;
+  private readonly sealed: string[] = [];
+  private offset = 0;
+
+  constructor(
+    private readonly start: number,
+    private readonly size: number,
+    private readonly checkpointSizes: number[],
+    spare?: { bytes: Uint8Array; ends: Uint32Array },
+  ) {
+    // Buffers of its own (never the shared pool), so that they can be transferred; a finished
+    // chunk's are reused, since allocating large buffers per chunk makes V8 collect often.
+    this.bytes = spare ? Buffer.from(spare.bytes.buffer) : Buffer.from(new ArrayBuffer(size * 768));
+    this.ends = spare && spare.ends.buffer.byteLength >= size * 4 ? new Uint32Array(spare.ends.buffer) : new Uint32Array(size);
+  }
+
+  get count(): number {
+    return this.sealed.length;
+  }
+
+  get full(): boolean {
+    return this.sealed.length === this.size;
+  }
+
+  add(leafHash: string, canonical: string | undefined): void {
+    if (canonical !== undefined) {
+      // UTF-8 takes at most three bytes per UTF-16 unit.
+      const need = this.offset + canonical.length * 3;
+      if (need > this.bytes.length) {
+        const grown = Buffer.from(new ArrayBuffer(Math.max(need, this.bytes.length * 2)));
+        this.bytes.copy(grown, 0, 0, this.offset);
+        this.bytes = grown;
+      }
+      this.offset += this.bytes.write(canonical, this.offset);
+    }
+    this.ends[this.sealed.length] = this.offset;
+    this.sealed.push(leafHash);
+  }
+
+  done(): Chunk {
+    const end = this.start + this.sealed.length;
+    return {
+      start: this.start,
+      bytes: this.bytes.subarray(0, this.offset),
+      ends: this.ends.subarray(0, this.sealed.length),
+      sealed: this.sealed,
+      checkpointSizes: this.checkpointSizes.filter((n) => n > this.start && n <= end),
+    };
+  }
+}
+
+interface Hasher {
+  submit(chunk: Chunk): Promise<void>;
+  /** The buffers of a chunk already hashed, to write the next one into. */
+  spare(): { bytes: Uint8Array; ends: Uint32Array } | undefined;
+  results(): Promise<ChunkResult[]>;
+  close(): void;
+}
+
+class InlineHasher implements Hasher {
+  private readonly hash = chunkHasher();
+  private readonly done: ChunkResult[] = [];
+  submit(chunk: Chunk): Promise<void> {
+    this.done.push(this.hash(chunk));
+    return Promise.resolve();
+  }
+  spare() {
+    return this.done.at(-1);
+  }
+  results(): Promise<ChunkResult[]> {
+    return Promise.resolve(this.done);
+  }
+  close(): void {}
+}
+
+/** The hashing on a worker thread: chunks go in order, results come back in order. */
+class WorkerHasher implements Hasher {
+  private readonly worker = startWorker();
+  private readonly received: ChunkResult[] = [];
+  private readonly spares: { bytes: Uint8Array; ends: Uint32Array }[] = [];
+  private sent = 0;
+  private failed?: Error;
+  private waiting?: { until: number; resolve: () => void; reject: (err: Error) => void };
+
+  constructor() {
+    this.worker.on('message', (r: ChunkResult) => {
+      this.received.push(r);
+      this.spares.push({ bytes: r.bytes, ends: r.ends });
+      this.wake();
+    });
+    this.worker.on('error', (err) => {
+      this.failed = err;
+      this.wake();
+    });
+    this.worker.on('exit', (code) => {
+      this.failed ??= new Error(`verification worker exited (${code})`);
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    if (!w) return;
+    if (this.received.length >= w.until) {
+      this.waiting = undefined;
+      w.resolve();
+    } else if (this.failed) {
+      this.waiting = undefined;
+      w.reject(this.failed);
+    }
+  }
+
+  private until(n: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { until: n, resolve, reject };
+      this.wake();
+    });
+  }
+
+  async submit(chunk: Chunk): Promise<void> {
+    // A few chunks in flight at most: the encoded log is never all in memory at once.
+    if (this.sent - this.received.length >= IN_FLIGHT) await this.until(this.sent - IN_FLIGHT + 1);
+    this.sent++;
+    // The bytes and ends move to the worker without a copy.
+    this.worker.postMessage(chunk, [chunk.bytes.buffer as ArrayBuffer, chunk.ends.buffer as ArrayBuffer]);
+  }
+
+  spare() {
+    return this.spares.pop();
+  }
+
+  async results(): Promise<ChunkResult[]> {
+    await this.until(this.sent);
+    return this.received;
+  }
+
+  close(): void {
+    this.worker.removeAllListeners('exit');
+    void this.worker.terminate();
+  }
+}
+
+// Under tsx (tests, benchmarks) the worker is TypeScript and registers tsx itself; built, it is JavaScript.
+function startWorker(): Worker {
+  const typescript = import.meta.url.endsWith('.ts');
+  const url = new URL(typescript ? './verify-worker.ts' : './verify-worker.js', import.meta.url).href;
+  const source = typescript
+    ? `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`
+    : `import(${JSON.stringify(url)})`;
+  return new Worker(source, { eval: true });
+}
 
 /**
  * Checks the whole log: every checkpoint is signed by a known key over what it claims; leaves
@@ -38,7 +207,7 @@ const LEAF_HASH = /^[0-9a-f]{64}$/;
  * record retired may lack their entry. Edits, deletions, reordering and a cut-off
  * tail (fewer leaves than a checkpoint counted) all fail, with the first failing entry named.
  */
-export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<VerifyReport> {
+export async function verifyLog(data: LogExport, trustedKeys?: JWK[], options: VerifyOptions = {}): Promise<VerifyReport> {
   let retired = 0;
   const pending = data.unsealed?.length ?? 0;
   const fail = (failure: VerifyReport['failure']): VerifyReport => ({
@@ -67,28 +236,57 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
   const isRetired = (i: number) => retiredRanges.some(([from, to]) => i >= from && i < to);
 
   const leaves = [...data.leaves].sort((a, b) => a.leafIndex - b.leafIndex);
+  // The structure is checked here in leaf order; each entry's canonical bytes go to the hasher,
+  // which checks them against their seals and computes the roots at the checkpoints.
+  const sizes = checkpoints.map((c) => c.treeSize).filter((n) => n <= leaves.length);
+  const hasher = leaves.length >= (options.parallelFrom ?? PARALLEL_FROM) ? new WorkerHasher() : new InlineHasher();
+  const chunkSize = options.chunk ?? CHUNK;
   const seenEntries = new Set<string>();
-  // Each sealed hash is decoded once, for the entry's check and for the tree.
-  const hashes: Buffer[] = new Array<Buffer>(leaves.length);
-  for (let i = 0; i < leaves.length; i++) {
-    const leaf = leaves[i]!;
-    if (leaf.leafIndex !== i) return fail({ leafIndex: i, reason: `leaf ${i} is missing (next present is ${leaf.leafIndex})` });
-    if (typeof leaf.leafHash !== 'string' || !LEAF_HASH.test(leaf.leafHash)) return fail({ leafIndex: i, reason: 'malformed leaf hash' });
-    hashes[i] = Buffer.from(leaf.leafHash, 'hex');
-    if (!leaf.entry) {
-      if (isRetired(i)) {
-        retired++;
-        continue;
+  let structural: { leafIndex: number; entryId?: string; reason: string } | undefined;
+  let results: ChunkResult[];
+  try {
+    let chunk = new ChunkWriter(0, chunkSize, sizes);
+    for (let i = 0; i < leaves.length; i++) {
+      const leaf = leaves[i]!;
+      if (leaf.leafIndex !== i) {
+        structural = { leafIndex: i, reason: `leaf ${i} is missing (next present is ${leaf.leafIndex})` };
+        break;
       }
-      return fail({ leafIndex: i, reason: 'the entry sealed at this leaf is missing' });
+      if (typeof leaf.leafHash !== 'string' || !LEAF_HASH.test(leaf.leafHash)) {
+        structural = { leafIndex: i, reason: 'malformed leaf hash' };
+        break;
+      }
+      if (!leaf.entry) {
+        if (!isRetired(i)) {
+          structural = { leafIndex: i, reason: 'the entry sealed at this leaf is missing' };
+          break;
+        }
+        retired++;
+      } else if (seenEntries.has(leaf.entry.id)) {
+        structural = { leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' };
+        break;
+      } else {
+        seenEntries.add(leaf.entry.id);
+      }
+      chunk.add(leaf.leafHash, leaf.entry ? entryCanonical(leaf.entry) : undefined);
+      if (chunk.full) {
+        await hasher.submit(chunk.done());
+        chunk = new ChunkWriter(i + 1, chunkSize, sizes, hasher.spare());
+      }
     }
-    if (seenEntries.has(leaf.entry.id)) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' });
-    seenEntries.add(leaf.entry.id);
-    if (!entryLeafHash(leaf.entry).equals(hashes[i]!)) return fail({ leafIndex: i, entryId: leaf.entry.id, reason: 'entry does not match its seal (altered)' });
+    if (chunk.count > 0) await hasher.submit(chunk.done());
+    results = await hasher.results();
+  } finally {
+    hasher.close();
   }
+  // The first failure in leaf order, whichever half found it.
+  const mismatch = results.find((r) => r.firstMismatch >= 0)?.firstMismatch;
+  if (mismatch !== undefined && (!structural || mismatch < structural.leafIndex)) {
+    return fail({ leafIndex: mismatch, entryId: leaves[mismatch]!.entry!.id, reason: 'entry does not match its seal (altered)' });
+  }
+  if (structural) return fail(structural);
 
-  let frontier = extendFrontier([], []);
-  let size = 0;
+  const roots = new Map(results.flatMap((r) => r.roots));
   for (const cp of checkpoints) {
     if (cp.treeSize > leaves.length) {
       return fail({
@@ -97,9 +295,7 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[]): Promise<V
         reason: `checkpoint counts ${cp.treeSize} entries but only ${leaves.length} are sealed (entries removed)`,
       });
     }
-    frontier = extendFrontier(frontier, hashes.slice(size, cp.treeSize));
-    size = cp.treeSize;
-    if (rootOfFrontier(frontier).toString('hex') !== cp.rootHash) {
+    if ((cp.treeSize === 0 ? EMPTY_ROOT.toString('hex') : roots.get(cp.treeSize)) !== cp.rootHash) {
       const firstAfter = checkpoints.filter((c) => c.treeSize < cp.treeSize).at(-1)?.treeSize ?? 0;
       return fail({
         checkpoint: cp.treeSize,

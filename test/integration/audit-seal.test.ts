@@ -36,7 +36,14 @@ beforeAll(async () => {
 });
 afterAll(() => database?.close());
 
-const verify = async () => verifyLog(await exportLog(t.deps.db));
+// Every check runs twice: inline, and with the hashing on the worker thread in chunks of three
+// leaves (the path a large log takes). Both must give the same report.
+const verify = async () => {
+  const data = await exportLog(t.deps.db);
+  const inline = await verifyLog(data);
+  expect(await verifyLog(data, undefined, { parallelFrom: 0, chunk: 3 })).toEqual(inline);
+  return inline;
+};
 
 /** Runs SQL as the superuser with triggers off, as an insider with database access would. */
 const tamper = (sql: string) => database.admin(`BEGIN; SET LOCAL session_replication_role = replica; ${sql}; COMMIT;`);
@@ -68,6 +75,18 @@ describe('tamper evidence', () => {
       expect((await verify()).failure, String(forged)).toMatchObject({ leafIndex: 5, entryId: id, reason: expect.stringMatching(/altered/) });
     }
     await tamper(`update access_log set client_request_id = ${original === null ? 'null' : `'${original}'`} where id = '${id}'`);
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('names the first failure in leaf order: an edited entry before a missing leaf', async () => {
+    const id = await leaf(1);
+    const { rows } = await database.admin(`select reason from access_log where id = '${id}'`);
+    await tamper(`update access_log set reason = 'edited' where id = '${id}'`);
+    await tamper(`create temp table saved as select * from audit_seals where leaf_index = 7; delete from audit_seals where leaf_index = 7`);
+    expect((await verify()).failure).toMatchObject({ leafIndex: 1, entryId: id, reason: expect.stringMatching(/altered/) });
+    await tamper(`update access_log set reason = ${rows[0]!.reason === null ? 'null' : `'${rows[0]!.reason}'`} where id = '${id}'`);
+    expect((await verify()).failure).toMatchObject({ leafIndex: 7, reason: expect.stringMatching(/leaf 7 is missing/) });
+    await tamper(`insert into audit_seals select * from saved; drop table saved`);
     expect((await verify()).ok).toBe(true);
   });
 

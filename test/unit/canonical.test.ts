@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { entryLeafHash, stableStringify, type SealedFields } from '../../src/audit/canonical.js';
+import { entryCanonical, entryLeafHash, stableStringify, type SealedFields } from '../../src/audit/canonical.js';
 import { leafHash, nodeHash } from '../../src/audit/merkle.js';
 
 // The canonical form and the hashes were rewritten for speed (issue 11); entries sealed before
@@ -105,5 +105,34 @@ describe('entryLeafHash and client_request_id', () => {
     expect(sealed.equals(before(entry))).toBe(false);
     expect(sealed.equals(entryLeafHash({ ...entry, clientRequestId: 'dispatch-call-0043' }))).toBe(false);
     expect(sealed.equals(entryLeafHash({ ...entry, clientRequestId: null }))).toBe(false);
+  });
+});
+
+describe('entryCanonical (the fast form of the leaf bytes)', () => {
+  // What the encoding was defined as: every key of the entry, sorted, version 1, seq as a string.
+  const defined = ({ clientRequestId, ...e }: SealedFields) =>
+    referenceStringify({ v: 1, ...e, seq: String(e.seq), ...(clientRequestId != null ? { clientRequestId } : {}) });
+  const variants: SealedFields[] = [
+    entry,
+    { ...entry, clientRequestId: null },
+    { ...entry, clientRequestId: 'dispatch "call" \u2028 0042' },
+    { ...entry, actorUsername: 'é 😀 \ud800 tab\t', reason: 'a \\u0007 escaped reason', tier: 'full', breakGlass: true },
+    { ...entry, basis: [{ rule: 'consent', tier: 'intermediate', consentId: entry.id }], detail: { matches: ['b', 'a'], truncated: true, z: { y: [null] } } },
+    { ...entry, reason: undefined as unknown as null },
+    // Where one JSON.stringify of a sorted copy could differ from the definition: the general path.
+    ...samples.map((detail) => ({ ...entry, detail })),
+    { ...entry, detail: JSON.parse('{"__proto__": {"b": 1, "a": 2}, "x": 1}') as unknown },
+    { ...entry, detail: { when: new Date(0), list: [1, undefined, 2] } },
+    { ...entry, basis: [{ toJSON: 'not a function', rule: 'r' }, [[], {}]] },
+    // A key the entry should not carry (the sealer's queue id): the general path, same bytes.
+    { ...entry, queuedId: '7' } as SealedFields,
+  ];
+
+  it('gives the defined bytes for every variant, including one with a foreign key', () => {
+    for (const v of variants) expect(entryCanonical(v)).toBe(defined(v));
+  });
+
+  it('and so the same leaf hash as the definition', () => {
+    for (const v of variants) expect(entryLeafHash(v).equals(leafHash(defined(v)))).toBe(true);
   });
 });
