@@ -63,12 +63,13 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
 const txOfClient = new WeakMap<pg.PoolClient, Tx>();
 
 /**
- * `db.transaction(work)`, cheaper on PostgreSQL: BEGIN and COMMIT go to the pooled connection as
- * plain statements, and the drizzle transaction object for that connection is made once. Drizzle
- * builds a session, a transaction and two queries through its query builder on every call, which
- * measured as about a third of the CPU of a basic read. Same semantics: the work's `tx` is a real
- * drizzle transaction (savepoints, `rollback()`); a failure rolls back, and a connection that
- * cannot roll back is discarded instead of going back to the pool. PGlite keeps drizzle's own.
+ * `db.transaction(work)` on PostgreSQL, run on the pooled connection by hand so that a COMMIT
+ * that did not commit fails the request. If the work swallowed a statement error, PostgreSQL has
+ * aborted the transaction and answers COMMIT with ROLLBACK, not an error; drizzle's own
+ * transaction then returns success and the response would leave without its log entry. The
+ * work's `tx` is still a real drizzle transaction (savepoints, `rollback()`), made once per
+ * connection. A connection that cannot roll back is discarded instead of going back to the pool.
+ * PGlite keeps drizzle's own, which fails there already (resilience.test.ts covers both).
  */
 export async function transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   const pool = (db as unknown as { session: { client: unknown } }).session.client;
