@@ -48,6 +48,7 @@ interface Scenario {
   label: string;
   user: string;
   method: 'GET' | 'POST';
+  /** The gateway's path; `{ada}` and `{edsger}` stand for the person's id in the database served. */
   gateway: string;
   floor: string;
   body?: string;
@@ -55,6 +56,10 @@ interface Scenario {
 }
 
 const db = await scratchDatabase();
+// The baseline gateway gets a database of its own: two gateways on one database would each seal
+// the other's entries, and the sealing would count against whichever won the sealer's lock.
+const baselineDb = args.baseline ? await scratchDatabase() : undefined;
+const pathIn = (target: typeof db, path: string) => path.replace('{ada}', target.ids.ada).replace('{edsger}', target.ids.edsger);
 const consentBody = JSON.stringify({
   recipients: [{ agency: 'metro-police' }],
   tiers: ['intermediate'],
@@ -67,7 +72,7 @@ const scenarios: Scenario[] = [
     label: 'clerk: GET /v1/subjects/:id/risk-flags',
     user: 'clerk@metro-police',
     method: 'GET',
-    gateway: `/v1/subjects/${db.ids.ada}/risk-flags`,
+    gateway: '/v1/subjects/{ada}/risk-flags',
     floor: `/floor/risk-flags/${db.ids.ada}`,
     status: 200,
   },
@@ -76,7 +81,7 @@ const scenarios: Scenario[] = [
     label: 'doctor: GET /v1/subjects/:id (consent + case)',
     user: 'doctor@city-hospital',
     method: 'GET',
-    gateway: `/v1/subjects/${db.ids.ada}`,
+    gateway: '/v1/subjects/{ada}',
     floor: `/floor/subjects/${db.ids.ada}`,
     status: 200,
   },
@@ -95,7 +100,7 @@ const scenarios: Scenario[] = [
     label: 'doctor: POST /v1/subjects/:id/consents',
     user: 'doctor@city-hospital',
     method: 'POST',
-    gateway: `/v1/subjects/${db.ids.edsger}/consents`,
+    gateway: '/v1/subjects/{edsger}/consents',
     floor: `/floor/subjects/${db.ids.edsger}/consents`,
     body: consentBody,
     status: 201,
@@ -152,7 +157,7 @@ function combine(ms: Measured[]): Measured {
 const profileDir = process.env.BENCH_CPU_PROF;
 const gateway = await startGateway(db, GATEWAY_PORT, { SEAL_INTERVAL_MS: '1000' }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
 const floor = await startProcess('bench/floor-server.ts', { FLOOR_DATABASE_URL: db.appUrl, FLOOR_PORT: String(FLOOR_PORT) }, /floor listening/);
-const baseline = args.baseline ? await startGateway(db, BASELINE_PORT, { SEAL_INTERVAL_MS: '1000' }, [], args.baseline) : undefined;
+const baseline = baselineDb ? await startGateway(baselineDb, BASELINE_PORT, { SEAL_INTERVAL_MS: '1000' }, [], args.baseline) : undefined;
 const loadBefore = loadavg();
 const rows: { s: Scenario; c: number; g: Measured; f: Measured; b?: Measured }[] = [];
 try {
@@ -160,17 +165,20 @@ try {
     for (const s of scenarios) {
       // A fresh token per scenario: a run outlasts nothing, whatever its length.
       const headers = { authorization: `Bearer ${await db.token(s.user)}` };
+      const baselineHeaders: Record<string, string> = baselineDb ? { authorization: `Bearer ${await baselineDb.token(s.user)}` } : {};
+      const gatewayUrl = `http://127.0.0.1:${GATEWAY_PORT}${pathIn(db, s.gateway)}`;
+      const baselineUrl = baselineDb ? `http://127.0.0.1:${BASELINE_PORT}${pathIn(baselineDb, s.gateway)}` : '';
       // Warm both (JIT, pools, caches), then measure the gateway and the floor back to back.
-      await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, 1);
+      await drive(gatewayUrl, s, c, headers, 1);
       await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, 1);
-      if (baseline) await drive(`http://127.0.0.1:${BASELINE_PORT}${s.gateway}`, s, c, headers, 1);
+      if (baseline) await drive(baselineUrl, s, c, baselineHeaders, 1);
       const gs: Measured[] = [];
       const fs: Measured[] = [];
       const bs: Measured[] = [];
       for (let r = 0; r < rounds; r++) {
-        gs.push(await drive(`http://127.0.0.1:${GATEWAY_PORT}${s.gateway}`, s, c, headers, seconds / rounds, gateway.process.pid));
+        gs.push(await drive(gatewayUrl, s, c, headers, seconds / rounds, gateway.process.pid));
         fs.push(await drive(`http://127.0.0.1:${FLOOR_PORT}${s.floor}`, s, c, {}, seconds / rounds, floor.process.pid));
-        if (baseline) bs.push(await drive(`http://127.0.0.1:${BASELINE_PORT}${s.gateway}`, s, c, headers, seconds / rounds, baseline.process.pid));
+        if (baseline) bs.push(await drive(baselineUrl, s, c, baselineHeaders, seconds / rounds, baseline.process.pid));
       }
       const g = combine(gs);
       const f = combine(fs);
@@ -190,6 +198,7 @@ try {
 }
 const details = await machine(db.owner);
 await db.drop();
+await baselineDb?.drop();
 
 const table = [
   '| c | scenario | gateway req/s | p50 | p99 | floor req/s | p50 | p99 | req/s ratio | p99 ratio | CPU µs/req gateway / floor |' +
