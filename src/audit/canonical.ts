@@ -108,7 +108,7 @@ export function entryCanonical(e: SealedFields): string {
   const copy: Record<string, unknown> = {};
   for (const key of CANONICAL_ORDER) {
     const value = key === 'v' ? 1 : key === 'seq' ? String(e.seq) : key === 'clientRequestId' && o[key] === null ? undefined : o[key];
-    const sorted = value !== null && typeof value === 'object' ? sortedCopy(value) : value;
+    const sorted = sortedValue(value);
     if (sorted === UNSORTABLE) return generalCanonical(e);
     copy[key] = sorted;
   }
@@ -118,31 +118,28 @@ export function entryCanonical(e: SealedFields): string {
 const UNSORTABLE = Symbol('unsortable');
 const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
 
-/** A copy of JSON data with object keys inserted in sorted order, or UNSORTABLE. */
-function sortedCopy(value: object): unknown {
+/** A JSON value with object keys inserted in sorted order at every depth, or UNSORTABLE. */
+function sortedValue(value: unknown): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') return UNSORTABLE;
+  if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     const out = new Array<unknown>(value.length);
     for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (item === undefined || typeof item === 'function' || typeof item === 'symbol' || typeof item === 'bigint') return UNSORTABLE;
-      const copy = item !== null && typeof item === 'object' ? sortedCopy(item) : item;
-      if (copy === UNSORTABLE) return UNSORTABLE;
-      out[i] = copy;
+      const item = value[i] === undefined ? UNSORTABLE : sortedValue(value[i]);
+      if (item === UNSORTABLE) return UNSORTABLE;
+      out[i] = item;
     }
     return out;
   }
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return UNSORTABLE;
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
   const out: Record<string, unknown> = {};
-  for (const k of keys) {
+  for (const k of Object.keys(obj).sort()) {
     if (k === '__proto__' || INDEX_LIKE.test(k)) return UNSORTABLE;
-    const item = obj[k];
-    if (typeof item === 'function' || typeof item === 'symbol' || typeof item === 'bigint') return UNSORTABLE;
-    const copy = item !== null && typeof item === 'object' ? sortedCopy(item) : item;
-    if (copy === UNSORTABLE) return UNSORTABLE;
-    out[k] = copy;
+    const item = sortedValue(obj[k]);
+    if (item === UNSORTABLE) return UNSORTABLE;
+    out[k] = item;
   }
   return out;
 }

@@ -5,6 +5,7 @@ import type { Principal } from '../../auth/principal.js';
 import { CONTEXT_COLUMNS, contextFromColumns, contextParams, type ContextColumns } from '../../authz/context.js';
 import { loggedRead } from '../../audit/append.js';
 import type { ReadScope } from '../../audit/audited.js';
+import type { EntryFacts } from '../../authz/decide.js';
 
 const basicColumns = {
   id: subjects.id,
@@ -88,14 +89,8 @@ export async function findRecordContext(db: Executor, principal: Principal, id: 
   return row && contextFromColumns(id, row);
 }
 
-export interface EntryFactsRow {
-  id: string;
-  kind: string;
-  tier: string;
-  sensitivity: string[];
-  agencyId: string;
-  authorUserId: string;
-}
+/** What the decision point needs of an entry, and what its log entry names. */
+export type EntryFactsRow = EntryFacts & { id: string; kind: string };
 
 /** The facts of the person's entries that some grant releases (the decision point re-checks each). No grant, no query. */
 export async function listEntryFacts(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<EntryFactsRow[]> {
