@@ -48,14 +48,7 @@ export class AuditedRunner {
         return result;
       });
     } catch (err) {
-      const reason = loggedDenial(err);
-      if (reason) {
-        await this.deny({ ...entry, decision: 'deny', tier: null, reason });
-        throw err;
-      }
-      if (err instanceof HttpProblem) throw err;
-      this.logger.error({ requestId: req.id, action, err: errorSummary(err) }, 'audited work failed');
-      throw new ServiceUnavailable('The request could not be completed and logged; no data was disclosed.');
+      return this.failed(err, entry, true);
     }
   }
 
@@ -80,15 +73,22 @@ export class AuditedRunner {
       if (!written) throw new Error('the work returned without its logged read');
       return result;
     } catch (err) {
-      const reason = loggedDenial(err);
-      if (reason && !written) {
-        await this.deny({ ...entry, decision: 'deny', tier: null, reason });
-        throw err;
-      }
-      if (err instanceof HttpProblem) throw err;
-      this.logger.error({ requestId: req.id, action, err: errorSummary(err) }, 'audited read failed');
-      throw new ServiceUnavailable('The request could not be completed and logged; no data was disclosed.');
+      // A refusal after the entry was written is not logged again: the entry stands for the request.
+      return this.failed(err, entry, !written);
     }
+  }
+
+  /**
+   * How audited work that threw ends: a refusal that belongs in the log is logged as a denial
+   * (when `logDenial`) and rethrown; another HTTP problem is rethrown; anything else is a 503,
+   * since the data and its entry did not both commit.
+   */
+  private async failed(err: unknown, entry: AuditEntry, logDenial: boolean): Promise<never> {
+    const reason = loggedDenial(err);
+    if (reason && logDenial) await this.deny({ ...entry, decision: 'deny', tier: null, reason });
+    if (err instanceof HttpProblem) throw err;
+    this.logger.error({ requestId: entry.requestId, action: entry.action, err: errorSummary(err) }, 'audited work failed');
+    throw new ServiceUnavailable('The request could not be completed and logged; no data was disclosed.');
   }
 
   /** Writes a denial on its own; if even that fails, the request ends as a 503. */
