@@ -41,15 +41,16 @@ const FIND_SUBJECT: Statement = {
 };
 // The person and their flags: the data of a risk-flag lookup, read with its log entry.
 const SUBJECT_FLAGS = loggedRead('tiergate_subject_flags', `SELECT ${SUBJECT_COLUMNS}, ${FLAGS_JSON} FROM subjects s WHERE s.id = $1::uuid`, 1);
-// What decides a record read: whether the person is known, and the policy's context.
-const RECORD_CONTEXT: Statement = { name: 'tiergate_record_context', text: `SELECT ${CONTEXT_COLUMNS} FROM subjects s WHERE s.id = $1::uuid` };
-// The facts the policy needs of the entries some grant releases; no content.
-const ENTRY_FACTS: Statement = {
-  name: 'tiergate_entry_facts',
-  text: `SELECT e.id, e.kind, e.tier, e.sensitivity, e.agency_id AS "agencyId", e.created_by AS "authorUserId"
-           FROM clinical_entries e
-          WHERE e.subject_id = $1::uuid AND ${grantsAllow(2)}
-          ORDER BY e.created_at, e.id`,
+// What decides a record read, in one round trip: whether the person is known, the policy's
+// context, and the facts the policy needs of each of the person's entries (no content, nothing
+// that leaves). The decision point, not this statement, picks which entries are carried.
+const RECORD_CONTEXT: Statement = {
+  name: 'tiergate_record_context',
+  text: `SELECT ${CONTEXT_COLUMNS},
+                (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
+                                                            'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
+                   FROM clinical_entries e WHERE e.subject_id = s.id) AS "entryFacts"
+           FROM subjects s WHERE s.id = $1::uuid`,
 };
 // The record's data: the person, their flags and the entries the policy let through (by id, and
 // the grants' filter again), read with the log entry that names those entries.
@@ -83,19 +84,16 @@ export async function readSubjectWithFlags(read: ReadScope['read'], id: string) 
   return { subject, riskFlags: flags.map(dated) };
 }
 
-/** The policy's context for `principal` on the person; undefined for an unknown person. */
-export async function findRecordContext(db: Executor, principal: Principal, id: string, now = new Date()) {
-  const [row] = await runStatement<ContextColumns>(db, RECORD_CONTEXT, [id, ...contextParams(principal, now)]);
-  return row && contextFromColumns(id, row);
-}
-
 /** What the decision point needs of an entry, and what its log entry names. */
 export type EntryFactsRow = EntryFacts & { id: string; kind: string };
 
-/** The facts of the person's entries that some grant releases (the decision point re-checks each). No grant, no query. */
-export async function listEntryFacts(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<EntryFactsRow[]> {
-  if (grants.length === 0) return [];
-  return runStatement<EntryFactsRow>(db, ENTRY_FACTS, [subjectId, grantsFilter(grants)]);
+/**
+ * The policy's context for `principal` on the person and the facts of all the person's entries,
+ * oldest first; undefined for an unknown person.
+ */
+export async function findRecordContext(db: Executor, principal: Principal, id: string, now = new Date()) {
+  const [row] = await runStatement<ContextColumns & { entryFacts: EntryFactsRow[] }>(db, RECORD_CONTEXT, [id, ...contextParams(principal, now)]);
+  return row && { context: contextFromColumns(id, row), entries: row.entryFacts };
 }
 
 export interface RecordEntry {

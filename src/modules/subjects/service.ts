@@ -21,18 +21,17 @@ export class SubjectService {
   }
 
   /**
-   * The record read. What decides it (the context, the facts of the entries the grants release)
-   * is read first; the log entry is then known in full, and the data that leaves (person, flags,
-   * the entries the policy let through) is read with it, in one statement or in the caller's
-   * transaction. A row the policy refuses is never read.
+   * The record read. What decides it (the context, and the facts of the person's entries) is read
+   * first, in one statement; the decision point picks the entries to carry, so the log entry is
+   * then known in full, and the data that leaves (person, flags, those entries' content) is read
+   * with it in one statement. No entry's content is read unless the policy released it.
    */
   async read({ db, note, read }: ReadScope, principal: Principal, id: string) {
     note({ subjectId: id });
-    const context = await repo.findRecordContext(db, principal, id);
-    if (!context) throw new NotFound('subject');
-    const decision = this.pdp.decideFromContext(principal, context);
-    // The SQL filter narrows; the policy decides.
-    const carried = (await repo.listEntryFacts(db, id, decision.entryGrants)).filter((e) => decision.canSeeEntry(e));
+    const found = await repo.findRecordContext(db, principal, id);
+    if (!found) throw new NotFound('subject');
+    const decision = this.pdp.decideFromContext(principal, found.context);
+    const carried = found.entries.filter((e) => decision.canSeeEntry(e));
     const access = decision.describe(carried);
     note({
       tier: access.tier,
@@ -43,14 +42,14 @@ export class SubjectService {
         ...(access.notices ? { notices: access.notices.map((n) => ({ code: n.code, statement: n.statement })) } : {}),
       },
     });
-    const found = await repo.readRecord(
+    const record = await repo.readRecord(
       read,
       id,
       carried.map((e) => e.id),
       decision.entryGrants,
     );
-    if (!found) throw new NotFound('subject');
-    return { subject: { ...found.subject, riskFlags: found.riskFlags, entries: found.entries }, access };
+    if (!record) throw new NotFound('subject');
+    return { subject: { ...record.subject, riskFlags: record.riskFlags, entries: record.entries }, access };
   }
 
   async riskFlags({ note, read }: ReadScope, id: string) {
