@@ -4,7 +4,7 @@ import type { Db } from '../db/client.js';
 import type { AuditedRunner } from '../audit/audited.js';
 import { AUDIT_ACTIONS } from '../audit/vocabulary.js';
 import { ServiceUnavailable, Unauthorized } from '../errors/problems.js';
-import { resolvePrincipal } from './principals.js';
+import { resolvePrincipalWith, type PrincipalRider } from './principals.js';
 import { decodeProtectedHeader } from 'jose';
 import type { KeyStore } from './keys.js';
 import { TokenRejected, type AccessTokenClaims, type TokenService } from './tokens.js';
@@ -50,6 +50,21 @@ class VerifiedTokens {
   }
 }
 
+/** A rider for the requests it applies to: its parameters from $4, or undefined to leave the request alone. */
+export interface RequestRider {
+  rider: PrincipalRider;
+  params(req: Request): unknown[] | undefined;
+}
+
+// What a request's rider read with its principal; a request only, never kept past it.
+const riddenRows = new WeakMap<Request, { rider: PrincipalRider; row: unknown }>();
+
+/** The columns `rider` read with this request's principal, or undefined when it did not ride along. */
+export function riddenWith<R>(req: Request, rider: PrincipalRider): R | undefined {
+  const ridden = riddenRows.get(req);
+  return ridden?.rider === rider ? (ridden.row as R) : undefined;
+}
+
 /**
  * Passport strategy for `Authorization: Bearer <jwt>` (RFC 6750 section 2.1 only).
  * Enforces: exactly one Authorization header; the Bearer scheme; a compact JWS; no token in the
@@ -64,6 +79,7 @@ export class BearerStrategy extends passport.Strategy {
     private readonly tokens: TokenService,
     private readonly db: Db,
     keys?: Pick<KeyStore, 'verificationKey'>,
+    private readonly riders: RequestRider[] = [],
   ) {
     super();
     this.verified = new VerifiedTokens(keys);
@@ -88,10 +104,21 @@ export class BearerStrategy extends passport.Strategy {
     const [scheme, token, ...rest] = header.split(' ');
     if (scheme?.toLowerCase() !== 'bearer' || !token || rest.length > 0) return reject('scheme_invalid');
     if (!COMPACT_JWS.test(token)) return reject('token_malformed');
+    let rider: { rider: PrincipalRider; params: unknown[] } | undefined;
+    for (const r of this.riders) {
+      const params = r.params(req);
+      if (params) {
+        rider = { rider: r.rider, params };
+        break;
+      }
+    }
     this.claimsOf(token)
-      .then((claims) => resolvePrincipal(this.db, claims))
+      .then((claims) => resolvePrincipalWith(this.db, claims, rider))
       .then(
-        (principal) => this.success(principal),
+        ({ principal, ridden }) => {
+          if (rider) riddenRows.set(req, { rider: rider.rider, row: ridden });
+          this.success(principal);
+        },
         (err) => (err instanceof TokenRejected ? reject(err.reason) : this.error(err)),
       );
   }

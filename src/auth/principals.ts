@@ -24,29 +24,64 @@ interface PrincipalRow {
   clientRole: string | null;
 }
 
-const PRINCIPAL_STATEMENT: Statement = {
-  name: 'tiergate_principal',
-  text: `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
+// The user, their agency, the token's revocation and its client, by $1 user, $2 jti, $3 client id.
+const principalSelect = (extra = '') => `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
                 a.id AS "agencyId", a.slug AS "agencySlug", a.kind AS "agencyKind", a.disabled_at IS NOT NULL AS "agencyDisabled",
                 EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text AND r.expires_at > now()) AS revoked,
                 c.client_id IS NOT NULL AS "clientFound", c.agency_id AS "clientAgencyId", c.disabled_at IS NOT NULL AS "clientDisabled",
                 c.approval AS "clientApproval", c.service_user_id AS "clientServiceUserId", c.allowed_user_ids AS "clientAllowedUserIds",
-                cu.role AS "clientRole"
+                cu.role AS "clientRole"${extra}
            FROM users u
            JOIN agencies a ON a.id = u.agency_id
            LEFT JOIN clients c ON c.client_id = $3::text
            LEFT JOIN users cu ON cu.id = c.service_user_id
-          WHERE u.id = $1::uuid`,
-};
+          WHERE u.id = $1::uuid`;
+
+const PRINCIPAL_STATEMENT: Statement = { name: 'tiergate_principal', text: principalSelect() };
+
+/**
+ * What a route needs before anything else, read in the principal's own statement to save it a
+ * round trip: extra select-list columns over the principal's row (`u` the user, `a` its agency)
+ * with parameters from $4. It only adds columns: the principal is checked exactly as without it,
+ * and a request whose principal is refused gets nothing of what it read.
+ */
+export interface PrincipalRider {
+  name: string;
+  columns: string;
+}
+
+const riderStatements = new Map<string, Statement>();
+function riderStatement(rider: PrincipalRider): Statement {
+  let statement = riderStatements.get(rider.name);
+  if (!statement) {
+    statement = { name: `tiergate_principal_${rider.name}`, text: principalSelect(`,${rider.columns}`) };
+    riderStatements.set(rider.name, statement);
+  }
+  return statement;
+}
 
 /**
  * Turns verified claims into a Principal from the current rows, so a disabled user or agency,
  * a changed role or a revoked token stops working on the very next request.
  */
 export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims): Promise<Principal> {
-  // One statement, sent by name: the user, their agency, the token's revocation and its client.
-  const [row] = await runStatement<PrincipalRow>(db, PRINCIPAL_STATEMENT, [claims.sub, claims.jti, claims.client_id ?? null]);
+  return (await resolvePrincipalWith(db, claims)).principal;
+}
+
+/** `resolvePrincipal`, with a rider's columns (and its parameters from $4) read in the same statement. */
+export async function resolvePrincipalWith<R = Record<string, never>>(
+  db: Executor,
+  claims: AccessTokenClaims,
+  rider?: { rider: PrincipalRider; params: unknown[] },
+): Promise<{ principal: Principal; ridden: R }> {
+  // One statement, sent by name.
+  const statement = rider ? riderStatement(rider.rider) : PRINCIPAL_STATEMENT;
+  const [row] = await runStatement<PrincipalRow & R>(db, statement, [claims.sub, claims.jti, claims.client_id ?? null, ...(rider?.params ?? [])]);
   if (!row) throw new TokenRejected('user_unknown');
+  return { principal: principalOf(row, claims), ridden: row };
+}
+
+function principalOf(row: PrincipalRow, claims: AccessTokenClaims): Principal {
   if (row.userDisabled) throw new TokenRejected('user_disabled');
   if (row.agencyDisabled) throw new TokenRejected('agency_disabled');
   if (row.userApproval !== 'approved') throw new TokenRejected('user_not_approved');

@@ -20,34 +20,46 @@ export interface SubjectContext {
   breakGlass: { id: string; tier: Tier }[];
 }
 
+/** The SQL expressions a context is read for: the person, the user, their agency and its kind, and now. */
+export interface ContextRefs {
+  subject: string;
+  user: string;
+  agency: string;
+  kind: string;
+  now: string;
+}
+
 /**
- * The context as three JSON columns of one statement, with parameters $1 person, $2 user,
- * $3 agency, $4 agency kind, $5 now. The subqueries use only parameters, so PostgreSQL runs each
- * once however many rows the statement that embeds them returns (the person's record read adds
- * its risk flags as rows: one round trip for all of it).
+ * The context as three JSON columns of one statement, over `refs` (parameters, or the columns of
+ * the principal's own row when it is read with the principal: `u` the user, `a` the agency, so no
+ * alias here is either). The subqueries use no column of the row that embeds them but those, so
+ * PostgreSQL runs each once per statement.
  *
  * A case yields one element per releasing participant; a case with no participant releasing to
  * this member yields none and so grants nothing. "Before the agency joined" is the team's order
  * (`caseTeamOrder`), or for rows older than it the timestamps, strictly: a tie releases nothing.
  */
-export const CONTEXT_COLUMNS = `
+export const contextColumns = ({ subject, user, agency, kind, now }: ContextRefs) => `
   (SELECT coalesce(json_agg(json_build_object('id', c.id, 'discloser', c.agency_id, 'tiers', c.tiers, 'sensitiveCategories', c.sensitive_categories)
                             ORDER BY c.created_at, c.id), '[]')
      FROM consents c
-    WHERE c.subject_id = $1::uuid AND c.revoked_at IS NULL AND c.valid_from <= $5::timestamptz
-      AND (c.valid_until IS NULL OR c.valid_until > $5::timestamptz)
-      AND (c.recipient_agency_ids @> ARRAY[$3::uuid] OR c.recipient_kinds @> ARRAY[$4::text])) AS "contextConsents",
+    WHERE c.subject_id = ${subject} AND c.revoked_at IS NULL AND c.valid_from <= ${now}
+      AND (c.valid_until IS NULL OR c.valid_until > ${now})
+      AND (c.recipient_agency_ids @> ARRAY[${agency}] OR c.recipient_kinds @> ARRAY[${kind}])) AS "contextConsents",
   (SELECT coalesce(json_agg(json_build_object('id', k.id, 'agencyId', p.agency_id) ORDER BY k.created_at, k.id, p.agency_id), '[]')
      FROM cases k
-     JOIN case_members m ON m.case_id = k.id AND m.user_id = $2::uuid AND m.removed_at IS NULL
-     JOIN users u ON u.id = m.added_by
+     JOIN case_members m ON m.case_id = k.id AND m.user_id = ${user} AND m.removed_at IS NULL
+     JOIN users adder ON adder.id = m.added_by
      JOIN case_participants p ON p.case_id = k.id
-          AND (p.agency_id = u.agency_id
+          AND (p.agency_id = adder.agency_id
                OR CASE WHEN m.team_order IS NULL OR p.team_order IS NULL THEN m.added_at < p.joined_at ELSE m.team_order < p.team_order END)
-    WHERE k.subject_id = $1::uuid AND k.status = 'open') AS "contextCases",
+    WHERE k.subject_id = ${subject} AND k.status = 'open') AS "contextCases",
   (SELECT coalesce(json_agg(json_build_object('id', g.id, 'tier', g.tier) ORDER BY g.created_at, g.id), '[]')
      FROM break_glass_grants g
-    WHERE g.subject_id = $1::uuid AND g.user_id = $2::uuid AND g.expires_at > $5::timestamptz) AS "contextBreakGlass"`;
+    WHERE g.subject_id = ${subject} AND g.user_id = ${user} AND g.expires_at > ${now}) AS "contextBreakGlass"`;
+
+/** The context over parameters $1 person, $2 user, $3 agency, $4 agency kind, $5 now (`contextParams`). */
+export const CONTEXT_COLUMNS = contextColumns({ subject: '$1::uuid', user: '$2::uuid', agency: '$3::uuid', kind: '$4::text', now: '$5::timestamptz' });
 
 /** What CONTEXT_COLUMNS add to a row. */
 export interface ContextColumns {

@@ -2,7 +2,8 @@ import type { EntryGrant } from '../../authz/ability.js';
 import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 import type { Principal } from '../../auth/principal.js';
-import { CONTEXT_COLUMNS, contextFromColumns, contextParams, type ContextColumns } from '../../authz/context.js';
+import { CONTEXT_COLUMNS, contextColumns, contextFromColumns, contextParams, type ContextColumns } from '../../authz/context.js';
+import type { PrincipalRider } from '../../auth/principals.js';
 import { loggedRead } from '../../audit/append.js';
 import type { ReadScope } from '../../audit/audited.js';
 import type { EntryFacts } from '../../authz/decide.js';
@@ -41,17 +42,30 @@ const FIND_SUBJECT: Statement = {
 };
 // The person and their flags: the data of a risk-flag lookup, read with its log entry.
 const SUBJECT_FLAGS = loggedRead('tiergate_subject_flags', `SELECT ${SUBJECT_COLUMNS}, ${FLAGS_JSON} FROM subjects s WHERE s.id = $1::uuid`, 1);
+// The facts the policy needs of each of the person's entries, oldest first: no content, nothing
+// that leaves. The decision point, not SQL, picks which entries are carried.
+const entryFactsColumn = (subject: string) => `
+  (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
+                                              'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
+     FROM clinical_entries e WHERE e.subject_id = ${subject}) AS "entryFacts"`;
 // What decides a record read, in one round trip: whether the person is known, the policy's
-// context, and the facts the policy needs of each of the person's entries (no content, nothing
-// that leaves). The decision point, not this statement, picks which entries are carried.
+// context, and the facts of the person's entries.
 const RECORD_CONTEXT: Statement = {
   name: 'tiergate_record_context',
-  text: `SELECT ${CONTEXT_COLUMNS},
-                (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
-                                                            'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
-                   FROM clinical_entries e WHERE e.subject_id = s.id) AS "entryFacts"
-           FROM subjects s WHERE s.id = $1::uuid`,
+  text: `SELECT ${CONTEXT_COLUMNS}, ${entryFactsColumn('s.id')} FROM subjects s WHERE s.id = $1::uuid`,
 };
+/**
+ * The same, read with the principal of an API record read (`GET /v1/subjects/:id`): parameters
+ * $4 the person, $5 now; the user and agency are the principal's own row. Saves the read a round
+ * trip; `findRecordContext` is the fallback when it did not ride along.
+ */
+export const RECORD_CONTEXT_RIDER: PrincipalRider = {
+  name: 'record_context',
+  columns: `$4::uuid::text AS "contextSubjectId", EXISTS (SELECT 1 FROM subjects s WHERE s.id = $4::uuid) AS "subjectFound",
+    ${contextColumns({ subject: '$4::uuid', user: 'u.id', agency: 'a.id', kind: 'a.kind', now: '$5::timestamptz' })},
+    ${entryFactsColumn('$4::uuid')}`,
+};
+export type RiddenRecordContext = ContextColumns & { contextSubjectId: string; subjectFound: boolean; entryFacts: EntryFactsRow[] };
 // The record's data: the person, their flags and the entries the policy let through (by id, and
 // the grants' filter again), read with the log entry that names those entries.
 const RECORD = loggedRead(
@@ -88,11 +102,15 @@ export async function readSubjectWithFlags(read: ReadScope['read'], id: string) 
 export type EntryFactsRow = EntryFacts & { id: string; kind: string };
 
 /**
- * The policy's context for `principal` on the person and the facts of all the person's entries,
- * oldest first; undefined for an unknown person.
+ * The policy's context for `principal` on the person and the facts of all the person's entries;
+ * undefined for an unknown person. `ridden` is the same read with the principal (used when it is
+ * for this person).
  */
-export async function findRecordContext(db: Executor, principal: Principal, id: string, now = new Date()) {
-  const [row] = await runStatement<ContextColumns & { entryFacts: EntryFactsRow[] }>(db, RECORD_CONTEXT, [id, ...contextParams(principal, now)]);
+export async function findRecordContext(db: Executor, principal: Principal, id: string, ridden?: RiddenRecordContext) {
+  if (ridden?.contextSubjectId === id) {
+    return ridden.subjectFound ? { context: contextFromColumns(id, ridden), entries: ridden.entryFacts } : undefined;
+  }
+  const [row] = await runStatement<ContextColumns & { entryFacts: EntryFactsRow[] }>(db, RECORD_CONTEXT, [id, ...contextParams(principal, new Date())]);
   return row && { context: contextFromColumns(id, row), entries: row.entryFacts };
 }
 
