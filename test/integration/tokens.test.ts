@@ -6,7 +6,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { bearer, createAgency, createSubject, createUser, TEST_PASSWORD, type TestUser } from '../helpers/factories.js';
+import { bearer, createAgency, createEntry, createSubject, createUser, TEST_PASSWORD, type TestUser } from '../helpers/factories.js';
 
 // SPEC "Identity": the gateway's own ES256 access tokens, the password grant's RFC 6749 shapes,
 // and every way a forged, stale or misplaced token must fail: 401 with WWW-Authenticate, one
@@ -17,6 +17,9 @@ let t: TestApp;
 let clerk: TestUser;
 let clinician: TestUser;
 let police: Awaited<ReturnType<typeof createAgency>>;
+// A person with a full-tier entry the clinician wrote, so that a leak from a record read would show.
+let leaky: { id: string };
+let leakyMarker: string;
 const SEARCH = '/v1/subjects?name=x&dob=1980-01-01';
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -29,7 +32,8 @@ beforeAll(async () => {
   clerk = await createUser(t.deps, police, 'records_staff');
   clinician = await createUser(t.deps, mh, 'clinician');
   // A person the search could find, so that a leak would show.
-  await createSubject(t.deps.db, clinician, { givenName: 'Leaky', familyName: 'X', birthDate: '1980-01-01' });
+  leaky = await createSubject(t.deps.db, clinician, { givenName: 'Leaky', familyName: 'X', birthDate: '1980-01-01' });
+  leakyMarker = (await createEntry(t.deps.db, leaky.id, clinician, 'full')).marker;
 });
 afterAll(() => database?.close());
 
@@ -81,10 +85,10 @@ async function activeKid(): Promise<string> {
 
 type Attack = { name: string; token: () => Promise<string> | string; reason?: string | RegExp };
 
-/** Sends `Authorization: Bearer <token>` to the search and expects a logged, uninformative 401. */
-async function expectRejected(token: string, reason?: string | RegExp, label = '') {
+/** Sends `Authorization: Bearer <token>` to the search (or `path`) and expects a logged, uninformative 401. */
+async function expectRejected(token: string, reason?: string | RegExp, label = '', path = SEARCH) {
   const rid = `atk-${randomUUID()}`;
-  const res = await request(t.app).get(SEARCH).set('Authorization', `Bearer ${token}`).set('X-Request-Id', rid);
+  const res = await request(t.app).get(path).set('Authorization', `Bearer ${token}`).set('X-Request-Id', rid);
   expect(res.status, `${label}: ${res.text}`).toBe(401);
   expectUnauthorized(res);
   await expectDenyLogged(rid, reason, label);
@@ -104,6 +108,13 @@ function expectUnauthorized(res: request.Response) {
   });
   expect(res.text).not.toContain('Leaky');
   expect(res.text).not.toContain('subjects"');
+}
+
+/** `expectRejected` on the record read of the leaky person: no data, and no read logged as allowed. */
+async function expectRecordRejected(token: string, reason: string | RegExp | undefined, label: string) {
+  const res = await expectRejected(token, reason, label, `/v1/subjects/${leaky.id}`);
+  expect(res.text).not.toContain(leakyMarker);
+  expect(await count(`action = 'subject.read' AND subject_id = $1 AND decision = 'allow' AND actor_user_id IS NULL`, [leaky.id])).toBe(0);
 }
 
 async function expectDenyLogged(rid: string, reason: string | RegExp | undefined, label: string) {
@@ -378,6 +389,11 @@ describe('token verification attacks (GET /v1/subjects?name=x&dob=1980-01-01)', 
     await expectRejected(await attack.token(), attack.reason, attack.name);
   });
 
+  // The record read has its policy context read with the principal: refused alike.
+  it.each(attacks)('$name → 401 on the record read too', async (attack) => {
+    await expectRecordRejected(await attack.token(), attack.reason, attack.name);
+  });
+
   it.each([
     ['no Authorization header', undefined, 'token_missing'],
     ['an empty Bearer', 'Bearer ', /scheme_invalid|token_missing/],
@@ -492,6 +508,60 @@ describe('token verification attacks (GET /v1/subjects?name=x&dob=1980-01-01)', 
       expect(again.body).toEqual({});
     }
     expect(await count(`action = 'token.revoke' AND detail->>'jti' = $1`, [decodeJwt(u.token).jti])).toBeGreaterThanOrEqual(1);
+  });
+});
+
+// The record read has its policy context read in the principal's own statement (one round trip
+// fewer): every refusal must be exactly what it is elsewhere, and nothing that rode along may leave.
+describe('the record read, whose policy context rides with the principal', () => {
+  const recordOf = () => `/v1/subjects/${leaky.id}`;
+
+  it('a revoked token, a disabled user or agency and a changed role are refused on the very next record read', async () => {
+    const mh = await createAgency(t.deps.db, 'mental_health');
+    const users = await Promise.all([0, 1, 2, 3].map(() => createUser(t.deps, mh, 'clinician')));
+    const read = async (u: TestUser) => request(t.app).get(recordOf()).set(bearer(u));
+    for (const u of users) {
+      const ok = await read(u);
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.body.subject.id).toBe(leaky.id);
+    }
+    const [revoked, disabled, demoted, ofDisabledAgency] = users as [TestUser, TestUser, TestUser, TestUser];
+    expect((await request(t.app).post('/oauth/revoke').type('form').send({ token: revoked.token })).status).toBe(200);
+    await expectRecordRejected(revoked.token, 'token_revoked', 'revoked');
+    await database.admin('UPDATE users SET disabled_at = now() WHERE id = $1', [disabled.userId]);
+    await expectRecordRejected(disabled.token, 'user_disabled', 'disabled user');
+    await database.admin(`UPDATE users SET role = 'peer_specialist' WHERE id = $1`, [demoted.userId]);
+    await expectRecordRejected(demoted.token, 'claims_stale', 'role changed');
+    await database.admin('UPDATE agencies SET disabled_at = now() WHERE id = $1', [mh.id]);
+    await expectRecordRejected(ofDisabledAgency.token, 'agency_disabled', 'disabled agency');
+  });
+
+  it('is two statements: the principal with the policy context, then the data with its log entry', async () => {
+    // A count of what the real driver is asked to run during one request; nothing is replaced.
+    const client = (t.deps.db as unknown as { session: { client: { query: (...args: unknown[]) => unknown } } }).session.client;
+    const query = client.query;
+    const sent: string[] = [];
+    client.query = function (this: unknown, ...args: unknown[]) {
+      const q = args[0] as string | { name?: string; text: string };
+      sent.push(typeof q === 'string' ? q : (q.name ?? q.text));
+      return query.apply(this, args);
+    };
+    let res: request.Response;
+    try {
+      res = await request(t.app).get(recordOf()).set(bearer(clinician));
+    } finally {
+      client.query = query;
+    }
+    expect(res.status, res.text).toBe(200);
+    expect(res.text).toContain(leakyMarker);
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toMatch(/tiergate_principal_record_context|"contextConsents"/);
+    expect(sent[1]).toMatch(/tiergate_record_logged|INSERT INTO access_log/);
+    // An unknown person is a 404 from what rode along, logged as a denial, without a second read.
+    const unknown = randomUUID();
+    const missing = await request(t.app).get(`/v1/subjects/${unknown}`).set(bearer(clinician));
+    expect(missing.status).toBe(404);
+    expect(await count(`action = 'subject.read' AND subject_id = $1 AND decision = 'deny'`, [unknown])).toBe(1);
   });
 });
 
