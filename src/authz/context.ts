@@ -1,4 +1,3 @@
-import { runStatement, type Executor, type Statement } from '../db/client.js';
 import type { Principal } from '../auth/principal.js';
 import type { SensitiveCategory, Tier } from './vocabulary.js';
 
@@ -80,12 +79,4 @@ export function contextFromColumns(subjectId: string, row: ContextColumns): Subj
     openCases: [...openCases].map(([id, releasedBy]) => ({ id, releasedBy: releasedBy.sort() })),
     breakGlass: row.contextBreakGlass,
   };
-}
-
-// Sent by name: parsed and planned once per connection.
-const LOAD_CONTEXT: Statement = { name: 'tiergate_subject_context', text: `SELECT ${CONTEXT_COLUMNS}` };
-
-export async function loadSubjectContext(db: Executor, principal: Principal, subjectId: string, now = new Date()): Promise<SubjectContext> {
-  const [row] = await runStatement<ContextColumns>(db, LOAD_CONTEXT, [subjectId, ...contextParams(principal, now)]);
-  return contextFromColumns(subjectId, row!);
 }

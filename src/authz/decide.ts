@@ -3,17 +3,16 @@ import type { RequestHandler } from 'express';
 import type { Principal } from '../auth/principal.js';
 import type { AuditedRunner } from '../audit/audited.js';
 import type { AuditAction, Basis } from '../audit/vocabulary.js';
-import type { Executor } from '../db/client.js';
 import { Forbidden } from '../errors/problems.js';
 import { compileAbility, TIER_RULES, tierField, type Action, type EntryGrant, type SubjectType } from './ability.js';
-import { loadSubjectContext, type SubjectContext } from './context.js';
+import type { SubjectContext } from './context.js';
 import { redisclosureNotices, type Notice } from './notices.js';
 import type { Policy } from './policy.js';
 import { TIERS, tierRank, type Tier } from './vocabulary.js';
 
 /**
  * The one policy decision point. Routes declare `authorize(action, type)` (a check by type,
- * before the database is touched); services call `decideTier` and `assertAllowed` for decisions
+ * before the database is touched); services call `decideFromContext` and `assertAllowed` for decisions
  * about one person or one record, after loading it. Nothing else decides access.
  */
 export class DecisionPoint {
@@ -45,12 +44,7 @@ export class DecisionPoint {
     }
   }
 
-  /** The tier of one person's record this principal gets now, why, and which entries it may see. */
-  async decideTier(db: Executor, principal: Principal, subjectId: string): Promise<TierDecision> {
-    return this.decideFromContext(principal, await loadSubjectContext(db, principal, subjectId));
-  }
-
-  /** `decideTier` on a context the caller read itself (in the same statement as the record). */
+  /** The tier of one person's record this principal gets now, why, and which entries it may see, from the context the caller read. */
   decideFromContext(principal: Principal, context: SubjectContext): TierDecision {
     const { subjectId } = context;
     const { ability, bases, entryGrants } = compileAbility(this.policy, principal, context);
