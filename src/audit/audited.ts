@@ -56,7 +56,7 @@ export class AuditedRunner {
    * A read whose data and entry go in one statement (`LoggedRead.withEntry`), which is its own
    * transaction: SPEC principle 3 without BEGIN and COMMIT. `work` may first read what decides
    * the request on `db`, then calls `read` once; the entry is written with the facts noted by
-   * then, and only if the read found a row. A refusal thrown before it is logged as in `run`.
+   * then, and only if the read found a row (or the read logs `always`). A refusal thrown before it is logged as in `run`.
    */
   async once<T>(req: Request, action: AuditAction, work: (scope: ReadScope) => Promise<T>): Promise<T> {
     const entry: AuditEntry = { requestId: req.id, actor: req.user, action, decision: 'allow' };
@@ -65,7 +65,7 @@ export class AuditedRunner {
     const read = async <R>(statement: LoggedRead, values: unknown[]) => {
       if (written) throw new Error('a request reads with its entry once');
       const rows = await readAndAppend<R>(this.db, statement, values, entry);
-      written = rows.length > 0;
+      written = statement.always || rows.length > 0;
       return rows;
     };
     try {

@@ -213,6 +213,16 @@ describe('GET /v1/subjects?name=&dob=', () => {
     expect(exact.body).toMatchObject({ truncated: false });
   });
 
+  it('a search that finds nobody is logged too, as disclosing no one; one that is not cut does not say truncated', async () => {
+    const none = await request(t.app).get('/v1/subjects?name=Nobody&dob=1901-01-01').set(bearer(officer));
+    expect(none.body).toEqual({ subjects: [], truncated: false });
+    const [entry, ...more] = await logOf(none);
+    expect(more).toHaveLength(0);
+    expect(entry).toMatchObject({ action: 'subject.search', decision: 'allow', tier: 'basic', subject_id: null, detail: { matches: [] } });
+    const some = await request(t.app).get('/v1/subjects?name=Lovelace&dob=1985-02-03').set(bearer(officer));
+    expect(Object.keys((await logOf(some))[0]!.detail as object)).toEqual(['matches']);
+  });
+
   it('logs which records were disclosed, not the search terms', async () => {
     const res = await request(t.app).get('/v1/subjects?name=Lovelace&dob=1985-02-03').set(bearer(officer));
     const log = await logOf(res);

@@ -79,12 +79,22 @@ const RECORD = loggedRead(
      FROM subjects s WHERE s.id = $1::uuid`,
   3,
 );
-const SEARCH_SUBJECTS: Statement = {
-  name: 'tiergate_search_subjects',
-  text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s
-          WHERE s.birth_date = $2::date AND (lower(s.family_name) = $1 OR lower(s.given_name || ' ' || s.family_name) = $1)
-          ORDER BY s.family_name, s.given_name, s.id LIMIT $3`,
-};
+// A search, read with its log entry, which names the people shown: all but the extra row that
+// only says the list was cut ($3 is one more than is shown), in the order they are shown.
+const SEARCH_SUBJECTS = loggedRead(
+  'tiergate_search_subjects',
+  `SELECT ${SUBJECT_COLUMNS} FROM subjects s
+    WHERE s.birth_date = $2::date AND (lower(s.family_name) = $1 OR lower(s.given_name || ' ' || s.family_name) = $1)
+    ORDER BY s.family_name, s.given_name, s.id LIMIT $3`,
+  3,
+  {
+    always: true,
+    detail: `jsonb_build_object('matches', coalesce((SELECT jsonb_agg(m.id ORDER BY m.n)
+                                                    FROM (SELECT r.id, row_number() OVER (ORDER BY r."familyName", r."givenName", r.id) AS n FROM r) m
+                                                   WHERE m.n < $3), '[]'::jsonb))
+             || CASE WHEN (SELECT count(*) FROM r) >= $3 THEN '{"truncated": true}'::jsonb ELSE '{}'::jsonb END`,
+  },
+);
 
 export type RiskFlag = { id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
 type Dated<T> = Omit<T, 'createdAt'> & { createdAt: string };
@@ -141,9 +151,12 @@ export async function findSubject(db: Executor, id: string): Promise<BasicSubjec
   return row;
 }
 
-/** Family name or "given family", case-insensitive, and the exact date of birth. */
-export async function searchSubjects(db: Executor, name: string, dob: string, limit: number): Promise<BasicSubject[]> {
-  return runStatement<BasicSubject>(db, SEARCH_SUBJECTS, [name.toLowerCase(), dob, limit]);
+/**
+ * Family name or "given family", case-insensitive, and the exact date of birth; at most `limit`
+ * people, read with the request's entry (which names all but the last of a full list).
+ */
+export async function searchSubjects(read: ReadScope['read'], name: string, dob: string, limit: number): Promise<BasicSubject[]> {
+  return read<BasicSubject>(SEARCH_SUBJECTS, [name.toLowerCase(), dob, limit]);
 }
 
 export async function insertSubject(

@@ -53,7 +53,7 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
 
   router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchQuery }), async (req, res) => {
     const { name, dob } = res.locals.query;
-    res.json(await runner.run(req, A.subjectSearch, (scope) => service.search(scope, name, dob)));
+    res.json(await runner.once(req, A.subjectSearch, (scope) => service.search(scope, name, dob)));
   });
 
   router.post('/', pdp.authorize('create', 'Subject', A.subjectCreate), validate({ body: createSubjectBody }), async (req, res) => {

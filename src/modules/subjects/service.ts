@@ -10,13 +10,16 @@ const BASIC_BASIS = [{ tier: 'basic', rule: 'partner-read' }];
 export class SubjectService {
   constructor(private readonly pdp: DecisionPoint) {}
 
-  async search({ tx, note }: AuditScope, name: string, dob: string) {
+  async search({ note, read }: ReadScope, name: string, dob: string) {
+    note({ tier: 'basic', basis: BASIC_BASIS });
     // One more than is shown, to say whether the list was cut; the extra row never leaves.
-    const rows = await repo.searchSubjects(tx, name, dob, SEARCH_LIMIT + 1);
+    const rows = await repo.searchSubjects(read, name, dob, SEARCH_LIMIT + 1);
     const found = rows.slice(0, SEARCH_LIMIT);
     const truncated = rows.length > SEARCH_LIMIT;
-    // The search terms are person data: the log keeps only which records were disclosed.
-    note({ tier: 'basic', basis: BASIC_BASIS, detail: { matches: found.map((s) => s.id), ...(truncated ? { truncated } : {}) } });
+    // The search terms are person data: the log keeps only which records were disclosed. Read
+    // with its entry, the statement wrote this from the rows; in a transaction the entry is
+    // written after the work, with this.
+    note({ detail: { matches: found.map((s) => s.id), ...(truncated ? { truncated } : {}) } });
     return { subjects: found, truncated };
   }
 
