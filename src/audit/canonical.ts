@@ -95,58 +95,115 @@ export const entryLeafHash = (e: SealedFields) => leafHash(entryCanonical(e));
 
 /**
  * The bytes an entry's leaf hash covers: `stableStringify({ v: 1, ...e, seq: String(e.seq) })`,
- * with `clientRequestId` only when set. Built as a copy whose keys are inserted in sorted order
- * and written by one `JSON.stringify`, which gives the same bytes for JSON data (both omit
- * undefined members and quote alike) and one flat string instead of a rope of pieces: that was
- * most of the time of a large verification. Anything where the two could differ (an array with
- * a hole, an integer-like or `__proto__` key, a non-plain object, a key the entry should not
- * carry) takes the general path, which gives the defined bytes by definition.
+ * with `clientRequestId` only when set. Written field by field in the sorted key order, which is
+ * known ahead, as one concatenation: no sorted copy of the entry and no `JSON.stringify` of it
+ * (a large verification spends most of its time here). Each part is what `stableStringify` gives
+ * for that value, so the bytes are the same. An entry of another shape (a key it should not
+ * carry, a missing field, a prototype, a value `stableStringify` renders oddly such as a
+ * function) takes the general path, which gives the defined bytes by definition.
  */
 export function entryCanonical(e: SealedFields): string {
   const o = e as unknown as Record<string, unknown>;
+  if (Object.getPrototypeOf(o) !== Object.prototype) return generalCanonical(e);
   for (const k in o) if (!SEALED_KEYS.has(k)) return generalCanonical(e);
-  const copy: Record<string, unknown> = {};
-  for (const key of CANONICAL_ORDER) {
-    const value = key === 'v' ? 1 : key === 'seq' ? String(e.seq) : key === 'clientRequestId' && o[key] === null ? undefined : o[key];
-    const sorted = sortedValue(value);
-    if (sorted === UNSORTABLE) return generalCanonical(e);
-    copy[key] = sorted;
+  const crid = e.clientRequestId;
+  try {
+    return (
+      `{"action":${top(e.action)},"actorAgency":${top(e.actorAgency)},"actorClient":${top(e.actorClient)},"actorRole":${top(e.actorRole)}` +
+      `,"actorUserId":${top(e.actorUserId)},"actorUsername":${top(e.actorUsername)},"atMicros":${top(e.atMicros)},"basis":${top(e.basis)}` +
+      `,"breakGlass":${top(e.breakGlass)}${crid != null ? `,"clientRequestId":${top(crid)}` : ''},"decision":${top(e.decision)}` +
+      `,"detail":${top(e.detail)},"id":${top(e.id)},"reason":${top(e.reason)},"requestId":${top(e.requestId)}` +
+      `,"seq":${typeof e.seq === 'number' ? `"${e.seq}"` : str(String(e.seq))},"subjectId":${top(e.subjectId)},"tier":${top(e.tier)},"v":1}`
+    );
+  } catch (err) {
+    if (err === UNUSUAL) return generalCanonical(e);
+    throw err;
   }
-  return JSON.stringify(copy);
 }
 
-const UNSORTABLE = Symbol('unsortable');
-const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
+/** Thrown inside the fast encoder for a value it leaves to the general path. */
+const UNUSUAL = Symbol('unusual');
+// What JSON.stringify escapes in a string: the quote, the backslash, control characters, and a
+// lone surrogate (a string with any surrogate just goes through JSON.stringify).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-/** A JSON value with object keys inserted in sorted order at every depth, or UNSORTABLE. */
-function sortedValue(value: unknown): unknown {
-  if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') return UNSORTABLE;
-  if (value === null || typeof value !== 'object') return value;
+/** JSON.stringify of a string, without the call for the usual string that needs no escape. */
+const str = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
+
+/** A top-level field. A missing one (undefined, omitted by the definition) takes the general path. */
+function top(value: unknown): string {
+  if (typeof value === 'string') return str(value);
+  if (value === null) return 'null';
+  if (value === undefined) throw UNUSUAL;
+  return nested(value);
+}
+
+/** stableStringify of a value, for the kinds it renders as plain JSON. */
+function nested(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return str(value);
+    case 'number':
+      // JSON.stringify of a number.
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      // A function, symbol or bigint (undefined never reaches here: callers skip it).
+      throw UNUSUAL;
+  }
+  if (value === null) return 'null';
   if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
+    let out = '[';
     for (let i = 0; i < value.length; i++) {
-      const item = value[i] === undefined ? UNSORTABLE : sortedValue(value[i]);
-      if (item === UNSORTABLE) return UNSORTABLE;
-      out[i] = item;
+      if (i > 0) out += ',';
+      // As Array.prototype.join renders it: a hole or an undefined element is empty.
+      const item = value[i] as unknown;
+      if (item !== undefined) out += nested(item);
     }
-    return out;
+    return `${out}]`;
   }
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return UNSORTABLE;
+  // Any other object as the definition reads it: Object.keys, sorted by UTF-16 units (as
+  // Array.prototype.sort does; keys are distinct, so any sort gives the same order), undefined
+  // members left out.
   const obj = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(obj).sort()) {
-    if (k === '__proto__' || INDEX_LIKE.test(k)) return UNSORTABLE;
-    const item = sortedValue(obj[k]);
-    if (item === UNSORTABLE) return UNSORTABLE;
-    out[k] = item;
+  const keys = Object.keys(obj);
+  if (keys.length > 16) keys.sort();
+  else {
+    // Insertion sort: a few keys, often in order already; Array.prototype.sort costs more to call.
+    for (let i = 1; i < keys.length; i++) {
+      const k = keys[i]!;
+      let j = i;
+      for (; j > 0 && keys[j - 1]! > k; j--) keys[j] = keys[j - 1]!;
+      keys[j] = k;
+    }
   }
-  return out;
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const item = obj[k];
+    if (item === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${keyOf(k)}${nested(item)}`;
+  }
+  return `${out}}`;
+}
+
+// Encoded keys (`"name":`) cached, since the same few recur in every entry; bounded, so that
+// an export with many distinct keys cannot grow it without end.
+const keyCache = new Map<string, string>();
+function keyOf(k: string): string {
+  let encoded = keyCache.get(k);
+  if (encoded === undefined) {
+    encoded = `${str(k)}:`;
+    if (keyCache.size < 4096) keyCache.set(k, encoded);
+  }
+  return encoded;
 }
 
 const generalCanonical = ({ clientRequestId, ...e }: SealedFields) =>
   stableStringify({ v: 1, ...e, seq: String(e.seq), ...(clientRequestId != null ? { clientRequestId } : {}) });
 
 const SEALED_KEYS = new Set<string>(Object.keys(sealedColumns));
-// The keys of the encoded object in stableStringify's order (the default sort).
-const CANONICAL_ORDER = ['v', ...SEALED_KEYS].sort();

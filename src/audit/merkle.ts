@@ -4,7 +4,7 @@ import crypto, { createHash } from 'node:crypto';
 // a leaf is SHA-256(0x00 || data), an interior node SHA-256(0x01 || left || right).
 // One-shot hashing (crypto.hash, node >= 20.12) where available: the same digests without
 // a Hash object per call, which is most of the cost of hashing a short entry.
-const oneShot = (crypto as { hash?: (alg: string, data: Buffer | string, enc: 'buffer') => Buffer }).hash;
+const oneShot = (crypto as { hash?: <E extends 'buffer' | 'hex'>(alg: string, data: Buffer | string, enc: E) => E extends 'hex' ? string : Buffer }).hash;
 const sha256 = (data: Buffer | string): Buffer => (oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest());
 const LEAF = Buffer.from([0]);
 const NODE = Buffer.from([1]);
@@ -13,6 +13,25 @@ const NODE = Buffer.from([1]);
 export const leafHash = (data: Buffer | string) => sha256(Buffer.isBuffer(data) ? Buffer.concat([LEAF, data]) : `\0${data}`);
 export const nodeHash = (left: Buffer, right: Buffer) => sha256(Buffer.concat([NODE, left, right], 65));
 export const EMPTY_ROOT = createHash('sha256').digest();
+
+// Hex forms for the verifier, which compares with hex seals and reports hex roots. A digest as a
+// string costs about half of one as a Buffer: Node allocates each Buffer result separately.
+const sha256Hex = (data: Uint8Array): string => (oneShot ? oneShot('sha256', data as Buffer, 'hex') : createHash('sha256').update(data).digest('hex'));
+const scratch = Buffer.alloc(65, 1);
+
+/** leafHash as hex, of bytes that already start with the 0x00 leaf prefix. */
+export const prefixedLeafHashHex = (prefixed: Uint8Array): string => sha256Hex(prefixed);
+
+/**
+ * nodeHash of two hex hashes, as hex: both written into one reused 65-byte buffer (0x01, left,
+ * right) instead of a concatenation per node. A malformed hex string leaves bytes of an earlier
+ * node in place, so callers check the leaves they are given.
+ */
+export function nodeHashHex(left: string, right: string): string {
+  scratch.write(left, 1, 32, 'hex');
+  scratch.write(right, 33, 32, 'hex');
+  return sha256Hex(scratch);
+}
 
 /** Largest power of two strictly less than n (n > 1). */
 function split(n: number): number {

@@ -3,7 +3,7 @@ import { SIGNING_ALG } from '../auth/keys.js';
 import { Worker } from 'node:worker_threads';
 import { entryCanonical, type SealedFields } from './canonical.js';
 import { EMPTY_ROOT } from './merkle.js';
-import { chunkHasher, type Chunk, type ChunkResult } from './verify-chunks.js';
+import { chunkHasher, LEAF_HASH, type Chunk, type ChunkResult } from './verify-chunks.js';
 import { RETENTION_TYP, type LeafRanges } from './retention.js';
 import { CHECKPOINT_TYP, LOG_ID } from './seal.js';
 
@@ -31,7 +31,6 @@ export interface VerifyReport {
   failure?: { leafIndex?: number; entryId?: string; checkpoint?: number; reason: string };
 }
 
-const LEAF_HASH = /^[0-9a-f]{64}$/;
 // From this many leaves the hashing runs on a worker thread, beside the canonical encoding
 // here; below it a worker's start-up costs more than it saves.
 const PARALLEL_FROM = 50_000;
@@ -50,6 +49,7 @@ class ChunkWriter {
   private bytes: Buffer;
   private readonly ends: Uint32Array;
   private readonly sealed: string[] = [];
+  private readonly ids: (string | null)[] = [];
   private offset = 0;
 
   constructor(
@@ -72,19 +72,22 @@ class ChunkWriter {
     return this.sealed.length === this.size;
   }
 
-  add(leafHash: string, canonical: string | undefined): void {
+  add(leafHash: string, id: string | null, canonical: string | undefined): void {
     if (canonical !== undefined) {
+      // The 0x00 leaf prefix, then the entry: the hasher hashes the range as it is, no copy.
       // UTF-8 takes at most three bytes per UTF-16 unit.
-      const need = this.offset + canonical.length * 3;
+      const need = this.offset + 1 + canonical.length * 3;
       if (need > this.bytes.length) {
         const grown = Buffer.from(new ArrayBuffer(Math.max(need, this.bytes.length * 2)));
         this.bytes.copy(grown, 0, 0, this.offset);
         this.bytes = grown;
       }
+      this.bytes[this.offset++] = 0;
       this.offset += this.bytes.write(canonical, this.offset);
     }
     this.ends[this.sealed.length] = this.offset;
     this.sealed.push(leafHash);
+    this.ids.push(id);
   }
 
   done(): Chunk {
@@ -94,6 +97,7 @@ class ChunkWriter {
       bytes: this.bytes.subarray(0, this.offset),
       ends: this.ends.subarray(0, this.sealed.length),
       sealed: this.sealed,
+      ids: this.ids,
       checkpointSizes: this.checkpointSizes.filter((n) => n > this.start && n <= end),
     };
   }
@@ -241,7 +245,9 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[], options: V
   const sizes = checkpoints.map((c) => c.treeSize).filter((n) => n <= leaves.length);
   const hasher = leaves.length >= (options.parallelFrom ?? PARALLEL_FROM) ? new WorkerHasher() : new InlineHasher();
   const chunkSize = options.chunk ?? CHUNK;
-  const seenEntries = new Set<string>();
+  // Entry ids other than strings (never in a real export) are checked for repeats here; string
+  // ids, in the hasher, which has time to spare.
+  const seenEntries = new Set<unknown>();
   let structural: { leafIndex: number; entryId?: string; reason: string } | undefined;
   let results: ChunkResult[];
   try {
@@ -252,23 +258,31 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[], options: V
         structural = { leafIndex: i, reason: `leaf ${i} is missing (next present is ${leaf.leafIndex})` };
         break;
       }
-      if (typeof leaf.leafHash !== 'string' || !LEAF_HASH.test(leaf.leafHash)) {
-        structural = { leafIndex: i, reason: 'malformed leaf hash' };
+      // The hasher finds a malformed seal of an entry (it cannot equal the computed hash) and
+      // an entry sealed twice; the seal's format is tested here where no hash is compared.
+      if (typeof leaf.leafHash !== 'string') {
+        structural = malformedLeaf(i);
         break;
       }
       if (!leaf.entry) {
+        if (!LEAF_HASH.test(leaf.leafHash)) {
+          structural = malformedLeaf(i);
+          break;
+        }
         if (!isRetired(i)) {
           structural = { leafIndex: i, reason: 'the entry sealed at this leaf is missing' };
           break;
         }
         retired++;
-      } else if (seenEntries.has(leaf.entry.id)) {
-        structural = { leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' };
-        break;
-      } else {
+      } else if (typeof leaf.entry.id !== 'string') {
+        if (seenEntries.has(leaf.entry.id)) {
+          structural = LEAF_HASH.test(leaf.leafHash) ? { leafIndex: i, entryId: leaf.entry.id, reason: 'entry sealed twice' } : malformedLeaf(i);
+          break;
+        }
         seenEntries.add(leaf.entry.id);
       }
-      chunk.add(leaf.leafHash, leaf.entry ? entryCanonical(leaf.entry) : undefined);
+      const id = leaf.entry && typeof leaf.entry.id === 'string' ? leaf.entry.id : null;
+      chunk.add(leaf.leafHash, id, leaf.entry ? entryCanonical(leaf.entry) : undefined);
       if (chunk.full) {
         await hasher.submit(chunk.done());
         chunk = new ChunkWriter(i + 1, chunkSize, sizes, hasher.spare());
@@ -280,9 +294,14 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[], options: V
     hasher.close();
   }
   // The first failure in leaf order, whichever half found it.
-  const mismatch = results.find((r) => r.firstMismatch >= 0)?.firstMismatch;
-  if (mismatch !== undefined && (!structural || mismatch < structural.leafIndex)) {
-    return fail({ leafIndex: mismatch, entryId: leaves[mismatch]!.entry!.id, reason: 'entry does not match its seal (altered)' });
+  // The hasher only gets the leaves before a structural failure, so one it finds comes first.
+  const failed = results.find((r) => r.firstFailure >= 0);
+  if (failed) {
+    const leafIndex = failed.firstFailure;
+    const entryId = leaves[leafIndex]!.entry!.id;
+    if (failed.failure === 'malformed') return fail(malformedLeaf(leafIndex));
+    if (failed.failure === 'twice') return fail({ leafIndex, entryId, reason: 'entry sealed twice' });
+    return fail({ leafIndex, entryId, reason: 'entry does not match its seal (altered)' });
   }
   if (structural) return fail(structural);
 
@@ -310,6 +329,8 @@ export async function verifyLog(data: LogExport, trustedKeys?: JWK[], options: V
   if (orphan) return fail({ entryId: orphan.entry.id, reason: 'entry is neither sealed nor queued for sealing (removed from the queue)' });
   return { ok: true, leaves: leaves.length, checkpoints: checkpoints.length, retired, pending };
 }
+
+const malformedLeaf = (leafIndex: number) => ({ leafIndex, reason: 'malformed leaf hash' });
 
 async function checkSignature(cp: LogExport['checkpoints'][number], keys: Map<string, JWK>): Promise<string | undefined> {
   const claims = await verifiedClaims<{ tree_size?: number; root_hash?: string }>(cp.jws, keys, CHECKPOINT_TYP);

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { entryCanonical, entryLeafHash, stableStringify, type SealedFields } from '../../src/audit/canonical.js';
-import { leafHash, nodeHash } from '../../src/audit/merkle.js';
+import { leafHash, nodeHash, nodeHashHex, prefixedLeafHashHex } from '../../src/audit/merkle.js';
 
 // The canonical form and the hashes were rewritten for speed (issue 11); entries sealed before
 // must still verify, so the output must be byte for byte what the first versions gave.
@@ -127,6 +127,30 @@ describe('entryCanonical (the fast form of the leaf bytes)', () => {
     { ...entry, basis: [{ toJSON: 'not a function', rule: 'r' }, [[], {}]] },
     // A key the entry should not carry (the sealer's queue id): the general path, same bytes.
     { ...entry, queuedId: '7' } as SealedFields,
+    // Fields written one by one since: values of unexpected types at the top level, missing
+    // fields, unicode and escapes, a set but empty client request id, nested objects with
+    // unsorted and integer-like keys, arrays with holes, numbers JSON writes oddly.
+    { ...entry, actorUsername: 42, tier: true, reason: { b: 1, a: [2, { d: null, c: 'x' }] }, breakGlass: 'yes' } as unknown as SealedFields,
+    { ...entry, action: undefined, decision: null, subjectId: undefined } as unknown as SealedFields,
+    { ...entry, seq: '42' as unknown as number },
+    { ...entry, seq: 42n as unknown as number },
+    { ...entry, seq: -0 },
+    { ...entry, reason: (() => 'f') as unknown as string, detail: { f: () => 1, s: Symbol('s') } },
+    { ...entry, reason: Symbol('r') as unknown as string },
+    { ...entry, clientRequestId: '' },
+    { ...entry, clientRequestId: undefined },
+    { ...entry, actorUsername: 'del \u007f, nul \u0000, pair 😀, lone \udc00, line \u2028', requestId: 'quote " backslash \\' },
+    { ...entry, detail: { 'é 😀': 1, 'k\ud800': 2, '"q"': 3, ' ': 4, '\u0001': 5 } },
+    {
+      ...entry,
+      basis: [{ z: { b: [{ d: 1, c: 2 }], a: -0 }, y: [NaN, Infinity, -Infinity, 1e21, -1.5e-7, 0.1] }],
+      detail: { '10': 1, '9': 2, b: 3, '01': 4, a: { '2': [], '1': {} } },
+    },
+    { ...entry, basis: [1, , 3], detail: { holes: new Array(3), undef: [undefined], mixed: [null, undefined, 'x'] } },
+    { ...entry, detail: Object.assign(Object.create(null) as object, { b: 1, a: 2 }) },
+    { ...entry, detail: { map: new Map([['a', 1]]), boxed: new String('ab'), typed: new Uint8Array([3, 4]) } },
+    // An entry with a prototype: the definition copies its own fields only.
+    Object.assign(Object.create({ inherited: 1 }) as object, entry) as SealedFields,
   ];
 
   it('gives the defined bytes for every variant, including one with a foreign key', () => {
@@ -135,5 +159,22 @@ describe('entryCanonical (the fast form of the leaf bytes)', () => {
 
   it('and so the same leaf hash as the definition', () => {
     for (const v of variants) expect(entryLeafHash(v).equals(leafHash(defined(v)))).toBe(true);
+  });
+
+  it('fails as the definition does on a value JSON cannot write', () => {
+    const bad = { ...entry, detail: { n: 1n } };
+    expect(() => defined(bad)).toThrow(TypeError);
+    expect(() => entryCanonical(bad)).toThrow(TypeError);
+  });
+});
+
+describe('hex hashing for the verifier', () => {
+  it('gives the hashes leafHash and nodeHash give', () => {
+    const a = leafHash('a');
+    const b = leafHash(Buffer.from('b'));
+    expect(prefixedLeafHashHex(Buffer.from('\0é 😀', 'utf8'))).toBe(leafHash('é 😀').toString('hex'));
+    expect(nodeHashHex(a.toString('hex'), b.toString('hex'))).toBe(nodeHash(a, b).toString('hex'));
+    // The reused buffer carries nothing from one node to the next.
+    expect(nodeHashHex(b.toString('hex'), a.toString('hex'))).toBe(nodeHash(b, a).toString('hex'));
   });
 });
