@@ -2,7 +2,7 @@ import { and, arrayContains, asc, eq, getTableColumns, inArray, isNull, or } fro
 import type { DecisionPoint } from '../../authz/decide.js';
 import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
-import type { Executor } from '../../db/client.js';
+import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { agencies, consents } from '../../db/schema/index.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors/problems.js';
 import { findSubject } from '../subjects/repository.js';
@@ -37,20 +37,30 @@ function present(row: ConsentRow & { discloser: string }) {
   };
 }
 
-async function resolveAgencies(db: Executor, slugs: string[]): Promise<string[]> {
-  if (slugs.length === 0) return [];
-  const rows = await db
-    .select({ id: agencies.id, slug: agencies.slug })
-    .from(agencies)
-    .where(and(inArray(agencies.slug, slugs), isNull(agencies.disabledAt)));
-  const unknown = slugs.filter((s) => !rows.some((r) => r.slug === s));
-  if (unknown.length)
-    throw new BadRequest(
-      'A recipient agency is unknown or disabled.',
-      unknown.map((s) => ({ path: 'recipients', message: `unknown agency ${s}` })),
-    );
-  return rows.map((r) => r.id);
-}
+// A consent recorded in one round trip: the person must exist and every recipient agency named
+// by slug must exist and be enabled, or nothing is inserted; the answer says which failed.
+// Parameters: $1 person, $2 recipient slugs, $3 recipients (as given), $4 recipient kinds,
+// $5 tiers, $6 sensitive categories, $7 purpose, $8 valid from, $9 valid until, $10 evidence,
+// $11 the recording agency, $12 the recording user.
+const INSERT_CONSENT: Statement = {
+  name: 'tiergate_insert_consent',
+  text: `WITH subj AS (SELECT id FROM subjects WHERE id = $1::uuid),
+              known AS (SELECT coalesce(array_agg(a.id), '{}') AS ids, coalesce(array_agg(a.slug), '{}') AS slugs
+                          FROM agencies a WHERE a.slug = ANY ($2::text[]) AND a.disabled_at IS NULL),
+              ins AS (INSERT INTO consents (subject_id, recipients, recipient_agency_ids, recipient_kinds, tiers, sensitive_categories, purpose,
+                                            valid_from, valid_until, evidence, agency_id, recorded_by)
+                      SELECT subj.id, $3::jsonb, known.ids, $4::text[], $5::text[], $6::text[], $7::text,
+                             $8::timestamptz, $9::timestamptz, $10::jsonb, $11::uuid, $12::uuid
+                        FROM subj, known WHERE cardinality(known.slugs) = cardinality($2::text[])
+                      RETURNING *)
+         SELECT EXISTS (SELECT 1 FROM subj) AS "subjectFound", known.slugs AS "knownSlugs",
+                ins.id, ins.subject_id AS "subjectId", ins.recipients, ins.recipient_agency_ids AS "recipientAgencyIds",
+                ins.recipient_kinds AS "recipientKinds", ins.tiers, ins.sensitive_categories AS "sensitiveCategories", ins.purpose,
+                ins.valid_from AS "validFrom", ins.valid_until AS "validUntil", ins.evidence, ins.agency_id AS "agencyId",
+                ins.recorded_by AS "recordedBy", ins.created_at AS "createdAt", ins.revoked_at AS "revokedAt", ins.revoked_by AS "revokedBy",
+                ins.revocation_reason AS "revocationReason"
+           FROM known LEFT JOIN ins ON true`,
+};
 
 const consentColumns = { ...getTableColumns(consents), discloser: agencies.slug };
 
@@ -92,28 +102,32 @@ export class ConsentService {
     if (body.disclosers && body.disclosers.some((d) => d !== principal.agency)) {
       throw new Forbidden('consent-discloser-not-own-agency', 'A consent may name only your own agency as discloser.');
     }
-    if (!(await findSubject(tx, subjectId))) throw new NotFound('subject');
     const slugs = [...new Set(body.recipients.flatMap((r) => ('agency' in r ? [r.agency] : [])))];
     const kinds = [...new Set(body.recipients.flatMap((r) => ('agencyKind' in r ? [r.agencyKind] : [])))];
-    const [row] = await tx
-      .insert(consents)
-      .values({
-        subjectId,
-        recipients: body.recipients,
-        recipientAgencyIds: await resolveAgencies(tx, slugs),
-        recipientKinds: kinds,
-        tiers: body.tiers,
-        sensitiveCategories: body.sensitiveCategories,
-        purpose: body.purpose,
-        validFrom: body.validFrom ? new Date(body.validFrom) : new Date(),
-        validUntil: body.validUntil ? new Date(body.validUntil) : null,
-        evidence: body.evidence,
-        agencyId: principal.agencyId,
-        recordedBy: principal.userId,
-      })
-      .returning();
-    note({ detail: { consentId: row!.id } });
-    return present({ ...row!, discloser: principal.agency });
+    const [row] = await runStatement<Partial<ConsentRow> & { subjectFound: boolean; knownSlugs: string[] }>(tx, INSERT_CONSENT, [
+      subjectId,
+      slugs,
+      JSON.stringify(body.recipients),
+      kinds,
+      body.tiers,
+      body.sensitiveCategories,
+      body.purpose,
+      body.validFrom ?? new Date().toISOString(),
+      body.validUntil ?? null,
+      JSON.stringify(body.evidence),
+      principal.agencyId,
+      principal.userId,
+    ]);
+    if (!row!.subjectFound) throw new NotFound('subject');
+    const unknown = slugs.filter((s) => !row!.knownSlugs.includes(s));
+    if (unknown.length)
+      throw new BadRequest(
+        'A recipient agency is unknown or disabled.',
+        unknown.map((s) => ({ path: 'recipients', message: `unknown agency ${s}` })),
+      );
+    const consent = row as ConsentRow;
+    note({ detail: { consentId: consent.id } });
+    return present({ ...consent, discloser: principal.agency });
   }
 
   /** Only a clinician of a discloser agency revokes (the data owner withdraws its own release). */
