@@ -56,7 +56,8 @@ export class AuditedRunner {
    * A read whose data and entry go in one statement (`LoggedRead.withEntry`), which is its own
    * transaction: SPEC principle 3 without BEGIN and COMMIT. `work` may first read what decides
    * the request on `db`, then calls `read` once; the entry is written with the facts noted by
-   * then, and only if the read found a row (or the read logs `always`). A refusal thrown before it is logged as in `run`.
+   * then, and only if the read found a row (or the read logs `always`). A refusal thrown before
+   * it is logged as in `run`.
    */
   async once<T>(req: Request, action: AuditAction, work: (scope: ReadScope) => Promise<T>): Promise<T> {
     const entry: AuditEntry = { requestId: req.id, actor: req.user, action, decision: 'allow' };

@@ -12,8 +12,8 @@ import { TIERS, tierRank, type Tier } from './vocabulary.js';
 
 /**
  * The one policy decision point. Routes declare `authorize(action, type)` (a check by type,
- * before the database is touched); services call `decideFromContext` and `assertAllowed` for decisions
- * about one person or one record, after loading it. Nothing else decides access.
+ * before the database is touched); services call `decideFromContext` and `assertAllowed` for
+ * decisions about one person or one record, after loading it. Nothing else decides access.
  */
 export class DecisionPoint {
   constructor(
@@ -44,7 +44,7 @@ export class DecisionPoint {
     }
   }
 
-  /** The tier of one person's record this principal gets now, why, and which entries it may see, from the context the caller read. */
+  /** The tier of one person's record this principal gets now, why, and which entries it may see, from its context. */
   decideFromContext(principal: Principal, context: SubjectContext): TierDecision {
     const { subjectId } = context;
     const { ability, bases, entryGrants } = compileAbility(this.policy, principal, context);

@@ -1,4 +1,4 @@
-import { and, arrayContains, asc, eq, getTableColumns, inArray, isNull, or } from 'drizzle-orm';
+import { and, arrayContains, asc, eq, getTableColumns, isNull, or } from 'drizzle-orm';
 import type { DecisionPoint } from '../../authz/decide.js';
 import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';

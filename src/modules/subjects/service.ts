@@ -25,9 +25,10 @@ export class SubjectService {
 
   /**
    * The record read. What decides it (the context, and the facts of the person's entries) is read
-   * first, in one statement (`ridden`: already read with the principal); the decision point picks the entries to carry, so the log entry is
-   * then known in full, and the data that leaves (person, flags, those entries' content) is read
-   * with it in one statement. No entry's content is read unless the policy released it.
+   * first, in one statement (`ridden`: already read with the principal); the decision point picks
+   * the entries to carry, so the log entry is then known in full, and the data that leaves
+   * (person, flags, those entries' content) is read with it in one statement. No entry's content
+   * is read unless the policy released it.
    */
   async read({ db, note, read }: ReadScope, principal: Principal, id: string, ridden?: repo.RiddenRecordContext) {
     note({ subjectId: id });
