@@ -60,7 +60,8 @@ export class DecisionPoint {
     const asEntry = (entry: EntryFacts) => as('Entry', { ...entry, subjectId } as Record<string, unknown>);
     return {
       entryGrants,
-      canSeeEntry: (entry) => ability.can('read', asEntry(entry)),
+      // The grants narrow (a plain test, as the SQL filter does); the policy decides on what is left.
+      canSeeEntry: (entry) => entryGrants.some((g) => grantCovers(g, entry)) && ability.can('read', asEntry(entry)),
       // The access block describes exactly what is carried: a tier reached only through the
       // caller's own or authored entries is named with that basis (SPEC principle 2).
       describe: (carried) => {
@@ -91,6 +92,19 @@ export class DecisionPoint {
   }
 }
 
+/**
+ * Whether a grant could release this entry: the same test as the record statement's SQL filter.
+ * It only narrows what the CASL rules (built from the same grants) are asked; it never releases.
+ */
+function grantCovers(g: EntryGrant, entry: EntryFacts): boolean {
+  return (
+    (g.tiers as string[]).includes(entry.tier) &&
+    (!g.agencyIds || g.agencyIds.includes(entry.agencyId)) &&
+    (!g.authorUserId || g.authorUserId === entry.authorUserId) &&
+    entry.sensitivity.every((c) => (g.categories as string[]).includes(c))
+  );
+}
+
 /** What the policy needs to know of one entry. */
 export interface EntryFacts {
   tier: string;
@@ -107,7 +121,7 @@ export interface AccessBlock {
 }
 
 export interface TierDecision {
-  /** The grounds on which entries are released, for the SQL filter; `canSeeEntry` re-checks every row. */
+  /** The grounds on which entries are released, for the SQL filter; `canSeeEntry` checks every row against them and the policy. */
   entryGrants: EntryGrant[];
   canSeeEntry(entry: EntryFacts): boolean;
   /** The `access` block for a response that carries `carried` (entries `canSeeEntry` allowed). */

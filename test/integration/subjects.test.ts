@@ -253,6 +253,39 @@ describe('GET /v1/subjects?name=&dob=', () => {
   });
 });
 
+// A long record has its entries' facts read after the decision, narrowed by the grants (more
+// than 64 entries; fewer come with the policy context): the same entries must come out.
+describe('GET /v1/subjects/:id of a long record', () => {
+  it('carries exactly the entries the policy releases, whoever reads', async () => {
+    const person = await createSubject(t.deps.db, mhClinician, { givenName: 'Long', familyName: 'Record', birthDate: '1970-07-07' });
+    const mhIntermediate: { id: string; marker: string }[] = [];
+    const mhFull: { id: string; marker: string }[] = [];
+    const hospital: { id: string; marker: string }[] = [];
+    for (let i = 0; i < 35; i++) mhIntermediate.push(await createEntry(t.deps.db, person.id, mhClinician, 'intermediate'));
+    for (let i = 0; i < 30; i++) mhFull.push(await createEntry(t.deps.db, person.id, mhClinician, 'full'));
+    for (let i = 0; i < 5; i++) hospital.push(await createEntry(t.deps.db, person.id, hospClinician, 'intermediate'));
+    await createConsent(t.deps.db, person.id, mhClinician, { kinds: ['police'] });
+    const ids = (xs: { id: string }[]) => xs.map((x) => x.id).sort();
+    const markers = (xs: { marker: string }[]) => xs.map((x) => x.marker);
+
+    const byClerk = await request(t.app).get(`/v1/subjects/${person.id}`).set(bearer(clerk));
+    expect(byClerk.status, byClerk.text).toBe(200);
+    expect(byClerk.body.subject.entries.map((e: { id: string }) => e.id).sort()).toEqual(ids(mhIntermediate));
+    expectNoMarkers(byClerk, [...markers(mhFull), ...markers(hospital)]);
+    expect(byClerk.body.access).toMatchObject({ tier: 'intermediate', withheld: ['full'] });
+    const [entry] = await logOf(byClerk);
+    expect(((entry!.detail as { entries: { id: string }[] }).entries.map((e) => e.id) ?? []).sort()).toEqual(ids(mhIntermediate));
+
+    const byAuthor = await request(t.app).get(`/v1/subjects/${person.id}`).set(bearer(mhClinician));
+    expect(byAuthor.body.subject.entries.map((e: { id: string }) => e.id).sort()).toEqual(ids([...mhIntermediate, ...mhFull]));
+    expectNoMarkers(byAuthor, markers(hospital));
+
+    const byDispatcher = await request(t.app).get(`/v1/subjects/${person.id}`).set(bearer(dispatcher));
+    expect(byDispatcher.body.subject.entries).toEqual([]);
+    expectNoMarkers(byDispatcher, [...markers(mhIntermediate), ...markers(mhFull), ...markers(hospital)]);
+  });
+});
+
 describe('GET /v1/subjects/:id', () => {
   let subject: { id: string };
   let inter: { marker: string };

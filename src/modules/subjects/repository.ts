@@ -43,11 +43,24 @@ const FIND_SUBJECT: Statement = {
 // The person and their flags: the data of a risk-flag lookup, read with its log entry.
 const SUBJECT_FLAGS = loggedRead('tiergate_subject_flags', `SELECT ${SUBJECT_COLUMNS}, ${FLAGS_JSON} FROM subjects s WHERE s.id = $1::uuid`, 1);
 // The facts the policy needs of each of the person's entries, oldest first: no content, nothing
-// that leaves. The decision point, not SQL, picks which entries are carried.
+// that leaves. The decision point, not SQL, picks which entries are carried. A person with more
+// than FACTS_WITH_CONTEXT entries gets null here: for a long record, reading and checking the facts
+// of entries no grant releases costs more than the round trip of the grants' own query
+// (ENTRY_FACTS, after the decision).
+const FACTS_WITH_CONTEXT = 64;
 const entryFactsColumn = (subject: string) => `
-  (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
-                                              'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
-     FROM clinical_entries e WHERE e.subject_id = ${subject}) AS "entryFacts"`;
+  (SELECT CASE WHEN (SELECT count(*) FROM clinical_entries c WHERE c.subject_id = ${subject}) <= ${FACTS_WITH_CONTEXT} THEN
+     (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
+                                                 'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
+        FROM clinical_entries e WHERE e.subject_id = ${subject}) END) AS "entryFacts"`;
+// The facts of the entries some grant releases, for a long record.
+const ENTRY_FACTS: Statement = {
+  name: 'tiergate_entry_facts',
+  text: `SELECT e.id, e.kind, e.tier, e.sensitivity, e.agency_id AS "agencyId", e.created_by AS "authorUserId"
+           FROM clinical_entries e
+          WHERE e.subject_id = $1::uuid AND ${grantsAllow(2)}
+          ORDER BY e.created_at, e.id`,
+};
 // What decides a record read, in one round trip: whether the person is known, the policy's
 // context, and the facts of the person's entries.
 const RECORD_CONTEXT: Statement = {
@@ -65,7 +78,7 @@ export const RECORD_CONTEXT_RIDER: PrincipalRider = {
     ${contextColumns({ subject: '$4::uuid', user: 'u.id', agency: 'a.id', kind: 'a.kind', now: '$5::timestamptz' })},
     ${entryFactsColumn('$4::uuid')}`,
 };
-export type RiddenRecordContext = ContextColumns & { contextSubjectId: string; subjectFound: boolean; entryFacts: EntryFactsRow[] };
+export type RiddenRecordContext = ContextColumns & { contextSubjectId: string; subjectFound: boolean; entryFacts: EntryFactsRow[] | null };
 // The record's data: the person, their flags and the entries the policy let through (by id, and
 // the grants' filter again), read with the log entry that names those entries.
 const RECORD = loggedRead(
@@ -112,16 +125,24 @@ export async function readSubjectWithFlags(read: ReadScope['read'], id: string) 
 export type EntryFactsRow = EntryFacts & { id: string; kind: string };
 
 /**
- * The policy's context for `principal` on the person and the facts of all the person's entries;
- * undefined for an unknown person. `ridden` is the same read with the principal (used when it is
- * for this person).
+ * The policy's context for `principal` on the person and the facts of all the person's entries
+ * (undefined for a long record: see `listEntryFacts`); undefined for an unknown person. `ridden`
+ * is the same read with the principal (used when it is for this person).
  */
 export async function findRecordContext(db: Executor, principal: Principal, id: string, ridden?: RiddenRecordContext) {
-  if (ridden?.contextSubjectId === id) {
-    return ridden.subjectFound ? { context: contextFromColumns(id, ridden), entries: ridden.entryFacts } : undefined;
-  }
-  const [row] = await runStatement<ContextColumns & { entryFacts: EntryFactsRow[] }>(db, RECORD_CONTEXT, [id, ...contextParams(principal, new Date())]);
-  return row && { context: contextFromColumns(id, row), entries: row.entryFacts };
+  const row =
+    ridden?.contextSubjectId === id
+      ? ridden.subjectFound
+        ? ridden
+        : undefined
+      : (await runStatement<ContextColumns & { entryFacts: EntryFactsRow[] | null }>(db, RECORD_CONTEXT, [id, ...contextParams(principal, new Date())]))[0];
+  return row && { context: contextFromColumns(id, row), entries: row.entryFacts ?? undefined };
+}
+
+/** The facts of the person's entries that some grant releases (the decision point checks each). No grant, no query. */
+export async function listEntryFacts(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<EntryFactsRow[]> {
+  if (grants.length === 0) return [];
+  return runStatement<EntryFactsRow>(db, ENTRY_FACTS, [subjectId, grantsFilter(grants)]);
 }
 
 export interface RecordEntry {

@@ -25,17 +25,18 @@ export class SubjectService {
 
   /**
    * The record read. What decides it (the context, and the facts of the person's entries) is read
-   * first, in one statement (`ridden`: already read with the principal); the decision point picks
-   * the entries to carry, so the log entry is then known in full, and the data that leaves
-   * (person, flags, those entries' content) is read with it in one statement. No entry's content
-   * is read unless the policy released it.
+   * first, in one statement (`ridden`: already read with the principal; a long record's facts in
+   * a second, narrowed by the grants); the decision point picks the entries to carry, so the log
+   * entry is then known in full, and the data that leaves (person, flags, those entries' content)
+   * is read with it in one statement. No entry's content is read unless the policy released it.
    */
   async read({ db, note, read }: ReadScope, principal: Principal, id: string, ridden?: repo.RiddenRecordContext) {
     note({ subjectId: id });
     const found = await repo.findRecordContext(db, principal, id, ridden);
     if (!found) throw new NotFound('subject');
     const decision = this.pdp.decideFromContext(principal, found.context);
-    const carried = found.entries.filter((e) => decision.canSeeEntry(e));
+    const facts = found.entries ?? (await repo.listEntryFacts(db, id, decision.entryGrants));
+    const carried = facts.filter((e) => decision.canSeeEntry(e));
     const access = decision.describe(carried);
     note({
       tier: access.tier,
