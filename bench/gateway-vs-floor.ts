@@ -59,7 +59,41 @@ const db = await scratchDatabase();
 // The baseline gateway gets a database of its own: two gateways on one database would each seal
 // the other's entries, and the sealing would count against whichever won the sealer's lock.
 const baselineDb = args.baseline ? await scratchDatabase() : undefined;
-const pathIn = (target: typeof db, path: string) => path.replace('{ada}', target.ids.ada).replace('{edsger}', target.ids.edsger);
+// A person with a long record (LONG_ENTRIES entries of Harbor MH, one in ten intermediate, and a
+// consent for the police), for the `record-long` scenario only: it says what a read costs when
+// most of a record is withheld. Not in the default run.
+const LONG_ENTRIES = 300;
+const wantsLong = args.only?.split(',').includes('record-long') ?? false;
+async function longRecordOf(target: typeof db): Promise<string> {
+  if (!wantsLong) return '';
+  const pool = (target.owner.db as unknown as { $client: { query(q: string, v?: unknown[]): Promise<{ rows: { id: string }[] }> } }).$client;
+  const harbor = `(SELECT id FROM agencies WHERE slug = 'harbor-mh')`;
+  const author = `(SELECT id FROM users WHERE username = 'clinician@harbor-mh')`;
+  const [person] = (
+    await pool.query(
+      `INSERT INTO subjects (given_name, family_name, birth_date, sex, agency_id, created_by)
+       VALUES ('Longa', 'Record', '1970-07-07', 'female', ${harbor}, ${author}) RETURNING id`,
+    )
+  ).rows;
+  await pool.query(
+    `INSERT INTO clinical_entries (subject_id, kind, tier, sensitivity, summary, content, agency_id, created_by)
+     SELECT $1, 'note', CASE WHEN g % 10 = 0 THEN 'intermediate' ELSE 'full' END, '{}', 'note ' || g, jsonb_build_object('text', repeat('x', 200)), ${harbor}, ${author}
+       FROM generate_series(1, $2::int) g`,
+    [person!.id, LONG_ENTRIES],
+  );
+  await pool.query(
+    `INSERT INTO consents (subject_id, recipients, recipient_agency_ids, recipient_kinds, tiers, sensitive_categories, purpose, valid_from, evidence, agency_id, recorded_by)
+     VALUES ($1, '[{"agencyKind":"police"}]', '{}', '{police}', '{intermediate}', '{}', 'crisis-response', now() - interval '1 day', '{"form":"written"}', ${harbor}, ${author})`,
+    [person!.id],
+  );
+  return person!.id;
+}
+const longIds = new Map([[db, await longRecordOf(db)], ...(baselineDb ? [[baselineDb, await longRecordOf(baselineDb)] as const] : [])]);
+const pathIn = (target: typeof db, path: string) =>
+  path
+    .replace('{ada}', target.ids.ada)
+    .replace('{edsger}', target.ids.edsger)
+    .replace('{long}', longIds.get(target) ?? '');
 const consentBody = JSON.stringify({
   recipients: [{ agency: 'metro-police' }],
   tiers: ['intermediate'],
@@ -86,6 +120,15 @@ const scenarios: Scenario[] = [
     status: 200,
   },
   {
+    name: 'record-long',
+    label: `clerk: GET /v1/subjects/:id (${LONG_ENTRIES} entries, a tenth released by consent)`,
+    user: 'clerk@metro-police',
+    method: 'GET',
+    gateway: '/v1/subjects/{long}',
+    floor: `/floor/subjects/${db.ids.ada}`,
+    status: 200,
+  },
+  {
     name: 'search',
     label: 'clerk: GET /v1/subjects?name=&dob=',
     user: 'clerk@metro-police',
@@ -105,7 +148,7 @@ const scenarios: Scenario[] = [
     body: consentBody,
     status: 201,
   },
-].filter((s) => !args.only || args.only.split(',').includes(s.name)) as Scenario[];
+].filter((s) => (args.only ? args.only.split(',').includes(s.name) : s.name !== 'record-long')) as Scenario[];
 
 interface Measured {
   rps: number;
