@@ -49,7 +49,7 @@ const SUBJECT_FLAGS = loggedRead('tiergate_subject_flags', `SELECT ${SUBJECT_COL
 // (ENTRY_FACTS, after the decision).
 const FACTS_WITH_CONTEXT = 64;
 const entryFactsColumn = (subject: string) => `
-  (SELECT CASE WHEN (SELECT count(*) FROM clinical_entries c WHERE c.subject_id = ${subject}) <= ${FACTS_WITH_CONTEXT} THEN
+  (SELECT CASE WHEN (SELECT count(*) FROM clinical_entries counted WHERE counted.subject_id = ${subject}) <= ${FACTS_WITH_CONTEXT} THEN
      (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
                                                  'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
         FROM clinical_entries e WHERE e.subject_id = ${subject}) END) AS "entryFacts"`;
