@@ -78,7 +78,9 @@ export const RECORD_CONTEXT_RIDER: PrincipalRider = {
     ${contextColumns({ subject: '$4::uuid', user: 'u.id', agency: 'a.id', kind: 'a.kind', now: '$5::timestamptz' })},
     ${entryFactsColumn('$4::uuid')}`,
 };
-export type RiddenRecordContext = ContextColumns & { contextSubjectId: string; subjectFound: boolean; entryFacts: EntryFactsRow[] | null };
+/** A record's context row: the policy context and its entries' facts (null for a long record). */
+type RecordContextRow = ContextColumns & { entryFacts: EntryFactsRow[] | null };
+export type RiddenRecordContext = RecordContextRow & { contextSubjectId: string; subjectFound: boolean };
 // The record's data: the person, their flags and the entries the policy let through (by id, and
 // the grants' filter again), read with the log entry that names those entries.
 const RECORD = loggedRead(
@@ -130,12 +132,9 @@ export type EntryFactsRow = EntryFacts & { id: string; kind: string };
  * is the same read with the principal (used when it is for this person).
  */
 export async function findRecordContext(db: Executor, principal: Principal, id: string, ridden?: RiddenRecordContext) {
-  const row =
-    ridden?.contextSubjectId === id
-      ? ridden.subjectFound
-        ? ridden
-        : undefined
-      : (await runStatement<ContextColumns & { entryFacts: EntryFactsRow[] | null }>(db, RECORD_CONTEXT, [id, ...contextParams(principal, new Date())]))[0];
+  let row: RecordContextRow | undefined;
+  if (ridden?.contextSubjectId === id) row = ridden.subjectFound ? ridden : undefined;
+  else [row] = await runStatement<RecordContextRow>(db, RECORD_CONTEXT, [id, ...contextParams(principal, new Date())]);
   return row && { context: contextFromColumns(id, row), entries: row.entryFacts ?? undefined };
 }
 
