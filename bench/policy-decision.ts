@@ -18,6 +18,7 @@ const doctor: Principal = {
   agencyId: randomUUID(),
   agency: 'city-hospital',
   agencyKind: 'hospital',
+  amr: ['pwd'],
   role: 'clinician',
   jti: randomUUID(),
 };

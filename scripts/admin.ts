@@ -20,8 +20,8 @@ import {
   registerClientBody,
   roleName,
 } from '../src/modules/admin/schemas.js';
-import { AdminService } from '../src/modules/admin/service.js';
-import { auditedCli, operatorName } from './audited-cli.js';
+import { AdminService, type Operator } from '../src/modules/admin/service.js';
+import { auditedCli } from './audited-cli.js';
 import { openFromEnvironment } from './database.js';
 
 const USAGE = `usage: npm run admin -- [--json] <command> [arguments]
@@ -41,6 +41,8 @@ const USAGE = `usage: npm run admin -- [--json] <command> [arguments]
   keys:rotate
   keys:list
 
+  --operator <username>   the operator account asking (or TIERGATE_OPERATOR): required for
+                          every change a compliance officer approves or reviews, which it names
   --json  print the result as JSON instead of text`;
 
 class UsageError extends Error {}
@@ -53,7 +55,7 @@ interface Command {
   /** Argument names; a trailing `?` marks an optional one. */
   args: string[];
   action: AuditAction;
-  run(service: AdminService, scope: AuditScope, args: string[]): Promise<unknown>;
+  run(service: AdminService, scope: AuditScope, args: string[], operator: Operator): Promise<unknown>;
   print: Print;
 }
 
@@ -112,13 +114,14 @@ const COMMANDS: Record<string, Command> = {
   'agency:disable': {
     args: ['slug'],
     action: A.adminAgencyDisable,
-    run: (s, scope, [slug]) => s.disableAgency(scope, parseInput(agencySlug, slug), undefined),
-    print: (a: Agency) => `agency ${a.slug} disabled at ${fmt(a.disabledAt)}; its users' and clients' tokens stop working now`,
+    run: (s, scope, [slug], op) => s.disableAgency(scope, parseInput(agencySlug, slug), op),
+    print: (a: Agency & { approvalId?: string }) =>
+      `agency ${a.slug} disabled at ${fmt(a.disabledAt)}; its users' and clients' tokens stop working now${a.approvalId ? `\nqueued for a compliance officer's review (approval ${a.approvalId})` : ''}`,
   },
   'user:invite': {
     args: ['username', 'agencySlug', 'role'],
     action: A.adminUserInvite,
-    run: (s, scope, [username, agency, role]) => s.inviteUser(scope, parseInput(inviteUserBody, { username, agency, role }), undefined),
+    run: (s, scope, [username, agency, role], op) => s.inviteUser(scope, parseInput(inviteUserBody, { username, agency, role }), op),
     print: (u: Invited) => `invited ${u.username} (${u.role} at ${u.agency}) ${u.id}\n${enrolmentLines(u)}${pendingLine(u)}`,
   },
   'user:list': {
@@ -130,7 +133,7 @@ const COMMANDS: Record<string, Command> = {
   'user:role': {
     args: ['username', 'role'],
     action: A.adminUserRole,
-    run: (s, scope, [username, role]) => s.setUserRole(scope, { username: parseInput(existingUsername, username) }, parseInput(roleName, role), undefined),
+    run: (s, scope, [username, role], op) => s.setUserRole(scope, { username: parseInput(existingUsername, username) }, parseInput(roleName, role), op),
     print: (u: User & { pendingRole?: string; approvalId?: string }) =>
       u.pendingRole
         ? `${u.username} stays ${u.role} at ${u.agency}; the change to ${u.pendingRole} waits for a compliance officer (approval ${u.approvalId})`
@@ -139,29 +142,32 @@ const COMMANDS: Record<string, Command> = {
   'user:disable': {
     args: ['username'],
     action: A.adminUserDisable,
-    run: (s, scope, [username]) => s.disableUser(scope, { username: parseInput(existingUsername, username) }, undefined),
-    print: (u: User) => `user ${u.username} disabled at ${fmt(u.disabledAt)}; their tokens stop working now`,
+    run: (s, scope, [username], op) => s.disableUser(scope, { username: parseInput(existingUsername, username) }, op),
+    print: (u: User & { approvalId?: string }) =>
+      `user ${u.username} disabled at ${fmt(u.disabledAt)}; their tokens stop working now${u.approvalId ? `\nqueued for a compliance officer's review (approval ${u.approvalId})` : ''}`,
   },
   'user:reset-mfa': {
     args: ['username'],
     action: A.adminUserResetMfa,
-    run: (s, scope, [username]) => s.resetMfa(scope, { username: parseInput(existingUsername, username) }, undefined),
-    print: (u: Invited) =>
-      `second factor of ${u.username} reset; they re-enrol with the code and their current password, which does not change\n${enrolmentLines(u)}`,
+    run: (s, scope, [username], op) => s.resetMfa(scope, { username: parseInput(existingUsername, username) }, op),
+    print: (u: Invited | (User & { approvalId: string })) =>
+      'enrolmentCode' in u
+        ? `second factor of ${u.username} reset; they re-enrol with the code and their current password, which does not change\n${enrolmentLines(u)}${pendingLine(u).replace('takes effect only when a compliance officer approves it', 'queued for a compliance officer’s review')}`
+        : `resetting the second factor of ${u.username} waits for a compliance officer (approval ${u.approvalId}), who hands them the new code`,
   },
   'client:register': {
     args: ['clientId', 'agencySlug', 'role', 'jwks-file.json'],
     action: A.adminClientRegister,
-    run: (s, scope, [id, agency, role, file]) =>
-      s.registerClient(scope, parseInput(registerClientBody, { clientId: id, agency, role, jwks: readJwks(file!) }), undefined),
+    run: (s, scope, [id, agency, role, file], op) =>
+      s.registerClient(scope, parseInput(registerClientBody, { clientId: id, agency, role, jwks: readJwks(file!) }), op),
     print: (c: Client & { approvalId?: string }) =>
       `registered client ${c.clientId} (${c.role} at ${c.agency}) with keys ${c.keys.map((k) => k.kid).join(', ')}${pendingLine(c)}`,
   },
   'client:users': {
     args: ['clientId', 'users?'],
     action: A.adminClientUsers,
-    run: (s, scope, [id, list]) =>
-      s.setClientUsers(scope, parseInput(clientId, id), parseInput(clientUsersBody, { users: list ? list.split(',').filter(Boolean) : [] }).users, undefined),
+    run: (s, scope, [id, list], op) =>
+      s.setClientUsers(scope, parseInput(clientId, id), parseInput(clientUsersBody, { users: list ? list.split(',').filter(Boolean) : [] }).users, op),
     print: (c: Client & { approvalId: string; pendingAllowedUserIds: string[] }) =>
       `client ${c.clientId} may act for ${c.pendingAllowedUserIds.length} user(s) once a compliance officer approves (approval ${c.approvalId})`,
   },
@@ -174,8 +180,9 @@ const COMMANDS: Record<string, Command> = {
   'client:disable': {
     args: ['clientId'],
     action: A.adminClientDisable,
-    run: (s, scope, [id]) => s.disableClient(scope, parseInput(clientId, id)),
-    print: (c: Client) => `client ${c.clientId} disabled at ${fmt(c.disabledAt)}; its tokens stop working now`,
+    run: (s, scope, [id], op) => s.disableClient(scope, parseInput(clientId, id), op),
+    print: (c: Client & { approvalId?: string }) =>
+      `client ${c.clientId} disabled at ${fmt(c.disabledAt)}; its tokens stop working now${c.approvalId ? `\nqueued for a compliance officer's review (approval ${c.approvalId})` : ''}`,
   },
   'keys:rotate': {
     args: [],
@@ -195,9 +202,17 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-function parseArgv(argv: string[]): { json: boolean; name: string; command: Command; args: string[] } {
+function parseArgv(argv: string[]): { json: boolean; operator?: string; name: string; command: Command; args: string[] } {
   const json = argv.includes('--json');
-  const [name, ...args] = argv.filter((a) => a !== '--json');
+  const rest = argv.filter((a) => a !== '--json');
+  const at = rest.indexOf('--operator');
+  let operator = process.env.TIERGATE_OPERATOR || undefined;
+  if (at >= 0) {
+    operator = rest[at + 1];
+    if (!operator || operator.startsWith('--')) throw new UsageError('--operator takes a username');
+    rest.splice(at, 2);
+  }
+  const [name, ...args] = rest;
   if (!name || name === 'help' || name === '--help' || name === '-h') throw new UsageError('');
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command: ${name}`);
@@ -205,7 +220,7 @@ function parseArgv(argv: string[]): { json: boolean; name: string; command: Comm
   if (args.length < required || args.length > command.args.length) {
     throw new UsageError(`${name} takes ${command.args.map((a) => (a.endsWith('?') ? `[${a.slice(0, -1)}]` : `<${a}>`)).join(' ') || 'no arguments'}`);
   }
-  return { json, name, command, args };
+  return { json, ...(operator ? { operator } : {}), name, command, args };
 }
 
 async function main(): Promise<number> {
@@ -219,15 +234,13 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  const service = new AdminService(loadPolicy(), {
-    keyEncryptionKey: config.keyEncryptionKey,
-    tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
-    cliOperator: operatorName(),
-  });
+  const service = new AdminService(loadPolicy(), { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const database = await openFromEnvironment({ max: 1 });
   try {
-    const { command, args, json } = parsed;
-    const result = await auditedCli(database.db, command.action, (scope) => command.run(service, scope, args));
+    const { command, args, json, operator } = parsed;
+    const result = await auditedCli(database.db, command.action, async (scope) =>
+      command.run(service, scope, args, operator === undefined ? undefined : await service.cliOperator(scope.tx, operator)),
+    );
     console.log(json ? JSON.stringify(result, null, 2) : command.print(result as never));
     return 0;
   } catch (err) {

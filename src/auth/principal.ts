@@ -9,6 +9,8 @@ export interface Principal {
   agencyKind: AgencyKind;
   role: string;
   jti: string;
+  /** How the user authenticated (RFC 8176 values from the token): `mfa` when a second factor was used. */
+  amr: string[];
   /** The machine client that holds the token, acting alone or for this user. */
   clientId?: string;
   /**

@@ -107,6 +107,7 @@ function principalOf(row: PrincipalRow, claims: AccessTokenClaims): Principal {
     agencyKind: row.agencyKind as AgencyKind,
     role: row.role,
     jti: claims.jti,
+    amr: claims.amr ?? [],
     ...(claims.client_id !== undefined ? { clientId: claims.client_id } : {}),
     ...(clientRole !== undefined ? { clientRole } : {}),
   };

@@ -7,7 +7,7 @@ import { Forbidden } from '../errors/problems.js';
 import { compileAbility, TIER_RULES, tierField, type Action, type EntryGrant, type SubjectType } from './ability.js';
 import type { SubjectContext } from './context.js';
 import { redisclosureNotices, type Notice } from './notices.js';
-import type { Policy } from './policy.js';
+import { roleRule, type Policy } from './policy.js';
 import { TIERS, tierRank, type Tier } from './vocabulary.js';
 
 /**
@@ -19,7 +19,31 @@ export class DecisionPoint {
   constructor(
     readonly policy: Policy,
     private readonly runner: AuditedRunner,
+    private readonly options: { approverNeedsSecondFactor: boolean } = { approverNeedsSecondFactor: true },
   ) {}
+
+  /**
+   * Who may decide a four-eyes request (SPEC principle 14). Independence is structural, not a
+   * role checked at the moment: the decider is a person (never a machine client, whatever its
+   * role), signed in with a second factor (outside demo mode), whose role audits and does not
+   * administer, whose own account was made an approver by another compliance officer's
+   * approval (or is the deployment's bootstrap auditor, or audited before the rule), and who
+   * neither asked for the change nor is its subject. Throws Forbidden naming the failed rule.
+   */
+  assertMayDecide(principal: Principal, decider: DeciderFacts | undefined, approval: ApprovalFacts): void {
+    const permissions = roleRule(this.policy, principal.agencyKind, principal.role)?.permissions ?? [];
+    if (principal.clientId !== undefined || decider?.kind !== 'person') throw new Forbidden('approver-not-a-person');
+    if (!permissions.includes('audit') || permissions.includes('admin')) throw new Forbidden('approver-administers');
+    if (this.options.approverNeedsSecondFactor && !principal.amr.includes('mfa')) throw new Forbidden('approver-without-second-factor');
+    const approved =
+      decider.approverBasis === 'bootstrap' ||
+      decider.approverBasis === 'pre-existing' ||
+      (decider.approverBasis === 'approval' && decider.basisStatus === 'approved' && decider.basisDecidedBy !== null && decider.basisDecidedBy !== principal.userId);
+    if (decider.disabled || !approved) throw new Forbidden('approver-not-approved');
+    if (approval.requestedBy === null) throw new Forbidden('requester-unknown');
+    if (approval.requestedBy === principal.userId) throw new Forbidden('approver-requested');
+    if (approval.targetUserIds.includes(principal.userId)) throw new Forbidden('approver-is-subject');
+  }
 
   /** Route guard: can this principal's role do `action` on `type` at all? Refusals are logged. */
   authorize(action: Action, type: SubjectType, auditAction: AuditAction): RequestHandler {
@@ -103,6 +127,22 @@ function grantCovers(g: EntryGrant, entry: EntryFacts): boolean {
     (!g.authorUserId || g.authorUserId === entry.authorUserId) &&
     entry.sensitivity.every((c) => (g.categories as string[]).includes(c))
   );
+}
+
+/** The deciding account as stored: its kind and why it may decide (`users.approver_basis`). */
+export interface DeciderFacts {
+  kind: string;
+  disabled: boolean;
+  approverBasis: string | null;
+  /** Who decided the approval that made this account an approver, and how. */
+  basisDecidedBy: string | null;
+  basisStatus: string | null;
+}
+
+/** The request being decided: who asked, and whose account it changes. */
+export interface ApprovalFacts {
+  requestedBy: string | null;
+  targetUserIds: string[];
 }
 
 /** What the policy needs to know of one entry. */

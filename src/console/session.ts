@@ -102,7 +102,7 @@ export function identify(deps: AppDeps): RequestHandler {
       }
       const exp = (decodeJwt(s.token).exp ?? 0) * 1000;
       if (exp - Date.now() < REFRESH_BEFORE_MS) {
-        const { jti: _jti, ...who } = principal;
+        const { jti: _jti, amr: _amr, ...who } = principal;
         const fresh = await issueToken(deps, req, who, s.amr ?? ['pwd']);
         s.token = fresh.access_token;
         principal = { ...principal, jti: decodeJwt(fresh.access_token).jti! };

@@ -16,7 +16,7 @@ import {
   setRoleBody,
   userParams,
 } from '../modules/admin/schemas.js';
-import { approvalsQuery, decisionBody } from '../modules/audit/approvals.js';
+import { approvalsQuery, decisionBody } from '../modules/approvals/routes.js';
 import { queueQuery, reviewBody } from '../modules/audit/break-glass-review.js';
 import { consistencyQuery, proofQuery } from '../modules/audit/checkpoints.js';
 import { disclosuresQuery } from '../modules/audit/disclosures.js';

@@ -95,7 +95,17 @@ describe('admin CLI', { timeout: 240_000 }, () => {
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toMatch(/^created agency metro-police \(police\) [0-9a-f-]{36}$/m);
 
-    const invited = await cli('user:invite', 'clerk@metro-police', 'metro-police', 'records_staff');
+    // The operators' own accounts take effect at once; a change that waits names its operator.
+    expect((await cli('agency:create', 'gateway', 'gateway', 'Gateway')).code).toBe(0);
+    const operator = await cli('user:invite', 'ops@gateway', 'gateway', 'admin');
+    expect(operator.code, operator.stderr).toBe(0);
+    const anonymous = await cli('user:invite', 'clerk@metro-police', 'metro-police', 'records_staff');
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toContain('--operator');
+    const notAnOperator = await cli('--operator', 'nobody@gateway', 'user:invite', 'clerk@metro-police', 'metro-police', 'records_staff');
+    expect(notAnOperator.code).toBe(1);
+    expect(notAnOperator.stderr).toContain('operator: not an operator');
+    const invited = await cli('--operator', 'ops@gateway', 'user:invite', 'clerk@metro-police', 'metro-police', 'records_staff');
     expect(invited.code, invited.stderr).toBe(0);
     expect(invited.stdout).toContain('invited clerk@metro-police (records_staff at metro-police)');
     const code = CODE.exec(invited.stdout)?.[1];
@@ -115,17 +125,22 @@ describe('admin CLI', { timeout: 240_000 }, () => {
 
     await inspect(async (query, database) => {
       // Each change wrote one access-log entry: no actor, the operator in the detail, a cli: request id.
-      const log = await query("select request_id, actor_user_id, action, decision, detail from access_log where request_id like 'cli:%' order by seq");
-      expect(log.map((r) => r.action)).toEqual(['admin.agency.create', 'admin.user.invite']);
+      const log = await query(
+        "select request_id, actor_user_id, action, decision, detail from access_log where request_id like 'cli:%' and decision = 'allow' order by seq",
+      );
+      expect(log.map((r) => r.action)).toEqual(['admin.agency.create', 'admin.agency.create', 'admin.user.invite', 'admin.user.invite']);
       for (const entry of log) {
         expect(entry).toMatchObject({ actor_user_id: null, decision: 'allow', detail: expect.objectContaining({ operator: 'ops-tester' }) });
         expect(entry.request_id).toMatch(/^cli:[0-9a-f-]{36}$/);
         expect(JSON.stringify(entry)).not.toContain(code);
       }
-      const users = await query('select u.role, u.password_hash, u.enrolment_code_hash, u.approval, a.kind from users u join agencies a on a.id = u.agency_id');
+      const users = await query(
+        "select u.role, u.password_hash, u.enrolment_code_hash, u.approval, a.kind from users u join agencies a on a.id = u.agency_id where a.kind <> 'gateway'",
+      );
       expect(users).toEqual([{ role: 'records_staff', password_hash: '!', enrolment_code_hash: hashCode(code!), approval: 'pending', kind: 'police' }]);
+      const [ops] = await query("select id from users where username = 'ops@gateway'");
       expect(await query('select id, kind, status, requested_by, requested_by_name from approvals')).toEqual([
-        { id: approvalId, kind: 'user.invite', status: 'pending', requested_by: null, requested_by_name: 'cli:ops-tester' },
+        { id: approvalId, kind: 'user.invite', status: 'pending', requested_by: ops!.id, requested_by_name: 'ops@gateway' },
       ]);
 
       // The printed code alone does not enrol; with the approving compliance officer's half it does.
@@ -181,12 +196,14 @@ describe('admin CLI', { timeout: 240_000 }, () => {
     const refused = await cli('client:register', 'metro-cad', 'metro-police', 'dispatcher', privateFile);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('private key material');
-    const registered = await cli('client:register', 'metro-cad', 'metro-police', 'dispatcher', publicFile);
+    const registered = await cli('--operator', 'ops@gateway', 'client:register', 'metro-cad', 'metro-police', 'dispatcher', publicFile);
     expect(registered.code, registered.stderr).toBe(0);
     expect(registered.stdout).toContain('registered client metro-cad (dispatcher at metro-police) with keys cad-1');
     expect(registered.stdout).toContain('pending: takes effect only when a compliance officer approves it');
 
-    const disabled = await cli('user:disable', 'clerk@metro-police');
+    // A disable takes effect at once and, for a partner's account, is queued for review: it names the operator too.
+    expect((await cli('user:disable', 'clerk@metro-police')).code).toBe(1);
+    const disabled = await cli('--operator', 'ops@gateway', 'user:disable', 'clerk@metro-police');
     expect(disabled.code, disabled.stderr).toBe(0);
     expect(disabled.stdout).toMatch(/^user clerk@metro-police disabled at \d{4}-/);
     await inspect(async (query) => {
@@ -200,9 +217,11 @@ describe('admin CLI', { timeout: 240_000 }, () => {
         { username: 'client:metro-cad', kind: 'service', role: 'dispatcher', disabled_at: null, client_id: 'metro-cad', approval: 'pending' },
       ]);
       const actions = await query(
-        "select action from access_log where request_id like 'cli:%' and action in ('admin.client.register', 'admin.user.disable') order by seq",
+        "select action from access_log where request_id like 'cli:%' and decision = 'allow' and action in ('admin.client.register', 'admin.user.disable') order by seq",
       );
       expect(actions.map((r) => r.action)).toEqual(['admin.client.register', 'admin.user.disable']);
+      const reviews = await query("select kind, effect, status, requested_by_name from approvals where kind = 'user.disable'");
+      expect(reviews).toEqual([{ kind: 'user.disable', effect: 'at-once', status: 'pending', requested_by_name: 'ops@gateway' }]);
     });
   });
 });

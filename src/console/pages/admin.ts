@@ -107,6 +107,10 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   router.post('/admin/users/:id/reset-mfa', ...guard(A.adminUserResetMfa), async (req, res) => {
     const id = idParam(req);
     const reset = await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id }, req.user));
+    // An approver's reset waits: the approving compliance officer hands the code over.
+    if (!('enrolmentCode' in reset)) {
+      return done(req, res, '/admin/users', `Resetting the second factor of ${reset.username} waits for a compliance officer’s approval; they hand over the new code.`);
+    }
     await showCode(req, res, reset.username, reset.enrolmentCode, reset.enrolmentExpiresAt);
   });
 
@@ -146,7 +150,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const parsed = clientIdSchema.safeParse(req.params.clientId);
     if (!parsed.success) throw new NotFound('client');
     const clientId = parsed.data;
-    await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, clientId));
+    await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, clientId, req.user));
     await done(req, res, '/admin/clients', `Client ${clientId} was disabled.`);
   });
 

@@ -7,7 +7,9 @@ import { verifyLog, type VerifyReport } from '../../audit/verify.js';
 import { AUDIT_ACTIONS, AUDIT_ACTIONS as A, DECISIONS } from '../../audit/vocabulary.js';
 import { HttpProblem, NotFound } from '../../errors/problems.js';
 import { accessesPerDay } from '../../modules/audit/activity.js';
-import { APPROVAL_DECISIONS, decideApproval, decisionBody, listApprovals } from '../../modules/audit/approvals.js';
+import { decisionBody } from '../../modules/approvals/routes.js';
+import type { ApprovalKind } from '../../modules/approvals/kinds.js';
+import { APPROVAL_DECISIONS, decideApproval, listApprovals } from '../../modules/approvals/service.js';
 import { accountingPeriod, renderAccounting } from '../../modules/audit/accounting-formats.js';
 import { recordReview, REVIEW_DECISIONS, reviewBody, reviewQueue } from '../../modules/audit/break-glass-review.js';
 import { toCsv } from '../../modules/audit/csv.js';
@@ -173,12 +175,14 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
       );
     }
     const decided = await runner.run(req, A.approvalDecide, (scope) =>
-      decideApproval(scope, pdp.policy, req.user!, approvalId, parsed.data.decision, parsed.data.note),
+      decideApproval(scope, pdp, req.user!, approvalId, parsed.data.decision, parsed.data.note),
     );
     const what = approvalWords(decided);
     // The approval code is the second half of an invitation: shown once, on the page that made it, never stored for later.
     if ('approvalCode' in decided && decided.approvalCode)
       return approvalsPage(req, res, { issued: { what, user: decided.user?.user, code: decided.approvalCode } });
+    if ('enrolmentCode' in decided && decided.enrolmentCode)
+      return approvalsPage(req, res, { issued: { kind: 'enrolment', what, user: decided.user?.user, code: decided.enrolmentCode } });
     await done(req, res, '/compliance/approvals', `${parsed.data.decision === 'approve' ? 'Approved' : 'Rejected'}: ${what}.`);
   });
 
@@ -248,21 +252,22 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
   return router;
 }
 
-/** One request in words: "the invitation of medic@county-ems into county-ems as social worker". */
-function approvalWords(a: { kind: string; agency: string; user?: { user: string | null }; client?: string | null; change: unknown }): string {
-  const change = (a.change ?? {}) as { role?: string; previousRole?: string; usernames?: string[] };
-  const role = (r?: string) => (r ?? 'an unknown role').replaceAll('_', ' ');
-  const who = a.user?.user ?? 'a user';
-  switch (a.kind) {
-    case 'user.invite':
-      return `the invitation of ${who} into ${a.agency} as ${role(change.role)}`;
-    case 'user.role':
-      return `the role of ${who} (${a.agency}) from ${role(change.previousRole)} to ${role(change.role)}`;
-    case 'client.register':
-      return `the registration of client ${a.client ?? ''} in ${a.agency} as ${role(change.role)}`;
-    case 'client.users':
-      return `the people client ${a.client ?? ''} (${a.agency}) may act for: ${change.usernames?.length ? change.usernames.join(', ') : 'no one'}`;
-    default:
-      return `a ${humanize(a.kind)} request in ${a.agency}`;
-  }
+type ApprovalWordsInput = { kind: string; agency: string | null; user?: { user: string | null }; client?: string | null; change: unknown };
+const roleWords = (r?: string) => (r ?? 'an unknown role').replaceAll('_', ' ');
+
+/** Each kind of request in words, exhaustive over the kinds: "the invitation of medic@county-ems into county-ems as social worker". */
+const APPROVAL_WORDS: Record<ApprovalKind, (a: ApprovalWordsInput, who: string, change: { role?: string; previousRole?: string; usernames?: string[] }) => string> = {
+  'user.invite': (a, who, c) => `the invitation of ${who} into ${a.agency} as ${roleWords(c.role)}`,
+  'user.role': (a, who, c) => `the role of ${who} (${a.agency}) from ${roleWords(c.previousRole)} to ${roleWords(c.role)}`,
+  'user.mfa-reset': (a, who) => `the reset of the second factor of ${who} (${a.agency})`,
+  'user.disable': (a, who) => `disabling ${who} (${a.agency}), done already`,
+  'client.register': (a, _who, c) => `the registration of client ${a.client ?? ''} in ${a.agency} as ${roleWords(c.role)}`,
+  'client.users': (a, _who, c) => `the people client ${a.client ?? ''} (${a.agency}) may act for: ${c.usernames?.length ? c.usernames.join(', ') : 'no one'}`,
+  'client.disable': (a) => `disabling client ${a.client ?? ''} (${a.agency}), done already`,
+  'agency.disable': (a) => `disabling the agency ${a.agency}, done already`,
+};
+
+function approvalWords(a: ApprovalWordsInput): string {
+  const words = APPROVAL_WORDS[a.kind as ApprovalKind] as (typeof APPROVAL_WORDS)[ApprovalKind] | undefined;
+  return words ? words(a, a.user?.user ?? 'a user', (a.change ?? {}) as never) : `a ${humanize(a.kind)} request in ${a.agency ?? 'the gateway'}`;
 }

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 export const agencies = pgTable(
   'agencies',
@@ -47,11 +47,37 @@ export const users = pgTable(
     // enrol as the user and choose their password.
     enrolmentApprovalCodeHash: text('enrolment_approval_code_hash'),
     approval: text('approval').notNull().default('approved'),
+    // Why this account may decide approvals while its role audits (SPEC principle 14): the
+    // deployment's one bootstrap auditor, an approval an existing compliance officer decided
+    // (`approverApprovalId`), or an account that already audited when the rule came in. Null:
+    // it may not decide, whatever its role.
+    approverBasis: text('approver_basis'),
+    approverApprovalId: uuid('approver_approval_id').references((): AnyPgColumn => approvals.id),
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [check('users_approval_check', sql`${t.approval} in ('pending', 'approved', 'rejected')`)],
+  (t) => [
+    check('users_approval_check', sql`${t.approval} in ('pending', 'approved', 'rejected')`),
+    check(
+      'users_approver_basis_check',
+      sql`(${t.approverBasis} is null and ${t.approverApprovalId} is null) or (${t.approverBasis} = 'approval' and ${t.approverApprovalId} is not null) or (${t.approverBasis} in ('bootstrap', 'pre-existing') and ${t.approverApprovalId} is null)`,
+    ),
+  ],
 );
+
+/** Why an account may decide approvals; see `users.approverBasis`. */
+export const APPROVER_BASES = ['bootstrap', 'approval', 'pre-existing'] as const;
+
+/**
+ * Steps a deployment takes once and never again: `first-auditor`, the one auditing account
+ * created without approval because nobody could approve it yet. Append-only: a disabled or
+ * demoted auditor never re-opens it.
+ */
+export const bootstrapSteps = pgTable('bootstrap_steps', {
+  step: text('step').primaryKey(),
+  userId: uuid('user_id').references(() => users.id),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 /** Single-use recovery codes for a lost second factor; only hashes are stored. */
 export const recoveryCodes = pgTable('recovery_codes', {
@@ -133,14 +159,33 @@ export const revokedTokens = pgTable('revoked_tokens', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** What an operator may ask for that takes effect only once a compliance officer approves it. */
-export const APPROVAL_KINDS = ['user.invite', 'user.role', 'client.register', 'client.users'] as const;
+/**
+ * The kinds of four-eyes request (see src/modules/approvals/kinds.ts for what each does). Users,
+ * clients and agencies are their targets today; merges and agreements will add their own.
+ */
+export const APPROVAL_KINDS = [
+  'user.invite',
+  'user.role',
+  'user.mfa-reset',
+  'user.disable',
+  'client.register',
+  'client.users',
+  'client.disable',
+  'agency.disable',
+] as const;
 
 /**
- * The approvals queue (four eyes, two roles): an operator's invitation into a partner agency,
- * a partner user's role change, a partner client's registration and a client's on-behalf-of
- * list wait here until a compliance officer approves or rejects them. `change` holds what the
- * request changes (a role, user ids), never secrets.
+ * When a request's change happens: `on-approval` waits for the decision (a rejection leaves
+ * things as they were); `at-once` only takes rights away, so it happens when asked and the
+ * decision is a review (approve: agreed; reject: disagreed, for the program to act on).
+ */
+export const APPROVAL_EFFECTS = ['on-approval', 'at-once'] as const;
+
+/**
+ * The approvals queue (four eyes, SPEC principles 10 and 14): what an operator asks for that a
+ * compliance officer approves or reviews. `change` holds what the request changes (a role, user
+ * ids), never secrets. A request names at most one user or client; an agency's own request
+ * names neither.
  */
 export const approvals = pgTable(
   'approvals',
@@ -148,31 +193,36 @@ export const approvals = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     kind: text('kind').notNull(),
     status: text('status').notNull().default('pending'),
-    agencyId: uuid('agency_id')
-      .notNull()
-      .references(() => agencies.id),
-    userId: uuid('user_id').references(() => users.id),
+    effect: text('effect').notNull().default('on-approval'),
+    agencyId: uuid('agency_id').references(() => agencies.id),
+    userId: uuid('user_id').references((): AnyPgColumn => users.id),
     clientId: uuid('client_id').references(() => clients.id),
     change: jsonb('change').notNull().default({}),
-    // The operator's user id over HTTP; null from the CLI, whose operator is named instead.
-    requestedBy: uuid('requested_by').references(() => users.id),
+    // The operator who asked: over HTTP the admin, at the CLI the operator named with --operator.
+    // Null only on requests from before that rule, which can no longer be decided.
+    requestedBy: uuid('requested_by').references((): AnyPgColumn => users.id),
     requestedByName: text('requested_by_name').notNull(),
     requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
-    decidedBy: uuid('decided_by').references(() => users.id),
+    decidedBy: uuid('decided_by').references((): AnyPgColumn => users.id),
     decidedAt: timestamp('decided_at', { withTimezone: true }),
     note: text('note'),
   },
   (t) => [
-    check('approvals_kind_check', sql`${t.kind} in ('user.invite', 'user.role', 'client.register', 'client.users')`),
+    check(
+      'approvals_kind_check',
+      sql`${t.kind} in ('user.invite', 'user.role', 'user.mfa-reset', 'user.disable', 'client.register', 'client.users', 'client.disable', 'agency.disable')`,
+    ),
     check('approvals_status_check', sql`${t.status} in ('pending', 'approved', 'rejected')`),
-    check('approvals_target_check', sql`(${t.userId} is null) <> (${t.clientId} is null)`),
-    // One open request per thing: a second role change while one waits is refused.
+    check('approvals_effect_check', sql`${t.effect} in ('on-approval', 'at-once')`),
+    check('approvals_target_check', sql`num_nonnulls(${t.userId}, ${t.clientId}) <= 1`),
+    // One waiting request per thing: a second role change while one waits is refused. Reviews of
+    // what already happened may pile up (each reset is its own event).
     uniqueIndex('approvals_pending_user_idx')
       .on(t.kind, t.userId)
-      .where(sql`${t.status} = 'pending' and ${t.userId} is not null`),
+      .where(sql`${t.status} = 'pending' and ${t.effect} = 'on-approval' and ${t.userId} is not null`),
     uniqueIndex('approvals_pending_client_idx')
       .on(t.kind, t.clientId)
-      .where(sql`${t.status} = 'pending' and ${t.clientId} is not null`),
+      .where(sql`${t.status} = 'pending' and ${t.effect} = 'on-approval' and ${t.clientId} is not null`),
     index('approvals_status_idx').on(t.status, t.requestedAt),
   ],
 );

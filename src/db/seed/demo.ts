@@ -1,7 +1,7 @@
-import { count } from 'drizzle-orm';
+import { count, eq } from 'drizzle-orm';
 import { hashPassword } from '../../auth/passwords.js';
 import type { Db } from '../client.js';
-import { agencies, caseMembers, caseParticipants, cases, clinicalEntries, consents, riskFlags, subjects, users } from '../schema/index.js';
+import { agencies, bootstrapSteps, caseMembers, caseParticipants, cases, clinicalEntries, consents, riskFlags, subjects, users } from '../schema/index.js';
 
 export const DEMO_AGENCIES = [
   { slug: 'metro-police', name: 'Metro Police Department', kind: 'police' },
@@ -45,6 +45,9 @@ export async function seedDemo(db: Db, password: string): Promise<boolean> {
           .returning()
       ).map((u) => [u.username, u.id]),
     );
+    // The demo's compliance officer is the deployment's one bootstrap auditor (SPEC principle 14).
+    await tx.insert(bootstrapSteps).values({ step: 'first-auditor', userId: us['compliance@gateway']! });
+    await tx.update(users).set({ approverBasis: 'bootstrap' }).where(eq(users.id, us['compliance@gateway']!));
     const mh = { agencyId: ag['harbor-mh']!, createdBy: us['clinician@harbor-mh']! };
     const hosp = { agencyId: ag['city-hospital']!, createdBy: us['doctor@city-hospital']! };
 

@@ -20,9 +20,9 @@ import { AdminService } from './service.js';
  * /v1/admin: onboarding for gateway operators (policy permission `admin`, CASL `manage Admin`).
  * Every action is guarded by the decision point and runs with its own access-log entry in the
  * transaction that makes the change. Admins read no person data: these routes touch none, and
- * the policy gives the role no read right anywhere else. Invitations into partner agencies,
- * partner role changes, partner client registrations and clients' on-behalf-of lists take
- * effect only when a compliance officer approves them (src/modules/audit/approvals.ts).
+ * the policy gives the role no read right anywhere else. What touches a partner or an approver
+ * takes effect only when a compliance officer approves it, or (a disable, a partner's reset)
+ * at once and queued for review: src/modules/approvals/kinds.ts says which.
  */
 export function adminRouter({ pdp, runner, config, keys, logger }: AppDeps): Router {
   const service = new AdminService(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
@@ -56,7 +56,9 @@ export function adminRouter({ pdp, runner, config, keys, logger }: AppDeps): Rou
     res.json(await runner.run(req, A.adminUserDisable, (scope) => service.disableUser(scope, { id: res.locals.params.id }, req.user)));
   });
   router.post('/users/:id/reset-mfa', guard(A.adminUserResetMfa), validate({ params: userParams }), async (req, res) => {
-    res.json(await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id: res.locals.params.id }, req.user)));
+    const result = await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id: res.locals.params.id }, req.user));
+    // 202: an approver's reset waits for another compliance officer, who hands over the code.
+    res.status('enrolmentCode' in result ? 200 : 202).json(result);
   });
 
   // Machine clients.
@@ -73,7 +75,7 @@ export function adminRouter({ pdp, runner, config, keys, logger }: AppDeps): Rou
     res.json(await runner.run(req, A.adminClientList, (scope) => service.listClients(scope)));
   });
   router.post('/clients/:clientId/disable', guard(A.adminClientDisable), validate({ params: clientParams }), async (req, res) => {
-    res.json(await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, res.locals.params.clientId)));
+    res.json(await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, res.locals.params.clientId, req.user)));
   });
 
   // Signing keys: kids and lifecycle only, never key material.

@@ -1,29 +1,17 @@
-import { and, asc, eq, inArray, isNull, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, or, type SQL } from 'drizzle-orm';
 import type { JWK } from 'jose';
 import { registerClient } from '../../auth/clients.js';
 import { issueEnrolmentCode } from '../../auth/enrolment.js';
 import { DEFAULT_PUBLISH_DELAY_SECONDS, rotateSigningKey } from '../../auth/keys.js';
-import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
 import type { Executor } from '../../db/client.js';
-import { agencies, approvals, clients, recoveryCodes, signingKeys, users } from '../../db/schema/index.js';
+import { agencies, clients, signingKeys, users } from '../../db/schema/index.js';
 import { BadRequest, Conflict, NotFound } from '../../errors/problems.js';
+import { audits, ENROLMENT_CODE_HOURS, resetSecondFactor } from '../approvals/kinds.js';
+import { claimBootstrapAuditor, needOf, requestApproval, type Operator as Requester } from '../approvals/service.js';
 import type { CreateAgencyInput, InviteUserInput, RegisterClientBody } from './schemas.js';
-
-/** What waits for a compliance officer; see src/modules/audit/approvals.ts for the decisions. */
-export type ApprovalKind = 'user.invite' | 'user.role' | 'client.register' | 'client.users';
-
-/**
- * Partner agencies (every kind but the gateway's own) get accounts, role changes and clients
- * only through a compliance officer's approval (SPEC principle 10). Gateway-agency accounts
- * are the operators' own and take effect at once (SECURITY.md says what that leaves trusted).
- */
-export const needsApproval = (kind: string) => kind !== 'gateway';
-
-/** Enrolment codes handed out by an admin are valid this long. */
-export const ENROLMENT_CODE_HOURS = 72;
 /**
  * An invited user's password hash until enrolment sets one: not a valid hash, so no password
  * ever matches it (verifyPassword treats it as a failed check).
@@ -33,12 +21,10 @@ const UNUSABLE_PASSWORD_HASH = '!';
 /** A user named by id (HTTP) or by username (the CLI). */
 export type UserRef = { id: string } | { username: string };
 
-/** Who is acting: the admin's principal over HTTP, undefined for an operator at the CLI. */
-export type Operator = Principal | undefined;
+/** Who is acting: the admin's principal over HTTP, the operator named at the CLI (or nobody there). */
+export type Operator = Requester | undefined;
 
 export interface AdminSettings {
-  /** The CLI's operator login, named on the approvals it requests (HTTP requests name the admin). */
-  cliOperator?: string;
   /** Encrypts new signing keys at rest. */
   keyEncryptionKey: Buffer;
   /** Longest access-token lifetime, so a replaced key verifies until its last token expires. */
@@ -143,7 +129,9 @@ export class AdminService {
     if (operator && operator.agencyId === agency.id) throw new Conflict('An admin cannot disable their own agency.');
     if (agency.disabledAt) return agency;
     const [row] = await tx.update(agencies).set({ disabledAt: new Date() }).where(eq(agencies.id, agency.id)).returning(agencyColumns);
-    return row!;
+    const approvalId = await this.review(tx, operator, 'agency.disable', { agencyKind: agency.kind as AgencyKind, role: '' }, { agencyId: agency.id, change: {} });
+    if (approvalId) note({ detail: { agencyId: agency.id, approvalId } });
+    return { ...row!, ...(approvalId ? { approvalId } : {}) };
   }
 
   // ---- users -------------------------------------------------------------------------------
@@ -157,7 +145,7 @@ export class AdminService {
   async inviteUser({ tx, note }: AuditScope, input: InviteUserInput, operator: Operator) {
     const agency = await this.enabledAgency(tx, input.agency, 'agency');
     this.assertRole(agency.kind, input.role, 'role');
-    const pending = await this.accountNeedsApproval(tx, agency.kind, input.role);
+    const waits = needOf(this.policy, 'user.invite', { agencyKind: agency.kind, role: input.role }) === 'approval';
     const [created] = await tx
       .insert(users)
       .values({
@@ -166,16 +154,21 @@ export class AdminService {
         role: input.role,
         kind: 'person',
         passwordHash: UNUSABLE_PASSWORD_HASH,
-        approval: pending ? 'pending' : 'approved',
+        approval: waits ? 'pending' : 'approved',
       })
       .onConflictDoNothing({ target: users.username })
       .returning({ id: users.id });
     if (!created) throw new Conflict('A user with this username already exists.');
     const enrolmentCode = await issueEnrolmentCode(tx, created.id, ENROLMENT_CODE_HOURS);
-    const approvalId = pending
-      ? await this.requestApproval(tx, operator, { kind: 'user.invite', agencyId: agency.id, userId: created.id, change: { role: input.role } })
-      : undefined;
-    note({ detail: { userId: created.id, agencyId: agency.id, role: input.role, ...(approvalId ? { approvalId } : {}) } });
+    // The gateway's first auditor ever takes effect at once (nobody could approve it), once per deployment.
+    const bootstrap =
+      waits && agency.kind === 'gateway' && audits(this.policy, agency.kind, input.role) && (await claimBootstrapAuditor(tx, this.policy, agency.kind, created.id));
+    if (bootstrap) await tx.update(users).set({ approval: 'approved' }).where(eq(users.id, created.id));
+    const approvalId =
+      waits && !bootstrap
+        ? await requestApproval(tx, operator, { kind: 'user.invite', need: 'approval', agencyId: agency.id, userId: created.id, change: { role: input.role } })
+        : undefined;
+    note({ detail: { userId: created.id, agencyId: agency.id, role: input.role, ...(approvalId ? { approvalId } : {}), ...(bootstrap ? { bootstrapAuditor: true } : {}) } });
     return { ...(await this.withEnrolmentCode(tx, created.id, enrolmentCode)), ...(approvalId ? { approvalId } : {}) };
   }
 
@@ -197,10 +190,11 @@ export class AdminService {
     note({ detail: { userId: user.id, role, previousRole: user.role } });
     if (user.approval !== 'approved') throw new Conflict('The account is not approved; its invitation decides its role.');
     if (role === user.role) return userView(user);
-    if (await this.accountNeedsApproval(tx, user.agencyKind, role)) {
-      // A partner's role changes only when a compliance officer approves: until then the old role stands.
-      const approvalId = await this.requestApproval(tx, operator, {
+    if (needOf(this.policy, 'user.role', { agencyKind: user.agencyKind as AgencyKind, role: user.role, newRole: role }) === 'approval') {
+      // A partner's or an approver's role changes only when a compliance officer approves: until then the old role stands.
+      const approvalId = await requestApproval(tx, operator, {
         kind: 'user.role',
+        need: 'approval',
         agencyId: user.agencyId,
         userId: user.id,
         change: { role, previousRole: user.role },
@@ -216,8 +210,16 @@ export class AdminService {
     const user = await this.userRow(tx, ref, true);
     note({ detail: { userId: user.id } });
     if (operator?.userId === user.id) throw new Conflict('An admin cannot disable their own account.');
-    if (!user.disabledAt) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
-    return userView(await this.userRow(tx, { id: user.id }));
+    if (user.disabledAt) return userView(user);
+    await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
+    // It only takes rights away, so at once; a partner's or an approver's is reviewed.
+    const approvalId = await this.review(tx, operator, 'user.disable', { agencyKind: user.agencyKind as AgencyKind, role: user.role }, {
+      agencyId: user.agencyId,
+      userId: user.id,
+      change: { role: user.role },
+    });
+    if (approvalId) note({ detail: { userId: user.id, approvalId } });
+    return { ...userView(await this.userRow(tx, { id: user.id })), ...(approvalId ? { approvalId } : {}) };
   }
 
   /**
@@ -225,6 +227,8 @@ export class AdminService {
    * and a new one-time enrolment code is returned. The code never sets a password: re-enrolment
    * proves the user's current password (POST /oauth/enrol), so the operator who holds the code
    * cannot enrol as the user. A user who never enrolled keeps needing the approver's half too.
+   * An approver's reset waits for another compliance officer, who then hands the code over; a
+   * partner's happens at once and is reviewed.
    */
   async resetMfa({ tx, note }: AuditScope, ref: UserRef, operator: Operator) {
     const user = await this.userRow(tx, ref, true);
@@ -233,11 +237,17 @@ export class AdminService {
     if (user.disabledAt) throw new Conflict('The user is disabled.');
     if (user.approval !== 'approved') throw new Conflict('The account is not approved.');
     if (operator?.userId === user.id) throw new Conflict('An admin cannot reset their own second factor.');
-    await tx
-      .update(recoveryCodes)
-      .set({ usedAt: new Date() })
-      .where(and(eq(recoveryCodes.userId, user.id), isNull(recoveryCodes.usedAt)));
-    return this.withEnrolmentCode(tx, user.id, await issueEnrolmentCode(tx, user.id, ENROLMENT_CODE_HOURS));
+    const facts = { agencyKind: user.agencyKind as AgencyKind, role: user.role };
+    const request = { agencyId: user.agencyId, userId: user.id, change: { role: user.role } };
+    if (needOf(this.policy, 'user.mfa-reset', facts) === 'approval') {
+      const approvalId = await requestApproval(tx, operator, { kind: 'user.mfa-reset', need: 'approval', ...request });
+      note({ detail: { userId: user.id, approvalId } });
+      return { ...userView(user), approvalId };
+    }
+    const enrolmentCode = await resetSecondFactor(tx, user.id);
+    const approvalId = await this.review(tx, operator, 'user.mfa-reset', facts, request);
+    if (approvalId) note({ detail: { userId: user.id, approvalId } });
+    return { ...(await this.withEnrolmentCode(tx, user.id, enrolmentCode)), ...(approvalId ? { approvalId } : {}) };
   }
 
   /** The user as an admin sees them, plus the one-time code (shown once, stored only hashed) and its expiry. */
@@ -258,7 +268,7 @@ export class AdminService {
     if (this.isAdminRole(agency.kind, input.role)) {
       throw new BadRequest('A machine client cannot hold an admin role.', [{ path: 'role', message: 'not allowed for a client' }]);
     }
-    const pending = needsApproval(agency.kind);
+    const pending = needOf(this.policy, 'client.register', { agencyKind: agency.kind, role: input.role }) === 'approval';
     // Its service user is `client:<clientId>`; a person's username has no ':' so they never collide.
     const registered = await registerClient(tx, {
       clientId: input.clientId,
@@ -268,7 +278,7 @@ export class AdminService {
       approval: pending ? 'pending' : 'approved',
     });
     const approvalId = pending
-      ? await this.requestApproval(tx, operator, { kind: 'client.register', agencyId: agency.id, clientId: registered.id, change: { role: input.role } })
+      ? await requestApproval(tx, operator, { kind: 'client.register', need: 'approval', agencyId: agency.id, clientId: registered.id, change: { role: input.role } })
       : undefined;
     note({
       detail: {
@@ -307,8 +317,9 @@ export class AdminService {
     const unusable = rows.filter((u) => u.kind !== 'person' || u.disabledAt || u.approval !== 'approved');
     if (unusable.length) throw new Conflict('A client can act only for enabled, approved people.');
     const userIds = [...new Set(rows.map((u) => u.id))].sort();
-    const approvalId = await this.requestApproval(tx, operator, {
+    const approvalId = await requestApproval(tx, operator, {
       kind: 'client.users',
+      need: 'approval',
       agencyId: client.agencyId,
       clientId: client.id,
       change: { userIds, usernames: [...new Set(rows.map((u) => u.username))].sort() },
@@ -328,11 +339,19 @@ export class AdminService {
     return { clients: rows.map(clientView) };
   }
 
-  async disableClient({ tx, note }: AuditScope, clientId: string) {
+  async disableClient({ tx, note }: AuditScope, clientId: string, operator: Operator) {
     const client = await this.client(tx, clientId);
     note({ detail: { clientId, serviceUserId: client.serviceUserId } });
-    if (!client.disabledAt) await tx.update(clients).set({ disabledAt: new Date() }).where(eq(clients.clientId, clientId));
-    return this.client(tx, clientId);
+    if (client.disabledAt) return client;
+    await tx.update(clients).set({ disabledAt: new Date() }).where(eq(clients.clientId, clientId));
+    const [agency] = await tx.select({ kind: agencies.kind }).from(agencies).where(eq(agencies.id, client.agencyId));
+    const approvalId = await this.review(tx, operator, 'client.disable', { agencyKind: agency!.kind as AgencyKind, role: client.role }, {
+      agencyId: client.agencyId,
+      clientId: client.id,
+      change: { role: client.role },
+    });
+    if (approvalId) note({ detail: { clientId, serviceUserId: client.serviceUserId, approvalId } });
+    return { ...(await this.client(tx, clientId)), ...(approvalId ? { approvalId } : {}) };
   }
 
   // ---- signing keys ------------------------------------------------------------------------
@@ -367,42 +386,29 @@ export class AdminService {
 
   // ---- approvals ---------------------------------------------------------------------------
 
-  /**
-   * Whether an account (or a role change) of this kind and role waits for a compliance officer:
-   * always in a partner agency; in the gateway agency when the role audits (so an operator cannot
-   * make itself an approver), except for the very first auditor ever, which nobody could approve.
-   */
-  private async accountNeedsApproval(tx: Executor, kind: string, role: string): Promise<boolean> {
-    if (needsApproval(kind)) return true;
-    const audits = (r: string) => roleRule(this.policy, kind as AgencyKind, r)?.permissions.includes('audit') ?? false;
-    if (!audits(role)) return false;
-    const auditRoles = Object.keys(this.policy.roles[kind as AgencyKind] ?? {}).filter(audits);
-    const [any] = await tx
-      .select({ id: users.id })
-      .from(users)
-      .innerJoin(agencies, eq(agencies.id, users.agencyId))
-      .where(and(eq(agencies.kind, kind), inArray(users.role, auditRoles), eq(users.kind, 'person')))
-      .limit(1);
-    return any !== undefined;
-  }
-
-  /** Queues a request for a compliance officer; a second one for the same thing while one waits is a conflict. */
-  private async requestApproval(
+  /** Queues a change that already took effect for review, when the rule says it is reviewed. */
+  private async review(
     tx: Executor,
     operator: Operator,
-    request: { kind: ApprovalKind; agencyId: string; userId?: string; clientId?: string; change: Record<string, unknown> },
-  ): Promise<string> {
-    const [row] = await tx
-      .insert(approvals)
-      .values({
-        ...request,
-        requestedBy: operator?.userId ?? null,
-        requestedByName: operator?.username ?? `cli:${this.settings.cliOperator ?? 'operator'}`,
-      })
-      .onConflictDoNothing()
-      .returning({ id: approvals.id });
-    if (!row) throw new Conflict('A request for this change already waits for a compliance officer.');
-    return row.id;
+    kind: 'user.disable' | 'user.mfa-reset' | 'client.disable' | 'agency.disable',
+    facts: { agencyKind: AgencyKind; role: string },
+    request: { agencyId: string; userId?: string; clientId?: string; change: Record<string, unknown> },
+  ): Promise<string | undefined> {
+    if (needOf(this.policy, kind, facts) !== 'review') return undefined;
+    return requestApproval(tx, operator, { kind, need: 'review', ...request });
+  }
+
+  /**
+   * The operator named at the command line: an enabled, approved person whose role administers
+   * and does not audit, so that what it asks is attributed to someone a decider can differ from.
+   */
+  async cliOperator(tx: Executor, username: string): Promise<Requester> {
+    const [row] = await selectUsers(tx, eq(users.username, username)).limit(1);
+    const administers = row && (roleRule(this.policy, row.agencyKind as AgencyKind, row.role)?.permissions.includes('admin') ?? false);
+    if (!row || !administers || audits(this.policy, row.agencyKind, row.role) || row.kind !== 'person' || row.disabledAt || row.approval !== 'approved') {
+      throw new BadRequest('The operator must be an enabled operator account (a role that administers).', [{ path: 'operator', message: 'not an operator' }]);
+    }
+    return { userId: row.id, username: row.username, agencyId: row.agencyId };
   }
 
   // ---- lookups -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabu
 import { accessLog } from '../../db/schema/index.js';
 import { BadRequest } from '../../errors/problems.js';
 import { isoDateTime, uuid, validate } from '../../http/validate.js';
-import { approvalsRouter } from './approvals.js';
+import { approvalsRouter } from '../approvals/routes.js';
 import { breakGlassReviewRouter } from './break-glass-review.js';
 import { checkpointsRouter } from './checkpoints.js';
 import { toCsv } from './csv.js';

@@ -13,7 +13,6 @@ import type { Tx } from '../../db/client.js';
 import { errorSummary } from '../../logger.js';
 import { agencies, users } from '../../db/schema/index.js';
 import { OAuthError } from '../../errors/problems.js';
-import { needsApproval } from '../admin/service.js';
 import { parseGrant } from './issue.js';
 
 const code = z.string().regex(/^[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}-[a-z2-7]{5}$/);
@@ -97,7 +96,7 @@ export function enrolmentSteps(deps: AppDeps) {
       passwordHash = user.passwordHash;
     } else {
       // A first enrolment into a partner agency needs the approver's half as well as the operator's code.
-      const needsApprovalCode = user.enrolmentApprovalCodeHash !== null || needsApproval(user.agencyKind);
+      const needsApprovalCode = user.enrolmentApprovalCodeHash !== null || user.agencyKind !== 'gateway';
       if (needsApprovalCode && (!input.approval_code || user.enrolmentApprovalCodeHash !== hashCode(input.approval_code))) {
         return refuse(req, A.mfaEnrol, input.username, 'approval-code-invalid', { userId: user.id });
       }

@@ -37,7 +37,7 @@ export async function refuseGrant(
 }
 
 /** Signs an access token for `principal` and logs its issue; no token leaves unless the entry is written. */
-export async function issueToken({ tokens, runner }: AppDeps, req: Request, principal: Omit<Principal, 'jti'>, amr: string[]): Promise<TokenResponse> {
+export async function issueToken({ tokens, runner }: AppDeps, req: Request, principal: Omit<Principal, 'jti' | 'amr'>, amr: string[]): Promise<TokenResponse> {
   const accessToken = await tokens.issue({
     userId: principal.userId,
     agency: principal.agency,
@@ -48,7 +48,7 @@ export async function issueToken({ tokens, runner }: AppDeps, req: Request, prin
     ...(principal.clientRole ? { clientRole: principal.clientRole } : {}),
   });
   const jti = decodeJwt(accessToken).jti!;
-  await runner.record({ requestId: req.id, actor: { ...principal, jti }, action: A.tokenIssue, decision: 'allow', detail: { jti, amr } }).catch(() => {
+  await runner.record({ requestId: req.id, actor: { ...principal, jti, amr }, action: A.tokenIssue, decision: 'allow', detail: { jti, amr } }).catch(() => {
     throw new OAuthError('temporarily_unavailable');
   });
   return { access_token: accessToken, token_type: 'Bearer', expires_in: tokens.ttlSeconds };
