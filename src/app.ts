@@ -49,7 +49,17 @@ export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore
   const runner = new AuditedRunner(db, logger);
   const metrics = createMetrics(db, { primary: db, audit: options.auditDb });
   const auditReads = new AuditReads(runner, logger, options.auditDb);
-  return { config, db, logger, keys, tokens: new TokenService(keys, config), runner, pdp: new DecisionPoint(policy, runner, { approverNeedsSecondFactor: !config.demoMode }), metrics, auditReads };
+  return {
+    config,
+    db,
+    logger,
+    keys,
+    tokens: new TokenService(keys, config),
+    runner,
+    pdp: new DecisionPoint(policy, runner, { approverNeedsSecondFactor: !config.demoMode }),
+    metrics,
+    auditReads,
+  };
 }
 
 /** helmet → request context → routers, each with its own parser (passport's bearer strategy on /v1) → one error exit. */

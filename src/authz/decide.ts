@@ -31,18 +31,8 @@ export class DecisionPoint {
    * neither asked for the change nor is its subject. Throws Forbidden naming the failed rule.
    */
   assertMayDecide(principal: Principal, decider: DeciderFacts | undefined, approval: ApprovalFacts): void {
-    const permissions = roleRule(this.policy, principal.agencyKind, principal.role)?.permissions ?? [];
-    if (principal.clientId !== undefined || decider?.kind !== 'person') throw new Forbidden('approver-not-a-person');
-    if (!permissions.includes('audit') || permissions.includes('admin')) throw new Forbidden('approver-administers');
-    if (this.options.approverNeedsSecondFactor && !principal.amr.includes('mfa')) throw new Forbidden('approver-without-second-factor');
-    const approved =
-      decider.approverBasis === 'bootstrap' ||
-      decider.approverBasis === 'pre-existing' ||
-      (decider.approverBasis === 'approval' && decider.basisStatus === 'approved' && decider.basisDecidedBy !== null && decider.basisDecidedBy !== principal.userId);
-    if (decider.disabled || !approved) throw new Forbidden('approver-not-approved');
-    if (approval.requestedBy === null) throw new Forbidden('requester-unknown');
-    if (approval.requestedBy === principal.userId) throw new Forbidden('approver-requested');
-    if (approval.targetUserIds.includes(principal.userId)) throw new Forbidden('approver-is-subject');
+    const refusal = approverRefusal(this.policy, this.options.approverNeedsSecondFactor, principal, decider, approval);
+    if (refusal) throw new Forbidden(refusal);
   }
 
   /** Route guard: can this principal's role do `action` on `type` at all? Refusals are logged. */
@@ -127,6 +117,32 @@ function grantCovers(g: EntryGrant, entry: EntryFacts): boolean {
     (!g.authorUserId || g.authorUserId === entry.authorUserId) &&
     entry.sensitivity.every((c) => (g.categories as string[]).includes(c))
   );
+}
+
+/** Why this principal may not decide this request (see `DecisionPoint.assertMayDecide`), or undefined when it may. */
+export function approverRefusal(
+  policy: Policy,
+  needsSecondFactor: boolean,
+  principal: Principal,
+  decider: DeciderFacts | undefined,
+  approval: ApprovalFacts,
+): string | undefined {
+  const permissions = roleRule(policy, principal.agencyKind, principal.role)?.permissions ?? [];
+  if (principal.clientId !== undefined || decider?.kind !== 'person') return 'approver-not-a-person';
+  if (!permissions.includes('audit') || permissions.includes('admin')) return 'approver-administers';
+  if (needsSecondFactor && !principal.amr.includes('mfa')) return 'approver-without-second-factor';
+  const approved =
+    decider.approverBasis === 'bootstrap' ||
+    decider.approverBasis === 'pre-existing' ||
+    (decider.approverBasis === 'approval' &&
+      decider.basisStatus === 'approved' &&
+      decider.basisDecidedBy !== null &&
+      decider.basisDecidedBy !== principal.userId);
+  if (decider.disabled || !approved) return 'approver-not-approved';
+  if (approval.requestedBy === null) return 'requester-unknown';
+  if (approval.requestedBy === principal.userId) return 'approver-requested';
+  if (approval.targetUserIds.includes(principal.userId)) return 'approver-is-subject';
+  return undefined;
 }
 
 /** The deciding account as stored: its kind and why it may decide (`users.approver_basis`). */

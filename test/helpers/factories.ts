@@ -39,7 +39,13 @@ export async function createUser(
   const [row] = await deps.db
     .insert(users)
     // A compliance officer made here stands for one that audited before approvals were structural.
-    .values({ username, agencyId: agency.id, role, passwordHash: await passwordHash, ...(role === 'compliance_officer' ? { approverBasis: 'pre-existing' } : {}) })
+    .values({
+      username,
+      agencyId: agency.id,
+      role,
+      passwordHash: await passwordHash,
+      ...(role === 'compliance_officer' ? { approverBasis: 'pre-existing' } : {}),
+    })
     .returning();
   const token = await deps.tokens.issue({ userId: row!.id, agency: agency.slug, agencyKind: agency.kind, role, amr: ['pwd'] });
   return { userId: row!.id, username, agencyId: agency.id, agency: agency.slug, kind: agency.kind as AgencyKind, role, token };

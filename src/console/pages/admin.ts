@@ -109,7 +109,12 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const reset = await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id }, req.user));
     // An approver's reset waits: the approving compliance officer hands the code over.
     if (!('enrolmentCode' in reset)) {
-      return done(req, res, '/admin/users', `Resetting the second factor of ${reset.username} waits for a compliance officer’s approval; they hand over the new code.`);
+      return done(
+        req,
+        res,
+        '/admin/users',
+        `Resetting the second factor of ${reset.username} waits for a compliance officer’s approval; they hand over the new code.`,
+      );
     }
     await showCode(req, res, reset.username, reset.enrolmentCode, reset.enrolmentExpiresAt);
   });

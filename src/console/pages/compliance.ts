@@ -256,7 +256,10 @@ type ApprovalWordsInput = { kind: string; agency: string | null; user?: { user: 
 const roleWords = (r?: string) => (r ?? 'an unknown role').replaceAll('_', ' ');
 
 /** Each kind of request in words, exhaustive over the kinds: "the invitation of medic@county-ems into county-ems as social worker". */
-const APPROVAL_WORDS: Record<ApprovalKind, (a: ApprovalWordsInput, who: string, change: { role?: string; previousRole?: string; usernames?: string[] }) => string> = {
+const APPROVAL_WORDS: Record<
+  ApprovalKind,
+  (a: ApprovalWordsInput, who: string, change: { role?: string; previousRole?: string; usernames?: string[] }) => string
+> = {
   'user.invite': (a, who, c) => `the invitation of ${who} into ${a.agency} as ${roleWords(c.role)}`,
   'user.role': (a, who, c) => `the role of ${who} (${a.agency}) from ${roleWords(c.previousRole)} to ${roleWords(c.role)}`,
   'user.mfa-reset': (a, who) => `the reset of the second factor of ${who} (${a.agency})`,

@@ -129,7 +129,13 @@ export class AdminService {
     if (operator && operator.agencyId === agency.id) throw new Conflict('An admin cannot disable their own agency.');
     if (agency.disabledAt) return agency;
     const [row] = await tx.update(agencies).set({ disabledAt: new Date() }).where(eq(agencies.id, agency.id)).returning(agencyColumns);
-    const approvalId = await this.review(tx, operator, 'agency.disable', { agencyKind: agency.kind as AgencyKind, role: '' }, { agencyId: agency.id, change: {} });
+    const approvalId = await this.review(
+      tx,
+      operator,
+      'agency.disable',
+      { agencyKind: agency.kind as AgencyKind, role: '' },
+      { agencyId: agency.id, change: {} },
+    );
     if (approvalId) note({ detail: { agencyId: agency.id, approvalId } });
     return { ...row!, ...(approvalId ? { approvalId } : {}) };
   }
@@ -162,13 +168,24 @@ export class AdminService {
     const enrolmentCode = await issueEnrolmentCode(tx, created.id, ENROLMENT_CODE_HOURS);
     // The gateway's first auditor ever takes effect at once (nobody could approve it), once per deployment.
     const bootstrap =
-      waits && agency.kind === 'gateway' && audits(this.policy, agency.kind, input.role) && (await claimBootstrapAuditor(tx, this.policy, agency.kind, created.id));
+      waits &&
+      agency.kind === 'gateway' &&
+      audits(this.policy, agency.kind, input.role) &&
+      (await claimBootstrapAuditor(tx, this.policy, agency.kind, created.id));
     if (bootstrap) await tx.update(users).set({ approval: 'approved' }).where(eq(users.id, created.id));
     const approvalId =
       waits && !bootstrap
         ? await requestApproval(tx, operator, { kind: 'user.invite', need: 'approval', agencyId: agency.id, userId: created.id, change: { role: input.role } })
         : undefined;
-    note({ detail: { userId: created.id, agencyId: agency.id, role: input.role, ...(approvalId ? { approvalId } : {}), ...(bootstrap ? { bootstrapAuditor: true } : {}) } });
+    note({
+      detail: {
+        userId: created.id,
+        agencyId: agency.id,
+        role: input.role,
+        ...(approvalId ? { approvalId } : {}),
+        ...(bootstrap ? { bootstrapAuditor: true } : {}),
+      },
+    });
     return { ...(await this.withEnrolmentCode(tx, created.id, enrolmentCode)), ...(approvalId ? { approvalId } : {}) };
   }
 
@@ -213,11 +230,17 @@ export class AdminService {
     if (user.disabledAt) return userView(user);
     await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
     // It only takes rights away, so at once; a partner's or an approver's is reviewed.
-    const approvalId = await this.review(tx, operator, 'user.disable', { agencyKind: user.agencyKind as AgencyKind, role: user.role }, {
-      agencyId: user.agencyId,
-      userId: user.id,
-      change: { role: user.role },
-    });
+    const approvalId = await this.review(
+      tx,
+      operator,
+      'user.disable',
+      { agencyKind: user.agencyKind as AgencyKind, role: user.role },
+      {
+        agencyId: user.agencyId,
+        userId: user.id,
+        change: { role: user.role },
+      },
+    );
     if (approvalId) note({ detail: { userId: user.id, approvalId } });
     return { ...userView(await this.userRow(tx, { id: user.id })), ...(approvalId ? { approvalId } : {}) };
   }
@@ -278,7 +301,13 @@ export class AdminService {
       approval: pending ? 'pending' : 'approved',
     });
     const approvalId = pending
-      ? await requestApproval(tx, operator, { kind: 'client.register', need: 'approval', agencyId: agency.id, clientId: registered.id, change: { role: input.role } })
+      ? await requestApproval(tx, operator, {
+          kind: 'client.register',
+          need: 'approval',
+          agencyId: agency.id,
+          clientId: registered.id,
+          change: { role: input.role },
+        })
       : undefined;
     note({
       detail: {
@@ -345,11 +374,17 @@ export class AdminService {
     if (client.disabledAt) return client;
     await tx.update(clients).set({ disabledAt: new Date() }).where(eq(clients.clientId, clientId));
     const [agency] = await tx.select({ kind: agencies.kind }).from(agencies).where(eq(agencies.id, client.agencyId));
-    const approvalId = await this.review(tx, operator, 'client.disable', { agencyKind: agency!.kind as AgencyKind, role: client.role }, {
-      agencyId: client.agencyId,
-      clientId: client.id,
-      change: { role: client.role },
-    });
+    const approvalId = await this.review(
+      tx,
+      operator,
+      'client.disable',
+      { agencyKind: agency!.kind as AgencyKind, role: client.role },
+      {
+        agencyId: client.agencyId,
+        clientId: client.id,
+        change: { role: client.role },
+      },
+    );
     if (approvalId) note({ detail: { clientId, serviceUserId: client.serviceUserId, approvalId } });
     return { ...(await this.client(tx, clientId)), ...(approvalId ? { approvalId } : {}) };
   }

@@ -120,9 +120,10 @@ export async function requestApproval(
   request: { kind: ApprovalKind; need: Exclude<Need, 'none'>; agencyId: string; userId?: string; clientId?: string; change: Record<string, unknown> },
 ): Promise<string> {
   if (!operator) {
-    throw new BadRequest('A change that a compliance officer approves or reviews must name the operator who asks (at the command line: --operator <username>).', [
-      { path: 'operator', message: 'required' },
-    ]);
+    throw new BadRequest(
+      'A change that a compliance officer approves or reviews must name the operator who asks (at the command line: --operator <username>).',
+      [{ path: 'operator', message: 'required' }],
+    );
   }
   const { need, ...values } = request;
   const [row] = await tx
