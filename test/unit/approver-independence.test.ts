@@ -20,8 +20,8 @@ const officer: Principal = {
 const approvedBy = randomUUID();
 const decider: DeciderFacts = { kind: 'person', disabled: false, approverBasis: 'approval', basisDecidedBy: approvedBy, basisStatus: 'approved' };
 const request: { requestedBy: string | null; targetUserIds: string[] } = { requestedBy: randomUUID(), targetUserIds: [randomUUID()] };
-const refusal = (p: Partial<Principal> = {}, d: Partial<DeciderFacts> | undefined = {}, r: Partial<typeof request> = {}, mfa = true) =>
-  approverRefusal(policy, mfa, { ...officer, ...p }, d === undefined ? undefined : { ...decider, ...d }, { ...request, ...r });
+const refusal = (p: Partial<Principal> = {}, d: Partial<DeciderFacts> | 'no account' = {}, r: Partial<typeof request> = {}, mfa = true) =>
+  approverRefusal(policy, mfa, { ...officer, ...p }, d === 'no account' ? undefined : { ...decider, ...d }, { ...request, ...r });
 
 describe('who may decide an approval', () => {
   it('a person who audits, signed in with a second factor, approved as an approver by someone else, neither requester nor subject', () => {
@@ -33,7 +33,7 @@ describe('who may decide an approval', () => {
   it('never a machine client, whatever its role, nor a service user', () => {
     expect(refusal({ clientId: 'siem' })).toBe('approver-not-a-person');
     expect(refusal({}, { kind: 'service' })).toBe('approver-not-a-person');
-    expect(refusal({}, undefined)).toBe('approver-not-a-person');
+    expect(refusal({}, 'no account')).toBe('approver-not-a-person');
   });
 
   it('never a role that administers, nor one that does not audit', () => {
