@@ -1,6 +1,7 @@
 import { AGENCY_KINDS, ENTRY_KINDS, ENTRY_TIERS, RISK_SEVERITIES, SENSITIVE_CATEGORIES, SEXES, TIERS } from '../authz/vocabulary.js';
 import { DECISIONS } from '../audit/vocabulary.js';
 import { REVIEW_DECISIONS } from '../modules/audit/break-glass-review.js';
+import { APPROVAL_EFFECTS, APPROVAL_KINDS } from '../db/schema/index.js';
 
 // What the gateway answers, as components of the OpenAPI document (src/http/openapi.ts): SPEC's
 // core shapes and the rest, written by hand because the services build their answers by hand.
@@ -260,13 +261,21 @@ export const responseSchemas: Record<string, Json> = {
     ],
   },
   PendingRole: { allOf: [ref('User'), object({ pendingRole: string, approvalId: id })] },
+  PendingReset: {
+    allOf: [ref('User'), object({ approvalId: { ...id, description: 'An approver’s reset waits for another compliance officer, who hands over the code.' } })],
+  },
+  Reviewed: object({ approvalId: { ...id, description: 'Took effect at once; queued for a compliance officer’s review.' } }, []),
   PendingClientUsers: { allOf: [ref('Client'), object({ pendingAllowedUserIds: list(id), approvalId: id })] },
   Approval: object(
     {
       id,
-      kind: enumOf(['user.invite', 'user.role', 'client.register', 'client.users']),
+      kind: enumOf([...APPROVAL_KINDS]),
       status: enumOf(['pending', 'approved', 'rejected']),
-      agency: string,
+      effect: {
+        ...enumOf([...APPROVAL_EFFECTS]),
+        description: '`on-approval`: happens only when approved. `at-once`: already happened (it only took rights away); the decision is a review.',
+      },
+      agency: nullable(string),
       user: object({ user: nullable(string), userId: id }),
       client: string,
       change: { type: 'object' },
@@ -276,8 +285,12 @@ export const responseSchemas: Record<string, Json> = {
       decidedAt: nullable(at),
       note: nullable(string),
       approvalCode: { ...string, description: 'An approved invitation only: the second half of the enrolment, shown once.' },
+      enrolmentCode: {
+        ...string,
+        description: 'An approved second-factor reset only: the code the user re-enrols with (with their current password), shown once.',
+      },
     },
-    ['id', 'kind', 'status', 'agency', 'change', 'requestedBy', 'requestedAt', 'decidedBy', 'decidedAt', 'note'],
+    ['id', 'kind', 'status', 'effect', 'agency', 'change', 'requestedBy', 'requestedAt', 'decidedBy', 'decidedAt', 'note'],
   ),
   Client: object({
     id,

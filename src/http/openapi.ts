@@ -265,7 +265,7 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
       },
       'GET /v1/audit/approvals': {
         operationId: 'listApprovals',
-        summary: "The approvals queue: operators' changes to partner accounts and clients",
+        summary: "The approvals queue: operators' changes to partner accounts and clients and to approvers, and changes made at once for review",
         query: approvalsQuery,
         responses: { 200: ok('Requests', object({ status: string, approvals: list(ref('Approval')) })) },
       },
@@ -321,7 +321,7 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         summary: "Disable an agency; its users' tokens stop working",
         params: agencyParams,
         problems: [409],
-        responses: { 200: ok('Disabled', ref('Agency')) },
+        responses: { 200: ok('Disabled (at once), queued for review', { allOf: [ref('Agency'), ref('Reviewed')] }) },
       },
       'POST /v1/admin/users': {
         operationId: 'inviteUser',
@@ -353,14 +353,17 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         summary: 'Disable a user',
         params: userParams,
         problems: [409],
-        responses: { 200: ok('Disabled', ref('User')) },
+        responses: { 200: ok('Disabled (at once); a partner’s or an approver’s account is queued for review', { allOf: [ref('User'), ref('Reviewed')] }) },
       },
       'POST /v1/admin/users/:id/reset-mfa': {
         operationId: 'resetUserMfa',
         summary: "Void a user's second factor and issue a new enrolment code (re-enrolment proves the user's current password)",
         params: userParams,
         problems: [409],
-        responses: { 200: ok('Reset', ref('Invitation')) },
+        responses: {
+          200: ok('Reset (a partner’s is queued for review)', { allOf: [ref('Invitation'), ref('Reviewed')] }),
+          202: ok('An approver’s reset, waiting for another compliance officer', ref('PendingReset')),
+        },
       },
       'POST /v1/admin/clients': {
         operationId: 'registerClient',
@@ -386,7 +389,7 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
         operationId: 'disableClient',
         summary: 'Disable a machine client',
         params: clientParams,
-        responses: { 200: ok('Disabled', ref('Client')) },
+        responses: { 200: ok('Disabled (at once); a partner’s or an auditing client is queued for review', { allOf: [ref('Client'), ref('Reviewed')] }) },
       },
       'GET /v1/admin/keys': {
         operationId: 'listSigningKeys',
