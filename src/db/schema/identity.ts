@@ -48,6 +48,9 @@ export const users = pgTable(
     enrolmentApprovalCodeHash: text('enrolment_approval_code_hash'),
     approval: text('approval').notNull().default('approved'),
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
+    // Tokens whose sign-in (`auth_time`) is older fail from the next request: set when an MFA
+    // reset, a role change or a disable ends the user's sessions (src/auth/user-sessions.ts).
+    tokensValidAfter: timestamp('tokens_valid_after', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [check('users_approval_check', sql`${t.approval} in ('pending', 'approved', 'rejected')`)],

@@ -4,6 +4,7 @@ import { registerClient } from '../../auth/clients.js';
 import { issueEnrolmentCode } from '../../auth/enrolment.js';
 import { DEFAULT_PUBLISH_DELAY_SECONDS, rotateSigningKey } from '../../auth/keys.js';
 import type { Principal } from '../../auth/principal.js';
+import { endUserSessions } from '../../auth/user-sessions.js';
 import type { AuditScope } from '../../audit/audited.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
@@ -209,6 +210,7 @@ export class AdminService {
       return { ...userView(user), pendingRole: role, approvalId };
     }
     await tx.update(users).set({ role }).where(eq(users.id, user.id));
+    await endUserSessions(tx, user.id);
     return userView(await this.userRow(tx, { id: user.id }));
   }
 
@@ -217,6 +219,7 @@ export class AdminService {
     note({ detail: { userId: user.id } });
     if (operator?.userId === user.id) throw new Conflict('An admin cannot disable their own account.');
     if (!user.disabledAt) await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
+    await endUserSessions(tx, user.id);
     return userView(await this.userRow(tx, { id: user.id }));
   }
 
@@ -237,6 +240,7 @@ export class AdminService {
       .update(recoveryCodes)
       .set({ usedAt: new Date() })
       .where(and(eq(recoveryCodes.userId, user.id), isNull(recoveryCodes.usedAt)));
+    await endUserSessions(tx, user.id);
     return this.withEnrolmentCode(tx, user.id, await issueEnrolmentCode(tx, user.id, ENROLMENT_CODE_HOURS));
   }
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { issueApprovalCode } from '../../auth/enrolment.js';
 import type { Principal } from '../../auth/principal.js';
+import { endUserSessions } from '../../auth/user-sessions.js';
 import type { AuditScope } from '../../audit/audited.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
@@ -104,6 +105,7 @@ async function apply(tx: Executor, policy: Policy, row: ApprovalRow): Promise<{ 
       if (user.role !== change.previousRole) throw new Conflict('The role changed since the request; it no longer says what it changes.');
       if (!roleRule(policy, row.agencyKind as AgencyKind, change.role!)) throw new Conflict('The policy no longer defines the role.');
       await tx.update(users).set({ role: change.role! }).where(eq(users.id, row.userId!));
+      await endUserSessions(tx, row.userId!);
       return {};
     }
     case 'client.register':
