@@ -28,7 +28,7 @@ declare module 'express-session' {
     authAt?: number;
     lastSeenAt?: number;
     flash?: string;
-    /** Set by the clinician's "check your answers" step; the confirm post must match it. */
+    /** A "check your answers" step (consent, break glass), which the confirm post must match, or an enrolment under way. */
     pending?: Record<string, unknown>;
   }
 }
@@ -46,7 +46,8 @@ export const sessionCookieSecret = (config: Pick<Config, 'keyEncryptionKey'>) =>
 /**
  * Server-side sessions: the browser holds an opaque id in an HttpOnly, SameSite=Strict cookie
  * (Secure in production and whenever the request came over TLS); the bearer token stays in the
- * database row, sealed. The cookie and the row both expire after 15 idle minutes (rolling).
+ * database row, sealed. The cookie and the row both expire after 15 idle minutes (rolling); the
+ * session also ends SESSION_MAX_HOURS after its sign-in (`identify`).
  */
 export function sessions({ db, config }: AppDeps): RequestHandler {
   return session({
