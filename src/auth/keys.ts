@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { and, eq, inArray, lt } from 'drizzle-orm';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, type CryptoKey } from 'jose';
 import type { Executor } from '../db/client.js';
@@ -6,20 +6,32 @@ import { signingKeys } from '../db/schema/index.js';
 
 export const SIGNING_ALG = 'ES256';
 
-// AES-256-GCM envelope for private JWKs at rest: base64url(iv).base64url(tag).base64url(ciphertext).
-export function sealSecret(plaintext: string, kek: Buffer): string {
+// AES-256-GCM envelope for secrets at rest: base64url(iv).base64url(tag).base64url(ciphertext).
+// `aad`, when given, binds the ciphertext to its context (a row's key): opened elsewhere it fails.
+export function sealSecret(plaintext: string, kek: Buffer, aad?: string): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', kek, iv);
+  if (aad !== undefined) cipher.setAAD(Buffer.from(aad, 'utf8'));
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return [iv, cipher.getAuthTag(), ct].map((b) => b.toString('base64url')).join('.');
 }
 
-export function openSecret(sealed: string, kek: Buffer): string {
+export function openSecret(sealed: string, kek: Buffer, aad?: string): string {
   const [iv, tag, ct] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
   if (!iv || !tag || !ct) throw new Error('malformed sealed secret');
   const decipher = createDecipheriv('aes-256-gcm', kek, iv);
+  if (aad !== undefined) decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(tag);
   return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8');
+}
+
+/**
+ * A 32-byte key for one purpose, derived from the key-encryption key with HKDF-SHA256 (RFC 5869),
+ * so each use (console sessions, their CSRF tokens, their cookie signature) has its own key and
+ * no new secret to keep.
+ */
+export function deriveSubkey(kek: Buffer, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), `tiergate ${purpose}`, 32));
 }
 
 /** How long a new key sits in the JWKS before it signs: the JWKS max-age plus a margin. */

@@ -10,6 +10,7 @@ interface PrincipalRow {
   role: string;
   userDisabled: boolean;
   userApproval: string;
+  tokensValidAfterMs: number | null;
   agencyId: string;
   agencySlug: string;
   agencyKind: string;
@@ -26,6 +27,7 @@ interface PrincipalRow {
 
 // The user, their agency, the token's revocation and its client, by $1 user, $2 jti, $3 client id.
 const principalSelect = (extra = '') => `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
+                (extract(epoch FROM u.tokens_valid_after) * 1000)::float8 AS "tokensValidAfterMs",
                 a.id AS "agencyId", a.slug AS "agencySlug", a.kind AS "agencyKind", a.disabled_at IS NOT NULL AS "agencyDisabled",
                 EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text AND r.expires_at > now()) AS revoked,
                 c.client_id IS NOT NULL AS "clientFound", c.agency_id AS "clientAgencyId", c.disabled_at IS NOT NULL AS "clientDisabled",
@@ -62,7 +64,8 @@ function riderStatement(rider: PrincipalRider): Statement {
 
 /**
  * Turns verified claims into a Principal from the current rows, so a disabled user or agency,
- * a changed role or a revoked token stops working on the very next request.
+ * a changed role, a revoked token or one from before the user's sessions were ended stops
+ * working on the very next request.
  */
 export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims): Promise<Principal> {
   return (await resolvePrincipalWith(db, claims)).principal;
@@ -85,6 +88,9 @@ function principalOf(row: PrincipalRow, claims: AccessTokenClaims): Principal {
   if (row.userDisabled) throw new TokenRejected('user_disabled');
   if (row.agencyDisabled) throw new TokenRejected('agency_disabled');
   if (row.userApproval !== 'approved') throw new TokenRejected('user_not_approved');
+  // The user's sessions were ended (MFA reset, role change, disable): so is every token from a
+  // sign-in before that, re-issued ones included (they keep their sign-in's `auth_time`).
+  if (row.tokensValidAfterMs !== null && (claims.auth_time ?? claims.iat ?? 0) * 1000 < row.tokensValidAfterMs) throw new TokenRejected('sessions_ended');
   if (row.role !== claims.role || row.agencySlug !== claims.agency) throw new TokenRejected('claims_stale');
   if (row.revoked) throw new TokenRejected('token_revoked');
   let clientRole: string | undefined;

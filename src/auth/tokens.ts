@@ -18,6 +18,12 @@ export interface AccessTokenClaims extends JWTPayload {
   agency_kind: string;
   role: string;
   amr: string[];
+  /**
+   * When the user (or client) authenticated, in seconds with milliseconds (OIDC `auth_time`): a
+   * re-issued console token keeps its sign-in's time, so a session's age and an end of the
+   * user's sessions (`users.tokens_valid_after`) are judged by it, not by `iat`.
+   */
+  auth_time?: number;
   client_id?: string;
   /** When a client acts for the user: the client's own role, which lowers the user's ceiling. */
   client_role?: string;
@@ -29,6 +35,8 @@ export interface IssueRequest {
   agencyKind: string;
   role: string;
   amr: string[];
+  /** The authentication this token continues, in ms since the epoch; now if not given. */
+  authTime?: number;
   clientId?: string;
   clientRole?: string;
 }
@@ -50,6 +58,7 @@ export class TokenService {
       agency_kind: req.agencyKind,
       role: req.role,
       amr: req.amr,
+      auth_time: (req.authTime ?? Date.now()) / 1000,
       ...(req.clientId ? { client_id: req.clientId } : {}),
       ...(req.clientRole ? { client_role: req.clientRole } : {}),
     })
@@ -84,6 +93,7 @@ export class TokenService {
       }
       // `sub` is a user id: anything else is the token's fault (401), not a database error (503).
       if (!UUID.test(String(payload.sub)) || typeof payload.jti !== 'string') throw new TokenRejected('claim_invalid');
+      if (payload.auth_time !== undefined && typeof payload.auth_time !== 'number') throw new TokenRejected('claim_invalid');
       return payload as AccessTokenClaims;
     } catch (err) {
       // Anything else (the key table unreachable) is not the token's fault: let it become a 503.

@@ -32,6 +32,11 @@ const schema = z.object({
   TOKEN_AUDIENCE: z.string().min(1).default('tiergate-api'),
   /** Access-token lifetime in seconds; SPEC caps it at 15 minutes. */
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  /**
+   * Absolute lifetime of a console session, in hours from the sign-in, whatever the activity
+   * (the idle logoff, 15 minutes, is fixed in code). Token re-issues keep the sign-in's time.
+   */
+  SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24).default(12),
   /** How often the access log is sealed into the Merkle tree and a checkpoint signed, in ms. */
   SEAL_INTERVAL_MS: z.coerce.number().int().min(200).max(3_600_000).default(5_000),
   /**

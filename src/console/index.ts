@@ -1,8 +1,10 @@
 import express, { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import compression from 'compression';
 import helmet from 'helmet';
-import { csrfSync } from 'csrf-sync';
+import cookieParser from 'cookie-parser';
+import { doubleCsrf } from 'csrf-csrf';
 import type { AppDeps } from '../app.js';
+import { deriveSubkey } from '../auth/keys.js';
 import { AUDIT_ACTIONS as A } from '../audit/vocabulary.js';
 import { HttpProblem } from '../errors/problems.js';
 import { errorSummary } from '../logger.js';
@@ -14,7 +16,7 @@ import { compliancePages } from './pages/compliance.js';
 import { consentPages } from './pages/consents.js';
 import { peoplePages } from './pages/people.js';
 import { ASSETS_DIR, USWDS_DIST } from './paths.js';
-import { identify, sessions } from './session.js';
+import { identify, sessions, type SessionEnd } from './session.js';
 
 // The API's own paths never reach the console (its 404s stay problem+json).
 const API_PATHS = /^\/(v1|oauth|\.well-known|openapi\.json|healthz|readyz)(\/|$)/;
@@ -37,8 +39,8 @@ const consoleCsp = helmet.contentSecurityPolicy({
 
 /**
  * The web console at `/`: server-rendered pages that call the same services, decision point and
- * audited runner as the API. Sessions keep the bearer token server-side; every change needs the
- * session's CSRF token.
+ * audited runner as the API. Sessions keep the bearer token server-side, sealed; every change
+ * needs a signed CSRF token.
  */
 export function consoleRouter(deps: AppDeps): Router {
   const ctx = consoleContext(deps);
@@ -57,17 +59,7 @@ export function consoleRouter(deps: AppDeps): Router {
   router.use('/assets/uswds', express.static(USWDS_DIST, assetOptions));
   router.use('/assets', express.static(ASSETS_DIR, assetOptions));
 
-  const { csrfSynchronisedProtection, generateToken } = csrfSync({
-    getTokenFromRequest: (req) => {
-      const fromForm = (req.body as Record<string, unknown> | undefined)?._csrf;
-      return typeof fromForm === 'string' ? fromForm : req.get('x-csrf-token');
-    },
-  });
-  const exposeCsrf: RequestHandler = (req, res, next) => {
-    if (req.session) res.locals.csrf = generateToken(req);
-    next();
-  };
-
+  const { csrfProtection, exposeCsrf } = csrf(deps);
   router.use(
     consoleCsp,
     (_req, res, next) => {
@@ -75,10 +67,15 @@ export function consoleRouter(deps: AppDeps): Router {
       next();
     },
     sessions(deps),
+    cookieParser(),
     express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }),
     identify(deps),
-    (req, res, next) => (res.locals.sessionEnded === 'idle' ? res.redirect(303, '/sign-in?ended=idle') : next()),
-    csrfSynchronisedProtection,
+    (req, res, next) => {
+      const ended = res.locals.sessionEnded as SessionEnd | undefined;
+      if (ended === 'idle' || ended === 'expired') return res.redirect(303, `/sign-in?ended=${ended}`);
+      next();
+    },
+    csrfProtection,
     exposeCsrf,
   );
 
@@ -87,6 +84,38 @@ export function consoleRouter(deps: AppDeps): Router {
   router.use(peoplePages(ctx), consentPages(ctx), casePages(ctx), compliancePages(ctx), adminPages(ctx));
   router.use(consoleErrors(ctx));
   return router;
+}
+
+/**
+ * Signed double-submit CSRF tokens (csrf-csrf), so a page needs no stored session to protect its
+ * form: every post must carry, in `_csrf` (or `x-csrf-token` for the console's one fetch), the
+ * token that is also in an HttpOnly, SameSite=Strict cookie, HMAC-signed with a key derived from
+ * the key-encryption key. Once a session is stored (signed in, or an enrolment under way) the
+ * token is bound to its id, so a token from before the sign-in or from another session fails.
+ * A stranger's token is bound to its cookie alone; in production the cookie is `__Host-` (Secure,
+ * no Domain), so a sibling host cannot plant one.
+ */
+function csrf({ config }: AppDeps): { csrfProtection: RequestHandler; exposeCsrf: RequestHandler } {
+  const production = config.NODE_ENV === 'production';
+  const secret = deriveSubkey(config.keyEncryptionKey, 'console csrf').toString('base64url');
+  const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
+    getSecret: () => secret,
+    getSessionIdentifier: (req) => (req.session?.token || req.session?.pending ? req.sessionID : ''),
+    cookieName: production ? '__Host-tiergate.csrf' : 'tiergate.csrf',
+    cookieOptions: { httpOnly: true, sameSite: 'strict', path: '/', secure: production },
+    getCsrfTokenFromRequest: (req) => {
+      const fromForm = (req.body as Record<string, unknown> | undefined)?._csrf;
+      return typeof fromForm === 'string' ? fromForm : req.get('x-csrf-token');
+    },
+  });
+  return {
+    csrfProtection: doubleCsrfProtection,
+    // The cookie is Secure whenever the request came over TLS, as the session cookie is.
+    exposeCsrf: (req, res, next) => {
+      res.locals.csrf = generateCsrfToken(req, res, { cookieOptions: { httpOnly: true, sameSite: 'strict', path: '/', secure: production || req.secure } });
+      next();
+    },
+  };
 }
 
 /** The console's one error exit: refusals as plain pages; a forged post is logged before it is refused. */

@@ -61,8 +61,9 @@ export function page(policy: Policy, req: Request, res: Response, view: string, 
     ...offers(policy, req),
   });
   const send = () => res.status(status).type('html').send(html);
-  // The page may carry a pending step ("check your answers") its next post relies on: store it first.
-  if (!req.session) return void send();
+  // The page may carry a pending step ("check your answers") its next post relies on: store it
+  // first. A stranger's page stores nothing (the store keeps only signed-in or enrolling sessions).
+  if (!req.session?.token && !req.session?.pending) return void send();
   req.session.save((err) => (err ? res.status(503).type('text').send('The session could not be stored; nothing was changed.') : send()));
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -121,9 +122,10 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     expect(toFlags).toBeLessThan(20_000);
     expect(warmBytes).toBeLessThan(coldBytes);
 
-    // The cookie holds only an opaque id, out of scripts' reach.
-    const [cookie] = await context.cookies();
-    expect(cookie).toMatchObject({ name: 'tiergate.sid', httpOnly: true, sameSite: 'Strict' });
+    // The cookies hold only an opaque id and the signed CSRF token, out of scripts' reach.
+    const cookies = await context.cookies();
+    expect(cookies.map((c) => c.name).sort()).toEqual(['tiergate.csrf', 'tiergate.sid']);
+    for (const cookie of cookies) expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(await page.evaluate(() => document.cookie)).toBe('');
     expect(problems).toEqual([]);
     await context.close();
@@ -608,22 +610,27 @@ describe('console: sessions', { timeout: 120_000 }, () => {
     const { page, context } = await person(browser, base);
     await signIn(page, 'clerk@metro-police', PASSWORD);
     // 16 minutes without a request: the stored session says so (the clock is the server's).
-    await log(`UPDATE console_sessions SET sess = jsonb_set(sess, '{lastSeenAt}', to_jsonb((extract(epoch from now()) * 1000 - 16 * 60000)::bigint))`);
+    await log(`UPDATE console_sealed_sessions SET last_seen_at = now() - interval '16 minutes'`);
     await page.goto(`/people/${ada}`);
     await poll(() => page.url()).toMatch(/\/sign-in\?ended=idle$/);
     await page.getByText(/signed out because there was no activity for 15 minutes/).waitFor();
     await review(page, '26-signed-out-idle');
 
     await signIn(page, 'clerk@metro-police', PASSWORD);
-    const sid = decodeURIComponent((await context.cookies())[0]!.value)
+    const sid = decodeURIComponent((await context.cookies()).find((c) => c.name === 'tiergate.sid')!.value)
       .slice(2)
-      .split('.')[0];
-    const [row] = await log(`SELECT sess->>'token' AS token FROM console_sessions WHERE sid = $1`, [sid]);
-    const { jti } = JSON.parse(Buffer.from(String(row!.token).split('.')[1]!, 'base64url').toString()) as { jti: string };
+      .split('.')[0]!;
+    // The row keeps the id only hashed and the token sealed: the token's id comes from its issue entry.
+    const hash = createHash('sha256').update(sid).digest('base64url');
+    expect(await log(`SELECT sid_hash FROM console_sealed_sessions WHERE sid_hash = $1`, [hash])).toHaveLength(1);
+    const [issued] = await log(
+      `SELECT detail->>'jti' AS jti FROM access_log WHERE action = 'token.issue' AND decision = 'allow' AND actor_username = 'clerk@metro-police' ORDER BY seq DESC LIMIT 1`,
+    );
+    const jti = String(issued!.jti);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByText('You have signed out.').waitFor();
     expect(await log(`SELECT jti FROM revoked_tokens WHERE jti = $1`, [jti])).toHaveLength(1);
-    expect(await log(`SELECT sid FROM console_sessions WHERE sid = $1`, [sid])).toHaveLength(0);
+    expect(await log(`SELECT sid_hash FROM console_sealed_sessions WHERE sid_hash = $1`, [hash])).toHaveLength(0);
     await page.goto(`/people/${ada}`);
     await poll(() => page.url()).toMatch(/\/sign-in$/);
     await context.close();

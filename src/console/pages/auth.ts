@@ -9,16 +9,18 @@ import { redirectSaved, requireUser, type ConsoleContext } from '../context.js';
 import { fieldErrors, str, type FieldErrors } from '../render.js';
 import { endSession, startSession } from '../session.js';
 
-const NOTICES: Record<string, string> = {
+const notices = (maxHours: number): Record<string, string> => ({
   idle: 'You were signed out because there was no activity for 15 minutes. Sign in again to continue.',
+  expired: `You were signed out because you signed in more than ${maxHours} hours ago. Sign in again to continue.`,
   'signed-out': 'You have signed out.',
   enrolled: 'Your account is set up. Sign in with your new password and the code from your authenticator app.',
-};
+});
 
 /** Sign in (password, then TOTP where enrolled), first-time enrolment, sign out. */
 export function authPages({ deps, render }: ConsoleContext): Router {
   const router = Router();
   const enrolment = enrolmentSteps(deps);
+  const NOTICES = notices(deps.config.SESSION_MAX_HOURS);
 
   router.get('/sign-in', (req, res) => {
     if (req.user) return res.redirect(303, '/');

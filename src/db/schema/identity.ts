@@ -54,6 +54,9 @@ export const users = pgTable(
     approverBasis: text('approver_basis'),
     approverApprovalId: uuid('approver_approval_id').references((): AnyPgColumn => approvals.id),
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
+    // Tokens whose sign-in (`auth_time`) is older fail from the next request: set when an MFA
+    // reset, a role change or a disable ends the user's sessions (src/auth/user-sessions.ts).
+    tokensValidAfter: timestamp('tokens_valid_after', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

@@ -3,6 +3,7 @@ import type { JWK } from 'jose';
 import { registerClient } from '../../auth/clients.js';
 import { issueEnrolmentCode } from '../../auth/enrolment.js';
 import { DEFAULT_PUBLISH_DELAY_SECONDS, rotateSigningKey } from '../../auth/keys.js';
+import { endUserSessions } from '../../auth/user-sessions.js';
 import type { AuditScope } from '../../audit/audited.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
@@ -220,6 +221,7 @@ export class AdminService {
       return { ...userView(user), pendingRole: role, approvalId };
     }
     await tx.update(users).set({ role }).where(eq(users.id, user.id));
+    await endUserSessions(tx, user.id);
     return userView(await this.userRow(tx, { id: user.id }));
   }
 
@@ -229,6 +231,7 @@ export class AdminService {
     if (operator?.userId === user.id) throw new Conflict('An admin cannot disable their own account.');
     if (user.disabledAt) return userView(user);
     await tx.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
+    await endUserSessions(tx, user.id);
     // It only takes rights away, so at once; a partner's or an approver's is reviewed.
     const approvalId = await this.review(
       tx,

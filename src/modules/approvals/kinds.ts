@@ -1,5 +1,6 @@
 import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { issueApprovalCode, issueEnrolmentCode } from '../../auth/enrolment.js';
+import { endUserSessions } from '../../auth/user-sessions.js';
 import { roleRule, type Policy } from '../../authz/policy.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
 import type { Executor } from '../../db/client.js';
@@ -74,8 +75,12 @@ const appliedAtOnce = async (): Promise<Handover> => {
   throw new Conflict('This change took effect when it was asked; a decision reviews it.');
 };
 
-/** Voids the second factor and recovery codes; the user re-enrols with the code and their current password. */
+/**
+ * Voids the second factor and recovery codes and ends the user's sessions and tokens; the user
+ * re-enrols with the code and their current password.
+ */
 export async function resetSecondFactor(tx: Executor, userId: string): Promise<string> {
+  await endUserSessions(tx, userId);
   await tx
     .update(recoveryCodes)
     .set({ usedAt: new Date() })
@@ -113,6 +118,7 @@ export const APPROVAL_RULES: { [K in ApprovalKind]: KindRule } = {
       if (user.role !== r.change.previousRole) throw new Conflict('The role changed since the request; it no longer says what it changes.');
       if (!roleRule(policy, r.agencyKind as AgencyKind, role)) throw new Conflict('The policy no longer defines the role.');
       await tx.update(users).set({ role }).where(eq(users.id, r.userId!));
+      await endUserSessions(tx, r.userId!);
       await markApprover(tx, policy, r, role);
       return {};
     },

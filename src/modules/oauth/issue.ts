@@ -37,13 +37,21 @@ export async function refuseGrant(
 }
 
 /** Signs an access token for `principal` and logs its issue; no token leaves unless the entry is written. */
-export async function issueToken({ tokens, runner }: AppDeps, req: Request, principal: Omit<Principal, 'jti' | 'amr'>, amr: string[]): Promise<TokenResponse> {
+export async function issueToken(
+  { tokens, runner }: AppDeps,
+  req: Request,
+  principal: Omit<Principal, 'jti' | 'amr'>,
+  amr: string[],
+  /** A console re-issue continues the session's sign-in (ms); a grant authenticates now. */
+  authTime?: number,
+): Promise<TokenResponse> {
   const accessToken = await tokens.issue({
     userId: principal.userId,
     agency: principal.agency,
     agencyKind: principal.agencyKind,
     role: principal.role,
     amr,
+    ...(authTime !== undefined ? { authTime } : {}),
     ...(principal.clientId ? { clientId: principal.clientId } : {}),
     ...(principal.clientRole ? { clientRole: principal.clientRole } : {}),
   });
