@@ -3,7 +3,8 @@
 // simulated as the SQL does it: the candidates are the people born on one of birthDateVariants.
 // Goals (issue 20): duplicates caught >= 0.95 overall and >= 0.9 for each kind; look-alikes
 // wrongly refused <= 0.02; a one-letter slip in a search still finding the person >= 0.9.
-// --append adds the tables to bench/RESULTS.md.
+// --append adds the tables to bench/RESULTS.md. --rare-family-share 0 draws every family name from
+// the list of common ones (the hardest case for look-alikes).
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { equivalentKeys, shortNameRelation } from '../src/matching/nicknames.js';
@@ -17,12 +18,14 @@ const { values: args } = parseArgs({
     people: { type: 'string', default: '20000' },
     'per-kind': { type: 'string', default: '1000' },
     seed: { type: 'string', default: '20' },
+    'rare-family-share': { type: 'string', default: '0.5' },
     policy: { type: 'string' },
     append: { type: 'boolean', default: false },
   },
 });
 const PEOPLE = Number(args.people);
 const PER_KIND = Number(args['per-kind']);
+const RARE = Number(args['rare-family-share']);
 const policy = loadMatchingPolicy(args.policy);
 const r = prng(Number(args.seed));
 
@@ -44,7 +47,7 @@ const fresh = (make: () => Person): Person => {
     if (!taken.has(factsKey(p))) return (taken.add(factsKey(p)), p);
   }
 };
-const originals: Person[] = Array.from({ length: PEOPLE }, (_, i) => fresh(() => randomPerson(r, `P${i}`)));
+const originals: Person[] = Array.from({ length: PEOPLE }, (_, i) => fresh(() => randomPerson(r, `P${i}`, RARE)));
 const lookAlikes: { kind: LookAlikeKind; person: Person; of: Person }[] = [];
 for (const kind of Object.keys(LOOK_ALIKES) as LookAlikeKind[]) {
   for (let i = 0; i < PER_KIND; i++) {
@@ -119,7 +122,7 @@ const f = (x: number, n: number) => (x / n).toFixed(3);
 const meanBlocked = Math.round(originals.slice(0, 200).reduce((sum, p) => sum + blocked(p.birthDate).length, 0) / Math.min(200, originals.length));
 const caught = duplicateRows.reduce((a, b) => a + b.hit, 0) / duplicateRows.reduce((a, b) => a + b.n, 0);
 const lines = [
-  `${PEOPLE} people, ${PER_KIND} per kind, seed ${args.seed}; candidates = everyone born on one of birthDateVariants (${meanBlocked} on average).`,
+  `${PEOPLE} people (${RARE} of them with a rare family name), ${PER_KIND} per kind, seed ${args.seed}; candidates = everyone born on one of birthDateVariants (${meanBlocked} on average).`,
   '',
   '| duplicate made by | n | caught (certain or probable) | of which certain | original ranked first |',
   '|---|---|---|---|---|',
