@@ -63,13 +63,20 @@ export function enrolmentSteps(deps: AppDeps) {
   async function reserve(req: Request, action: AuditAction, username: string): Promise<Attempt> {
     const reservation = await reserveAttempt(db, username, req.ip);
     if ('attempt' in reservation) return reservation.attempt;
-    await runner.deny({ requestId: req.id, action, decision: 'deny', reason: 'throttled', detail: { username } });
+    await logDenial(req, action, 'throttled', { username });
     throw new OAuthError('temporarily_unavailable', 'Too many failed attempts; try again later.', 429, reservation.retryAfter);
+  }
+
+  /** A refusal's log entry; a refusal that cannot be logged is answered 503 (fails closed). */
+  async function logDenial(req: Request, action: AuditAction, reason: string, detail: Record<string, unknown>) {
+    await runner.deny({ requestId: req.id, action, decision: 'deny', reason, detail }).catch(() => {
+      throw new OAuthError('temporarily_unavailable');
+    });
   }
 
   /** Logs a refusal and answers; the reservation stands as the failure's count. */
   async function refuse(req: Request, action: AuditAction, reason: string, detail: Record<string, unknown>): Promise<never> {
-    await runner.deny({ requestId: req.id, action, decision: 'deny', reason, detail });
+    await logDenial(req, action, reason, detail);
     throw new OAuthError('invalid_grant', 'The enrolment code is not valid.');
   }
 
@@ -135,7 +142,7 @@ export function enrolmentSteps(deps: AppDeps) {
     const user = await invitedUser(req, A.mfaConfirm, input.username, await invitation(input.username, input.enrolment_code));
     const step = user.totpSecretEnc ? verifyTotp(openSecret(user.totpSecretEnc, config.keyEncryptionKey), input.otp, null) : undefined;
     if (step === undefined) {
-      await runner.deny({ requestId: req.id, action: A.mfaConfirm, decision: 'deny', reason: 'otp-invalid', detail: { userId: user.id } });
+      await logDenial(req, A.mfaConfirm, 'otp-invalid', { userId: user.id });
       throw new OAuthError('invalid_grant', 'The one-time password is not valid.');
     }
     await loggedChange(req, A.mfaConfirm, user.id, (tx) =>
