@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql } from 'drizzle-orm';
+import { passwordVerifications } from '../auth/passwords.js';
 import { observeAppends } from '../audit/observers.js';
 import type { AuditEntry } from '../audit/append.js';
 import { queryRows, type Db } from '../db/client.js';
@@ -97,6 +98,17 @@ export function createMetrics(db: Db, pools: Pools = { primary: db }): Metrics {
     name: 'tiergate_access_log_write_failures_total',
     help: 'Access-log entries that could not be written (each failed its request closed, 503).',
     registers: [registry],
+  });
+
+  new Counter({
+    name: 'tiergate_password_verifications_total',
+    help: 'argon2id password verifications run by this process (exactly one per password or enrolment attempt checked; none for a throttled one).',
+    registers: [registry],
+    // The count lives with the one verify function (src/auth/passwords.ts); read it when scraped.
+    collect() {
+      this.reset();
+      this.inc(passwordVerifications());
+    },
   });
 
   // Scraped values that every instance sees alike: under node:cluster the primary keeps one

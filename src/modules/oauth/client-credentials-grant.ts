@@ -32,6 +32,11 @@
  * Every refusal from step 2 on writes a deny entry (action token.issue) through refuseGrant, with a
  * short machine reason; the answer never says which check failed.
  *
+ * No sign-in throttle (src/auth/throttle.ts): a client authenticates with a signature by a private
+ * key the gateway never holds, not with a secret that can be guessed, so there is nothing for a
+ * count of attempts to protect; a replayed assertion is refused by its jti (step 8), and every
+ * refusal is logged, where a flood shows.
+ *
  * What the token says:
  *   - acting as itself: sub = the client's service user (its role, the client's agency);
  *   - on_behalf_of:     sub = that user, with the user's own role, so policy decisions and the

@@ -5,7 +5,7 @@ import type { AppDeps } from '../../app.js';
 import { RECOVERY_CODE, spendRecoveryCode } from '../../auth/enrolment.js';
 import { openSecret } from '../../auth/keys.js';
 import { verifyPassword } from '../../auth/passwords.js';
-import { accountKey, addressKey, clearAccount, lockedFor, recordFailure, THROTTLE } from '../../auth/throttle.js';
+import { attemptSucceeded, reserveAttempt } from '../../auth/throttle.js';
 import { verifyTotp } from '../../auth/totp.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
 import { agencies, users } from '../../db/schema/index.js';
@@ -22,24 +22,27 @@ export const body = z.strictObject({
 });
 
 /**
- * grant_type=password. Enforces, in order: strict fields; the throttle on the account and the
- * client address (429 with Retry-After); argon2id verification shaped the same whether or not
- * the user exists; an active person (not a service user) in an active agency; the second factor
- * (required for every user outside demo mode, and for any enrolled user) with replay refused.
- * Every refusal counts against the throttle and is logged; the answer never says which check failed.
+ * grant_type=password. Enforces, in order: strict fields; a throttle reservation on the account
+ * and the client address, taken before any secret is checked (429 with Retry-After when either is
+ * spent); exactly one argon2id verification whatever the account (unknown, invited, service user,
+ * disabled), so the answer's time says nothing about it; an active person (not a service user) in
+ * an active agency; the second factor (required for every user outside demo mode, and for any
+ * enrolled user) with replay refused. A refusal keeps its reservation (that is its count) and is
+ * logged; the answer never says which check failed. A refusal for the lock costs no
+ * verification: its keys are the submitted username and the address, whatever exists, so a 429
+ * tells nothing about the account, and skipping argon2 there keeps a lock from costing CPU.
  */
 export async function passwordGrant(deps: AppDeps, req: Request): Promise<TokenResponse> {
   const { db, config } = deps;
   const input = parseGrant(body, req.body);
-  const throttleKeys = [accountKey(input.username), addressKey(req.ip)];
-  const wait = await lockedFor(db, throttleKeys);
-  if (wait > 0) {
+  const reservation = await reserveAttempt(db, input.username, req.ip);
+  if ('retryAfter' in reservation) {
     return refuseGrant(
       deps,
       req,
       'throttled',
       { username: input.username },
-      new OAuthError('temporarily_unavailable', 'Too many failed attempts; try again later.', 429, wait),
+      new OAuthError('temporarily_unavailable', 'Too many failed attempts; try again later.', 429, reservation.retryAfter),
     );
   }
 
@@ -73,14 +76,8 @@ export async function passwordGrant(deps: AppDeps, req: Request): Promise<TokenR
     return claimed.length === 1 ? undefined : 'otp-replayed';
   })();
 
-  if (refusal || !row) {
-    await recordFailure(db, [
-      { key: throttleKeys[0]!, limit: THROTTLE.accountLimit },
-      { key: throttleKeys[1]!, limit: THROTTLE.addressLimit },
-    ]);
-    return refuseGrant(deps, req, refusal ?? 'bad-credentials', { username: input.username });
-  }
-  await clearAccount(db, throttleKeys[0]!);
+  if (refusal || !row) return refuseGrant(deps, req, refusal ?? 'bad-credentials', { username: input.username });
+  await attemptSucceeded(db, reservation.attempt);
   const amr = !row.user.totpEnrolledAt ? ['pwd'] : RECOVERY_CODE.test(input.otp ?? '') ? ['pwd', 'mfa'] : ['pwd', 'otp', 'mfa'];
   return issueToken(
     deps,
