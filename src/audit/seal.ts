@@ -1,6 +1,7 @@
 import { asc, desc, eq, sql } from 'drizzle-orm';
 import { CompactSign, type CryptoKey, type JWK } from 'jose';
 import type { KeyStore } from '../auth/keys.js';
+import type { CheckpointPolicy } from '../authz/policy.js';
 import { SIGNING_ALG } from '../auth/keys.js';
 import { runStatement, type Db, type Executor, type Statement } from '../db/client.js';
 import { auditCheckpoints, auditSeals, signingKeys } from '../db/schema/index.js';
@@ -73,14 +74,20 @@ export async function latestCheckpoint(db: Executor): Promise<(Checkpoint & { fr
   return { ...row, frontier };
 }
 
-/** Signs a checkpoint over every sealed leaf when the tree grew; returns the latest checkpoint. */
-export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+/**
+ * Signs a checkpoint over every sealed leaf when the tree grew; returns the latest checkpoint.
+ * With `notWithinMs`, signs only if the latest is at least that old at `now` (decided under the
+ * sealer's lock, so across workers and instances one signs per interval).
+ */
+export async function issueCheckpoint(db: Db, keys: KeyStore, schedule: { notWithinMs?: number; now?: number } = {}): Promise<Checkpoint | undefined> {
   // Outside the transaction: a stale key store re-reads its table through `db`, which on PGlite's
   // single connection would wait forever for this very transaction.
   const { kid, key } = await keys.signingKey();
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
     const previous = await latestCheckpoint(tx);
+    const { notWithinMs, now = Date.now() } = schedule;
+    if (previous && notWithinMs && now - previous.issuedAt.getTime() < notWithinMs) return previous;
     const from = previous?.treeSize ?? 0;
     const fresh = await tx
       .select({ leafHash: auditSeals.leafHash })
@@ -109,10 +116,20 @@ export async function signCheckpoint(signer: { kid: string; key: CryptoKey }, tr
   return { treeSize, rootHash, issuedAt, kid: signer.kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };
 }
 
-/** Seals what is queued and signs a checkpoint if the tree grew. */
+/** Seals what is queued and signs a checkpoint if the tree grew (the retention command, tests). */
 export async function sealAndCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
   while ((await sealPending(db)) > 0);
   return issueCheckpoint(db, keys);
+}
+
+/**
+ * The background sealer's step (src/main.ts): seals what is queued, then signs a checkpoint on the
+ * policy's schedule, when entries were sealed since the last one and it is at least
+ * `everySeconds` old. Requests never sign.
+ */
+export async function sealOnSchedule(db: Db, keys: KeyStore, policy: CheckpointPolicy, now = Date.now()): Promise<Checkpoint | undefined> {
+  while ((await sealPending(db)) > 0);
+  return issueCheckpoint(db, keys, { notWithinMs: policy.everySeconds * 1000, now });
 }
 
 /** Public keys of every key that ever signed, for verifying old checkpoints offline. */

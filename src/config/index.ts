@@ -20,6 +20,8 @@ const schema = z.object({
    * read's own log entry included, and the break-glass review stay on the primary.
    */
   AUDIT_DATABASE_URL: z.string().url().optional(),
+  /** The sharing protocol the gateway enforces (validated at start-up); unset: policies/protocol.yaml. */
+  POLICY_FILE: z.string().min(1).optional(),
   /** Folder of the embedded PGlite database (used when DATABASE_URL is unset); kept across restarts. */
   DATA_DIR: z.string().default('./data'),
   /** Password of every demo user; demo mode only. */
@@ -32,7 +34,10 @@ const schema = z.object({
   TOKEN_AUDIENCE: z.string().min(1).default('tiergate-api'),
   /** Access-token lifetime in seconds; SPEC caps it at 15 minutes. */
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
-  /** How often the access log is sealed into the Merkle tree and a checkpoint signed, in ms. */
+  /**
+   * How often the access log is sealed into the Merkle tree, in ms. A checkpoint is signed on the
+   * policy's own schedule (`checkpoints.everySeconds`), checked at each sealing.
+   */
   SEAL_INTERVAL_MS: z.coerce.number().int().min(200).max(3_600_000).default(5_000),
   /**
    * Which proxies in front may name the client address in X-Forwarded-For (Express `trust proxy`):
