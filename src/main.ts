@@ -12,7 +12,7 @@ import { migrate } from './db/migrate.js';
 import { seedDemo } from './db/seed/demo.js';
 import { createLogger, errorSummary } from './logger.js';
 import { ensureLogPartitions } from './audit/retention.js';
-import { sealOnSchedule } from './audit/seal.js';
+import { sealAll, sealOnSchedule } from './audit/seal.js';
 import { exposeMetrics } from './metrics/server.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -119,9 +119,11 @@ export async function start(config: Config = loadConfig()): Promise<Gateway> {
         server.closeIdleConnections();
         metricsServer?.close();
         await closed;
-        // The sealer finishes the batch it is on, then seals what the last requests wrote.
+        // The sealer finishes the batch it is on, then seals all that the last requests wrote
+        // (its step leaves a long queue to the next one; there is no next one here).
         await sealing;
         await seal();
+        await sealAll(database.db).catch((err: unknown) => logger.error({ err: errorSummary(err) }, 'sealing failed'));
         return true as const;
       })();
       const finished = await Promise.race([orderly, bound]);

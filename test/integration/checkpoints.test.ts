@@ -39,7 +39,7 @@ beforeAll(async () => {
 afterAll(() => database?.close());
 
 /** The background sealer's step, `intervals` of the policy's schedule from now. */
-const tick = (intervals: number) => sealOnSchedule(t.deps.db, t.deps.keys, t.deps.pdp.policy.checkpoints, Date.now() + intervals * every());
+const tick = (intervals: number) => sealOnSchedule(t.deps.db, t.deps.keys, t.deps.pdp.policy.checkpoints, () => Date.now() + intervals * every());
 const every = () => t.deps.pdp.policy.checkpoints.everySeconds * 1000;
 const checkpointCount = async () => (await database.admin('SELECT count(*)::int AS n FROM audit_checkpoints')).rows[0]!.n as number;
 const latest = (who: TestUser) => request(t.app).get('/v1/audit/checkpoints/latest').set(bearer(who));
