@@ -1,6 +1,7 @@
 import { asc, desc, eq, sql } from 'drizzle-orm';
 import { CompactSign, type CryptoKey, type JWK } from 'jose';
 import type { KeyStore } from '../auth/keys.js';
+import type { CheckpointPolicy } from '../authz/policy.js';
 import { SIGNING_ALG } from '../auth/keys.js';
 import { runStatement, type Db, type Executor, type Statement } from '../db/client.js';
 import { auditCheckpoints, auditSeals, signingKeys } from '../db/schema/index.js';
@@ -10,6 +11,7 @@ import { extendFrontier, rootOfFrontier, type Frontier } from './merkle.js';
 // One sealer at a time across every instance: a transaction-scoped advisory lock, held only by the
 // sealer's own short transaction, never by request transactions (they only insert into the queue).
 export const SEALER_LOCK = 7_420_101;
+const SEAL_BATCH = 5_000;
 export const CHECKPOINT_TYP = 'tiergate-checkpoint+jws';
 export const LOG_ID = 'tiergate-access-log';
 
@@ -44,7 +46,7 @@ const DEQUEUE: Statement = { name: 'tiergate_sealer_dequeue', text: 'DELETE FROM
  * Seals queued entries in sequence order: each gets the next leaf index (no gaps: only the sealer
  * assigns them, under the lock) and its leaf hash. Returns how many were sealed.
  */
-export async function sealPending(db: Db, batch = 5_000): Promise<number> {
+export async function sealPending(db: Db, batch = SEAL_BATCH): Promise<number> {
   return db.transaction(async (tx) => {
     await runStatement(tx, LOCK, [SEALER_LOCK]);
     const queued = await runStatement<SealedFields & { queuedId: string; id: string | null }>(tx, NEXT_BATCH, [batch]);
@@ -73,14 +75,20 @@ export async function latestCheckpoint(db: Executor): Promise<(Checkpoint & { fr
   return { ...row, frontier };
 }
 
-/** Signs a checkpoint over every sealed leaf when the tree grew; returns the latest checkpoint. */
-export async function issueCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+/**
+ * Signs a checkpoint over every sealed leaf when the tree grew; returns the latest checkpoint.
+ * With `notWithinMs`, signs only if the latest is at least that old by `clock`, read under the
+ * sealer's lock: across workers and instances, one signs per interval.
+ */
+export async function issueCheckpoint(db: Db, keys: KeyStore, schedule: { notWithinMs?: number; clock?: () => number } = {}): Promise<Checkpoint | undefined> {
   // Outside the transaction: a stale key store re-reads its table through `db`, which on PGlite's
   // single connection would wait forever for this very transaction.
   const { kid, key } = await keys.signingKey();
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${SEALER_LOCK})`);
     const previous = await latestCheckpoint(tx);
+    const { notWithinMs, clock = Date.now } = schedule;
+    if (previous && notWithinMs && clock() - previous.issuedAt.getTime() < notWithinMs) return previous;
     const from = previous?.treeSize ?? 0;
     const fresh = await tx
       .select({ leafHash: auditSeals.leafHash })
@@ -109,10 +117,27 @@ export async function signCheckpoint(signer: { kid: string; key: CryptoKey }, tr
   return { treeSize, rootHash, issuedAt, kid: signer.kid, jws, frontier: frontier.map((f) => ({ size: f.size, hash: f.hash.toString('hex') })) };
 }
 
-/** Seals what is queued and signs a checkpoint if the tree grew. */
-export async function sealAndCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+/** Seals everything queued, batch after batch. */
+export async function sealAll(db: Db): Promise<void> {
   while ((await sealPending(db)) > 0);
+}
+
+/** Seals what is queued and signs a checkpoint if the tree grew (the retention command, tests). */
+export async function sealAndCheckpoint(db: Db, keys: KeyStore): Promise<Checkpoint | undefined> {
+  await sealAll(db);
   return issueCheckpoint(db, keys);
+}
+
+/**
+ * The background sealer's step (src/main.ts): seals what is queued, then signs a checkpoint on the
+ * policy's schedule, when entries were sealed since the last one and it is at least
+ * `everySeconds` old. Requests never sign. Under steady load the queue is never quite empty, so
+ * it seals until a batch comes back short and leaves the rest to the next step, so as not to put
+ * off the checkpoint.
+ */
+export async function sealOnSchedule(db: Db, keys: KeyStore, policy: CheckpointPolicy, clock: () => number = Date.now): Promise<Checkpoint | undefined> {
+  while ((await sealPending(db, SEAL_BATCH)) === SEAL_BATCH);
+  return issueCheckpoint(db, keys, { notWithinMs: policy.everySeconds * 1000, clock });
 }
 
 /** Public keys of every key that ever signed, for verifying old checkpoints offline. */

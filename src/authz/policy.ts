@@ -79,12 +79,16 @@ const policySchema = z.strictObject({
     maxPerDay: z.number().int().min(1).max(100).default(5),
   }),
   disclosures: disclosuresSchema,
+  // Signed checkpoints of the access log: at most one per interval, and only when entries were
+  // sealed since the last one. Reads never sign (each read is itself logged, so the log always grows).
+  checkpoints: z.strictObject({ everySeconds: z.number().int().min(1).max(86_400) }).default({ everySeconds: 60 }),
 });
 
 export type RolePolicy = z.infer<typeof roleSchema>;
 export type OwnContribution = z.infer<typeof ownContributionSchema>;
 export type Policy = z.infer<typeof policySchema>;
 export type DisclosurePolicy = Policy['disclosures'];
+export type CheckpointPolicy = Policy['checkpoints'];
 
 export const DEFAULT_POLICY_FILE = fromPackageRoot('policies', 'protocol.yaml');
 

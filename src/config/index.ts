@@ -20,6 +20,8 @@ const schema = z.object({
    * read's own log entry included, and the break-glass review stay on the primary.
    */
   AUDIT_DATABASE_URL: z.string().url().optional(),
+  /** The sharing protocol the gateway enforces (validated at start-up); unset: policies/protocol.yaml. */
+  POLICY_FILE: z.string().min(1).optional(),
   /** Folder of the embedded PGlite database (used when DATABASE_URL is unset); kept across restarts. */
   DATA_DIR: z.string().default('./data'),
   /** Password of every demo user; demo mode only. */
@@ -37,7 +39,10 @@ const schema = z.object({
    * (the idle logoff, 15 minutes, is fixed in code). Token re-issues keep the sign-in's time.
    */
   SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24).default(12),
-  /** How often the access log is sealed into the Merkle tree and a checkpoint signed, in ms. */
+  /**
+   * How often the access log is sealed into the Merkle tree, in ms. A checkpoint is signed on the
+   * policy's own schedule (`checkpoints.everySeconds`), checked at each sealing.
+   */
   SEAL_INTERVAL_MS: z.coerce.number().int().min(200).max(3_600_000).default(5_000),
   /**
    * Which proxies in front may name the client address in X-Forwarded-For (Express `trust proxy`):

@@ -55,7 +55,8 @@ export function consoleRouter(deps: AppDeps): Router {
     setHeaders: (res: Response) => res.setHeader('Cache-Control', 'public, max-age=3600'),
   };
   // Only the static assets are compressed: pages carry CSRF tokens next to echoed input (BREACH).
-  router.use('/assets', compression());
+  // A missing asset is the console's 404 page, under the console's CSP, without a session.
+  router.use('/assets', consoleCsp, compression());
   router.use('/assets/uswds', express.static(USWDS_DIST, assetOptions));
   router.use('/assets', express.static(ASSETS_DIR, assetOptions));
 
@@ -156,6 +157,9 @@ function consoleErrors({ deps, render }: ConsoleContext): ErrorRequestHandler {
       if (err.status === 503) return show(503, 'Not available', 'The request could not be completed and logged, so nothing was shown or changed.');
     }
     const parserStatus = (err as { status?: unknown }).status;
+    // express.static (fallthrough off) answers a missing or refused asset with a 404 or 403 error.
+    if ((parserStatus === 404 || parserStatus === 403) && req.path.startsWith('/assets/'))
+      return show(404, 'Not found', 'There is nothing here that you can see.');
     if (parserStatus === 413 || parserStatus === 400) return show(400, 'Check your request', 'The form could not be read. Nothing was changed.');
     deps.logger.error({ requestId: req.id, err: errorSummary(err) }, 'console error');
     show(500, 'Something went wrong', 'The page could not be shown. Nothing was changed.');

@@ -279,7 +279,7 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
       },
       'GET /v1/audit/checkpoints/latest': {
         operationId: 'latestCheckpoint',
-        summary: 'The latest signed checkpoint of the access log',
+        summary: 'The latest signed checkpoint of the access log (signed on the policy’s schedule, never by a read)',
         problems: [404],
         responses: { 200: ok('Checkpoint', ref('Checkpoint')) },
       },

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealAndCheckpoint } from '../../src/audit/seal.js';
 import { totpCode } from '../../src/auth/totp.js';
 import { seedDemo } from '../../src/db/seed/demo.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
@@ -464,6 +465,8 @@ describe('console: the compliance officer', { timeout: 180_000 }, () => {
       .click();
     await poll(() => flash(page).textContent()).toMatch(/Review recorded: justified/);
 
+    // The checkpoint the background sealer signs on its schedule (the in-process app runs no sealer; the page signs nothing).
+    await sealAndCheckpoint(t.deps.db, t.deps.keys);
     await page.getByRole('link', { name: 'Log integrity' }).first().click();
     await page.getByText(/Latest signed checkpoint/).waitFor();
     await review(page, '18-compliance-integrity');

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { compactVerify, createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
-import { sealAndCheckpoint } from '../../src/audit/seal.js';
+import { sealAndCheckpoint, sealOnSchedule } from '../../src/audit/seal.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { runScript } from '../helpers/cli.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -33,8 +33,16 @@ beforeAll(async () => {
   readEntryId = rows[0]!.id as string;
   firstSize = (await sealAndCheckpoint(t.deps.db, t.deps.keys))!.treeSize;
   for (let i = 0; i < 5; i++) await request(t.app).get(`/v1/subjects/${subject.id}`).set(bearer(clerk));
+  // A schedule interval later the background sealer signs the next checkpoint (reads never do).
+  await tick(1);
 });
 afterAll(() => database?.close());
+
+/** The background sealer's step, `intervals` of the policy's schedule from now. */
+const tick = (intervals: number) => sealOnSchedule(t.deps.db, t.deps.keys, t.deps.pdp.policy.checkpoints, () => Date.now() + intervals * every());
+const every = () => t.deps.pdp.policy.checkpoints.everySeconds * 1000;
+const checkpointCount = async () => (await database.admin('SELECT count(*)::int AS n FROM audit_checkpoints')).rows[0]!.n as number;
+const latest = (who: TestUser) => request(t.app).get('/v1/audit/checkpoints/latest').set(bearer(who));
 
 describe('signed checkpoints', () => {
   it('gives partners the latest checkpoint, signed by a key in the JWKS', async () => {
@@ -73,6 +81,67 @@ describe('signed checkpoints', () => {
     const root = (s: string) => Buffer.from(s, 'hex');
     expect(verifyConsistency(firstSize, latest.body.treeSize, root(res.body.from.rootHash), root(res.body.to.rootHash), proof)).toBe(true);
     expect((await request(t.app).get(`/v1/audit/checkpoints/consistency?from=${latest.body.treeSize}&to=${firstSize}`).set(bearer(clerk))).status).toBe(400);
+  });
+});
+
+describe('checkpoints on a schedule, never per read', () => {
+  it('is signed every minute in which entries were sealed: three reads answer the same checkpoint, a tick within the minute signs none', async () => {
+    expect(t.deps.pdp.policy.checkpoints).toEqual({ everySeconds: 60 });
+    await tick(1); // whatever the earlier tests logged
+    const before = await checkpointCount();
+    const answers = [];
+    for (let k = 0; k < 3; k++) {
+      const res = await latest(clerk);
+      expect(res.status).toBe(200);
+      answers.push(res.body);
+    }
+    // Each read is itself logged, so the log grew by three, and still no new checkpoint.
+    expect(new Set(answers.map((a) => a.jws)).size).toBe(1);
+    expect(await checkpointCount()).toBe(before);
+    // The sealer seals those reads within the minute: sealed, but not signed yet.
+    await sealOnSchedule(t.deps.db, t.deps.keys, t.deps.pdp.policy.checkpoints);
+    expect((await database.admin('SELECT count(*)::int AS n FROM audit_seal_queue')).rows[0]!.n).toBe(0);
+    expect(await checkpointCount()).toBe(before);
+    expect((await latest(clerk)).body.jws).toBe(answers[0].jws);
+
+    // A minute later the schedule ticks with new sealed entries: one new checkpoint covers them.
+    const next = (await tick(1))!;
+    expect(await checkpointCount()).toBe(before + 1);
+    expect(next.treeSize).toBeGreaterThan(answers[0].treeSize);
+    const after = await latest(compliance);
+    expect(after.body).toMatchObject({ treeSize: next.treeSize, jws: next.jws });
+  });
+
+  it('signs nothing when nothing was sealed since the last checkpoint, however long ago it was', async () => {
+    await latest(clerk); // logged
+    const signed = (await tick(1))!;
+    expect((await database.admin('SELECT count(*)::int AS n FROM audit_seal_queue')).rows[0]!.n).toBe(0);
+    const before = await checkpointCount();
+    // No request in between: nothing new to seal, so no checkpoint an hour of ticks later.
+    for (const intervals of [2, 10, 60]) expect((await tick(intervals))!.jws).toBe(signed.jws);
+    expect(await checkpointCount()).toBe(before);
+  });
+
+  it('proves an entry against the latest checkpoint; one sealed after it is 409 until the next tick', async () => {
+    const read = await latest(clerk);
+    const { rows } = await database.admin('SELECT id::text AS id FROM access_log WHERE request_id = $1', [read.headers['x-request-id']]);
+    const entryId = rows[0]!.id as string;
+    // Logged but not sealed yet.
+    const queued = await request(t.app).get(`/v1/audit/entries/${entryId}/proof`).set(bearer(compliance));
+    expect(queued.status).toBe(409);
+    expect(queued.body.detail).toMatch(/not sealed yet/);
+    // Sealed, but after the latest checkpoint (within the minute).
+    await sealOnSchedule(t.deps.db, t.deps.keys, t.deps.pdp.policy.checkpoints);
+    const later = await request(t.app).get(`/v1/audit/entries/${entryId}/proof`).set(bearer(compliance));
+    expect(later.status).toBe(409);
+    expect(later.body.detail).toMatch(/ask for a later one/);
+    // The next tick signs a checkpoint that covers it.
+    const cp = (await tick(1))!;
+    const res = await request(t.app).get(`/v1/audit/entries/${entryId}/proof`).set(bearer(compliance));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.checkpoint.treeSize).toBe(cp.treeSize);
+    const proof = res.body.proof.map((h: string) => Buffer.from(h, 'hex'));
+    expect(verifyInclusion(res.body.leafIndex, cp.treeSize, Buffer.from(res.body.leafHash, 'hex'), proof, Buffer.from(cp.rootHash, 'hex'))).toBe(true);
   });
 });
 

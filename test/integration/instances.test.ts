@@ -1,16 +1,23 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { decodeProtectedHeader } from 'jose';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEALER_LOCK } from '../../src/audit/seal.js';
+import { DEFAULT_POLICY_FILE } from '../../src/authz/policy.js';
 import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
 import { runScript } from '../helpers/cli.js';
+import { ConsoleClient } from '../helpers/console.js';
 import { APP_LOGIN_ROLE, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createAgency, createSubject, createUser, TEST_PASSWORD, type TestUser } from '../helpers/factories.js';
 import { startInstance, type Instance } from '../helpers/instances.js';
 
 // Three gateway processes on one PostgreSQL database, under load: one sealer at a time, one
-// chain of checkpoints, a log that verifies, a key rotated on one instance used by all, and a
-// revocation made on one refused by the others on the next request. PostgreSQL only (PGlite
-// admits one process). Ports 3107-3109.
+// chain of checkpoints (one signer per interval of the policy's schedule), a log that verifies, a
+// key rotated on one instance used by all, a revocation made on one refused by the others on the
+// next request, and the console's log verification as one job seen from every instance.
+// PostgreSQL only (PGlite admits one process). Ports 3107-3109.
 
 const PORTS = [3107, 3108, 3109];
 let database: TestDatabase;
@@ -18,6 +25,7 @@ let t: TestApp;
 let instances: Instance[] = [];
 let clerk: TestUser;
 let admin: TestUser;
+let officers: TestUser[];
 let subject: { id: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,6 +58,13 @@ describe.runIf(process.env.TEST_DRIVER === 'pg')('three gateway instances on one
     ]);
     const clinician = await createUser(t.deps, mh, 'clinician');
     [clerk, admin] = await Promise.all([createUser(t.deps, police, 'records_staff'), createUser(t.deps, gw, 'admin')]);
+    officers = await Promise.all([createUser(t.deps, gw, 'compliance_officer'), createUser(t.deps, gw, 'compliance_officer')]);
+    // The protocol as shipped, but a checkpoint every second (not every minute), so that a few
+    // seconds of load make a chain of them.
+    const shipped = readFileSync(DEFAULT_POLICY_FILE, 'utf8');
+    expect(shipped).toMatch(/^ {2}everySeconds: 60$/m);
+    const policyFile = path.join(mkdtempSync(path.join(tmpdir(), 'tiergate-policy-')), 'protocol.yaml');
+    writeFileSync(policyFile, shipped.replace(/^ {2}everySeconds: 60$/m, '  everySeconds: 1'));
     subject = await createSubject(t.deps.db, clinician);
     const appUrl = new URL(database.ownerUrl!);
     appUrl.username = APP_LOGIN_ROLE;
@@ -62,6 +77,10 @@ describe.runIf(process.env.TEST_DRIVER === 'pg')('three gateway instances on one
           DATABASE_URL: url.toString(),
           MIGRATION_DATABASE_URL: database.ownerUrl!,
           SEAL_INTERVAL_MS: '200',
+          POLICY_FILE: policyFile,
+          // The verification test holds a lock its export waits for, longer than the default bounds.
+          DB_STATEMENT_TIMEOUT_MS: '30000',
+          DB_LOCK_TIMEOUT_MS: '30000',
         });
       }),
     );
@@ -133,12 +152,64 @@ describe.runIf(process.env.TEST_DRIVER === 'pg')('three gateway instances on one
     const { rows: cps } = await database.admin('SELECT tree_size::int AS size, issued_at FROM audit_checkpoints ORDER BY issued_at, tree_size');
     expect(cps.length).toBeGreaterThan(2);
     for (let k = 1; k < cps.length; k++) expect(cps[k]!.size).toBeGreaterThan(cps[k - 1]!.size as number);
+    // One signer per interval (everySeconds: 1) across the three, though each seals every 200 ms.
+    const gaps = cps.slice(1).map((c, k) => (c.issued_at as Date).getTime() - (cps[k]!.issued_at as Date).getTime());
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1_000);
+    console.error(`checkpoints: ${cps.length} over the load, shortest gap between two ${Math.min(...gaps)} ms`);
 
     // The offline verifier: every checkpoint's root over the same leaves, so no fork.
     const verify = await runScript('scripts/audit-verify.ts', [], { DATABASE_URL: database.ownerUrl!, LOG_LEVEL: 'silent' });
     expect(verify.code, verify.stderr + verify.stdout).toBe(0);
     expect(verify.stdout).toMatch(new RegExp(`^OK: ${s.entries} sealed entries verify against ${cps.length} signed checkpoints`));
   }, 120_000);
+
+  it('verifies the log as one job that every instance shows: started on a, followed on b, a second start on c told to wait', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const [first, second] = officers as [TestUser, TestUser];
+    const onA = await ConsoleClient.signIn(a.url, first.username, TEST_PASSWORD);
+    const onC = await ConsoleClient.signIn(c.url, second.username, TEST_PASSWORD);
+    // Hold the job's export at its read of the retention records (nothing else reads them), so it
+    // is still running while the other instances look at it.
+    const blocker = new pg.Client({ connectionString: database.ownerUrl });
+    await blocker.connect();
+    let id: string;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE audit_retentions IN ACCESS EXCLUSIVE MODE');
+      const started = await onA.post('/compliance/integrity/verify');
+      expect(started.status, started.text).toBe(303);
+      id = /\/compliance\/integrity\/verify\/([0-9a-f-]{36})$/.exec(started.headers.get('location') ?? '')![1]!;
+      // The same job, in progress, from every instance (in one worker's memory it answered 404 on the others).
+      for (const i of [b, c, a, b, c]) {
+        const res = await onA.on(i.url).get(`/compliance/integrity/verify/${id}.json`);
+        expect(res.status, i.name).toBe(200);
+        expect(JSON.parse(res.text), i.name).toEqual({ phase: 'reading', entries: null, ok: null });
+      }
+      expect((await onA.on(b.url).get(`/compliance/integrity/verify/${id}`)).text).toContain('Step 1 of 2: reading the log');
+      // Another compliance officer on c is told to wait, by whom and since when, with the link.
+      const told = await onC.post('/compliance/integrity/verify');
+      expect(told.status).toBe(409);
+      expect(told.text).toContain(`A verification is running, started by ${first.username} at`);
+      expect(told.text).toContain(`href="/compliance/integrity/verify/${id}"`);
+      const page = await onC.get('/compliance/integrity');
+      expect(page.text).not.toContain('>Verify the log now</button>');
+      expect(page.text).toContain(`href="/compliance/integrity/verify/${id}"`);
+    } finally {
+      await blocker.query('COMMIT').catch(() => undefined);
+      await blocker.end();
+    }
+    // The result, read on b and on c.
+    await expect
+      .poll(async () => JSON.parse((await onA.on(b.url).get(`/compliance/integrity/verify/${id}.json`)).text).phase, { timeout: 30_000 })
+      .toBe('done');
+    expect(JSON.parse((await onC.get(`/compliance/integrity/verify/${id}.json`)).text)).toMatchObject({ phase: 'done', ok: true, entries: expect.any(Number) });
+    expect((await onA.on(b.url).get(`/compliance/integrity/verify/${id}`)).text).toMatch(/<strong>Verified:<\/strong> all \d+ entries/);
+    const { rows } = await database.admin('SELECT id::text, phase, finished_at IS NOT NULL AS finished FROM audit_verify_jobs');
+    expect(rows).toEqual([{ id, phase: 'done', finished: true }]);
+    // Done: the next one may start, on any instance.
+    const next = await onC.post('/compliance/integrity/verify');
+    expect(next.status).toBe(303);
+  }, 90_000);
 
   it('a key rotated on one instance is published and used by all', async () => {
     const [a, b, c] = instances as [Instance, Instance, Instance];

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealAndCheckpoint } from '../../src/audit/seal.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createSubject, createUser, type TestUser } from '../helpers/factories.js';
@@ -280,6 +281,9 @@ describe('the request schemas are the validators', () => {
 
 describe('responses', () => {
   it('real answers fit the documented shapes', async () => {
+    // A checkpoint as the background sealer signs one (reads never sign), over a logged read.
+    expect((await request(t.app).get(`/v1/subjects/${subjectId}`).set(bearer(clinician))).status).toBe(200);
+    await sealAndCheckpoint(t.deps.db, t.deps.keys);
     const checks: [string, string, TestUser | undefined][] = [
       ['GET /v1/subjects/{id}', `/v1/subjects/${subjectId}`, clinician],
       ['GET /v1/subjects/{id}/risk-flags', `/v1/subjects/${subjectId}/risk-flags`, clinician],

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import { exportLog } from '../../audit/export.js';
-import { latestCheckpoint, sealAndCheckpoint } from '../../audit/seal.js';
-import { verifyLog, type VerifyReport } from '../../audit/verify.js';
+import { latestCheckpoint } from '../../audit/seal.js';
+import { verifyLog } from '../../audit/verify.js';
+import { claimVerifyJob, runningVerifyJob, runVerifyJob, verifyJobOf, type VerifyJob } from '../../audit/verify-jobs.js';
 import { AUDIT_ACTIONS, AUDIT_ACTIONS as A, DECISIONS } from '../../audit/vocabulary.js';
 import { HttpProblem, NotFound } from '../../errors/problems.js';
 import { accessesPerDay } from '../../modules/audit/activity.js';
@@ -23,20 +23,14 @@ import { idParam } from './people.js';
 
 const FILTERS = ['subject', 'actor', 'agency', 'action', 'decision', 'from', 'to', 'limit'] as const;
 
-interface VerifyJob {
-  owner: string;
-  phase: 'reading' | 'checking' | 'done' | 'failed';
-  startedAt: number;
-  entries?: number;
-  report?: VerifyReport;
-}
+// Verifying the whole log reads every entry's sealed fields: the same check by type as the log itself.
+const VERIFY = ['read', 'AuditEvent'] as const;
 
 /** The compliance officer's pages: access log, accounting, break-glass review, integrity, activity, approvals. */
 export function compliancePages({ deps, render }: ConsoleContext): Router {
-  const { pdp, runner, db, keys } = deps;
+  const { pdp, runner, db } = deps;
   const router = Router();
   const guard = (action: (typeof AUDIT_ACTIONS)[keyof typeof AUDIT_ACTIONS]) => [requireUser, pdp.authorize('read', 'AuditEvent', action)];
-  const jobs = new Map<string, VerifyJob>();
 
   /** The access-log form's fields as the API's query (dates as whole UTC days). */
   const logQuery = (req: Request, format: 'json' | 'csv') => {
@@ -186,52 +180,55 @@ export function compliancePages({ deps, render }: ConsoleContext): Router {
     await done(req, res, '/compliance/approvals', `${parsed.data.decision === 'approve' ? 'Approved' : 'Rejected'}: ${what}.`);
   });
 
-  router.get('/compliance/integrity', requireUser, pdp.authorize('read', 'Checkpoint', A.checkpointRead), async (req, res) => {
-    await sealAndCheckpoint(db, keys);
+  // Checkpoints are signed on the policy's schedule (src/audit/seal.ts); this page only reads the latest.
+  const integrityPage = async (req: Request, res: Response, running?: VerifyJob, status = 200) => {
     const cp = await runner.run(req, A.checkpointRead, async ({ tx, note }) => {
       const latest = await latestCheckpoint(tx);
       note({ detail: { treeSize: latest?.treeSize ?? 0 } });
       return latest;
     });
     const ageSeconds = cp ? Math.round((Date.now() - new Date(cp.issuedAt).getTime()) / 1000) : undefined;
-    render(req, res, 'compliance/integrity', { title: 'Log integrity', cp, ageSeconds, w: { stamp }, canVerify: req.user && pdp.policy && true });
-  });
+    // Partners read checkpoints too; only a role the decision point lets verify is offered the button.
+    const canVerify = pdp.allows(req.user, ...VERIFY);
+    running ??= canVerify ? await runningVerifyJob(db) : undefined;
+    render(req, res, 'compliance/integrity', { title: 'Log integrity', cp, ageSeconds, w: { stamp }, canVerify, running }, status);
+  };
+  router.get('/compliance/integrity', requireUser, pdp.authorize('read', 'Checkpoint', A.checkpointRead), (req, res) => integrityPage(req, res));
 
-  /** Verifies the whole log in the background (export, then the offline verifier); the page shows progress. */
-  router.post('/compliance/integrity/verify', ...guard(A.auditRead), (req, res) => {
-    const id = randomUUID();
-    const job: VerifyJob = { owner: req.user!.userId, phase: 'reading', startedAt: Date.now() };
-    jobs.set(id, job);
-    void (async () => {
-      try {
-        const data = await runner.run(req, A.auditRead, async ({ tx, note }) => {
+  /**
+   * Verifies the whole log in the background, in this worker (export, then the offline verifier);
+   * the job lives in the database, so its page answers on every worker. One at a time per
+   * deployment: while one runs, the page names it and links to its progress instead.
+   */
+  router.post('/compliance/integrity/verify', requireUser, pdp.authorize(...VERIFY, A.auditRead), async (req, res) => {
+    const claim = await claimVerifyJob(db, req.user!.userId);
+    if ('running' in claim) return integrityPage(req, res, claim.running, 409);
+    const { id } = claim.started;
+    void runVerifyJob(db, id, {
+      read: () =>
+        runner.run(req, A.auditRead, async ({ tx, note }) => {
           const exported = await exportLog(tx);
-          note({ basis: [{ rule: 'audit' }], detail: { verify: true, leaves: exported.leaves?.length } });
+          note({ basis: [{ rule: 'audit' }], detail: { verify: true, job: id, leaves: exported.leaves?.length } });
           return exported;
-        });
-        job.entries = data.leaves?.length;
-        job.phase = 'checking';
-        job.report = await verifyLog(data);
-        job.phase = 'done';
-      } catch {
-        job.phase = 'failed';
-      }
-      setTimeout(() => jobs.delete(id), 30 * 60_000).unref();
-    })();
+        }),
+      check: (data) => verifyLog(data),
+    });
     res.redirect(303, `/compliance/integrity/verify/${id}`);
   });
 
-  const jobOf = (req: Request) => {
-    const job = jobs.get(String(req.params.job));
-    if (!job || job.owner !== req.user!.userId) throw new NotFound('verification');
+  // Any role that may verify follows any job: a job names who started it and no person.
+  const jobOf = async (req: Request) => {
+    const job = await verifyJobOf(db, idParam(req, 'job'));
+    if (!job) throw new NotFound('verification');
     return job;
   };
-  router.get('/compliance/integrity/verify/:job.json', ...guard(A.auditRead), (req, res) => {
-    const job = jobOf(req);
-    res.json({ phase: job.phase, entries: job.entries ?? null, ok: job.report?.ok ?? null });
+  router.get('/compliance/integrity/verify/:job.json', requireUser, pdp.authorize(...VERIFY, A.auditRead), async (req, res) => {
+    const job = await jobOf(req);
+    res.json({ phase: job.phase, entries: job.entries, ok: job.report?.ok ?? null });
   });
-  router.get('/compliance/integrity/verify/:job', ...guard(A.auditRead), (req, res) => {
-    render(req, res, 'compliance/verify', { title: 'Verifying the log', job: jobOf(req), jobId: req.params.job, seconds: 0 });
+  router.get('/compliance/integrity/verify/:job', requireUser, pdp.authorize(...VERIFY, A.auditRead), async (req, res) => {
+    const job = await jobOf(req);
+    render(req, res, 'compliance/verify', { title: 'Verifying the log', job, jobId: job.id, w: { stamp } });
   });
 
   router.get('/compliance/activity', ...guard(A.auditRead), async (req, res) => {

@@ -3,9 +3,9 @@ import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { consistencyProof, inclusionProof } from '../../audit/merkle.js';
-import { allPublicKeys, latestCheckpoint, sealAndCheckpoint, sealedLeaves, sealOf } from '../../audit/seal.js';
+import { allPublicKeys, latestCheckpoint, sealedLeaves, sealOf } from '../../audit/seal.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { auditCheckpoints } from '../../db/schema/index.js';
+import { auditCheckpoints, auditSealQueue } from '../../db/schema/index.js';
 import { BadRequest, Conflict, NotFound } from '../../errors/problems.js';
 import { idParams, validate } from '../../http/validate.js';
 import type { Executor } from '../../db/client.js';
@@ -21,6 +21,10 @@ const present = (c: { treeSize: number; rootHash: string; issuedAt: Date; kid: s
   kid: c.kid,
   jws: c.jws,
 });
+
+async function isQueued(db: Executor, entryId: string): Promise<boolean> {
+  return (await db.select({ id: auditSealQueue.entryId }).from(auditSealQueue).where(eq(auditSealQueue.entryId, entryId)).limit(1)).length > 0;
+}
 
 /** Proofs are only given against signed checkpoints, so a verifier can anchor them. */
 async function checkpointAt(db: Executor, treeSize: number) {
@@ -40,11 +44,11 @@ async function checkpointAt(db: Executor, treeSize: number) {
  * (partners and compliance), GET /entries/:id/proof?treeSize= (compliance). Proofs read every
  * sealed leaf hash: O(n) per request, acceptable for compliance queries, not for a hot path.
  */
-export function checkpointsRouter({ db, keys, pdp, runner }: Pick<AppDeps, 'db' | 'keys' | 'pdp' | 'runner'>): Router {
+export function checkpointsRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): Router {
   const router = Router();
 
+  // Checkpoints are signed on the policy's schedule by the background sealer, never by a read.
   router.get('/checkpoints/latest', pdp.authorize('read', 'Checkpoint', A.checkpointRead), async (req, res) => {
-    await sealAndCheckpoint(db, keys);
     const latest = await runner.run(req, A.checkpointRead, async ({ tx, note }) => {
       const cp = await latestCheckpoint(tx);
       if (!cp) throw new NotFound('checkpoint');
@@ -78,11 +82,15 @@ export function checkpointsRouter({ db, keys, pdp, runner }: Pick<AppDeps, 'db' 
   router.get('/entries/:id/proof', pdp.authorize('read', 'AuditEvent', A.proofRead), validate({ params: idParams, query: proofQuery }), async (req, res) => {
     const entryId: string = res.locals.params.id;
     const { treeSize } = res.locals.query as z.infer<typeof proofQuery>;
-    await sealAndCheckpoint(db, keys);
+    // Against the latest checkpoint by default; an entry sealed since is 409 until the next one.
     const body = await runner.run(req, A.proofRead, async ({ tx, note }) => {
       note({ detail: { entryId } });
       const seal = await sealOf(tx, entryId);
-      if (!seal) throw new NotFound('sealed entry');
+      if (!seal) {
+        // Logged but not sealed yet: the sealer takes it on its next round, a checkpoint after that.
+        if (await isQueued(tx, entryId)) throw new Conflict('The entry is not sealed yet; ask again after the next checkpoint.');
+        throw new NotFound('sealed entry');
+      }
       const cp = treeSize ? await checkpointAt(tx, treeSize) : await latestCheckpoint(tx);
       if (!cp) throw new NotFound('checkpoint');
       if (seal.leafIndex >= cp.treeSize) throw new Conflict('The entry was sealed after that checkpoint; ask for a later one.');
