@@ -256,6 +256,7 @@ describe('deny twins at the seam', () => {
     check(officer, contextOf({ consents: [both] }), thirdParty, expectationOf('intermediate by consent'));
   });
 
+  // The statement yields no row for such a case today; the decision must not lean on that.
   it('an open case that reaches the caller from no participant grants nothing', () => {
     check(officer, contextOf({ openCases: [{ id: 'case:x', releasedBy: [THIRD] }] }), thirdParty, expectationOf('full by case'));
     check(officer, contextOf({ openCases: [{ id: 'case:x', releasedBy: [] }] }), thirdParty, expectationOf('basic'));
