@@ -1,101 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { loadPolicy } from '../../src/authz/policy.js';
-import type { AgencyKind, SensitiveCategory } from '../../src/authz/vocabulary.js';
+import type { AgencyKind } from '../../src/authz/vocabulary.js';
 import { caseMembers, caseParticipants, riskFlags } from '../../src/db/schema/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createCase, createConsent, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
+import {
+  AUTHORED_BY_CALLER,
+  basisKey,
+  cellsOf,
+  ENTRY_SHAPES,
+  expectationOf,
+  expectWellFormed,
+  OWN,
+  ownExpectationOf,
+  RELEASE_SCENARIOS,
+  rolesOf,
+  table,
+  THIRD_PARTY,
+  TIER_ORDER,
+  type CaseState,
+  type ConsentState,
+  type EntryName,
+  type Expectation,
+  type ReleaseScenario,
+} from '../helpers/policy-matrix.js';
 
 // The policy matrix: test/policy-matrix.yaml states, by hand, what every role gets for every
 // consent state × case state. Every cell is one HTTP request against a fresh subject; the whole
 // response body is searched for every fixture marker the cell must not disclose.
-
-const CASE_STATES = ['none', 'open-member', 'open-non-member', 'closed'] as const;
-const CONSENT_STATES = ['none', 'active', 'expired', 'not-yet-valid', 'revoked', 'other-agency', 'caller-kind', 'active-su'] as const;
-type CaseState = (typeof CASE_STATES)[number];
-type ConsentState = (typeof CONSENT_STATES)[number];
-
-const THIRD_PARTY = ['INT', 'INT_SU', 'FULL', 'FULL_PN'] as const;
-const OWN = ['OWN_INT', 'OWN_INT_SU', 'OWN_FULL', 'OWN_FULL_PN', 'MINE_FULL_PN'] as const;
-type EntryName = (typeof THIRD_PARTY)[number] | (typeof OWN)[number];
-const ENTRY_SHAPES: Record<EntryName, { tier: 'intermediate' | 'full'; sensitivity: SensitiveCategory[]; own: boolean }> = {
-  INT: { tier: 'intermediate', sensitivity: [], own: false },
-  INT_SU: { tier: 'intermediate', sensitivity: ['substance-use'], own: false },
-  FULL: { tier: 'full', sensitivity: [], own: false },
-  FULL_PN: { tier: 'full', sensitivity: ['psychotherapy-notes'], own: false },
-  OWN_INT: { tier: 'intermediate', sensitivity: [], own: true },
-  OWN_INT_SU: { tier: 'intermediate', sensitivity: ['substance-use'], own: true },
-  OWN_FULL: { tier: 'full', sensitivity: [], own: true },
-  OWN_FULL_PN: { tier: 'full', sensitivity: ['psychotherapy-notes'], own: true },
-  MINE_FULL_PN: { tier: 'full', sensitivity: ['psychotherapy-notes'], own: true },
-};
-/** The OWN_* entries are written by a colleague of the caller's agency; MINE_* by the caller itself. */
-const AUTHORED_BY_CALLER: readonly EntryName[] = ['MINE_FULL_PN'];
-
-const RELEASE_SCENARIOS = ['consent-by-non-owner', 'case-by-non-owner', 'owner-joins', 'added-by-non-participant', 'added-by-owner'] as const;
-type ReleaseScenario = (typeof RELEASE_SCENARIOS)[number];
-const TIER_ORDER = ['basic', 'intermediate', 'full'] as const;
-type Tier = (typeof TIER_ORDER)[number];
-
-// ---- the table ------------------------------------------------------------------------------
-
-interface Table {
-  caseStates: string[];
-  consentStates: string[];
-  roles: Record<string, Record<string, string[]>>;
-  ownContribution: Record<string, { status?: number; tier?: Tier; entries?: string[]; basis?: string[] }>;
-  releaseScenarios: string[];
-  releases: Record<string, Record<string, string>>;
-}
-const table = parse(readFileSync(new URL('../policy-matrix.yaml', import.meta.url), 'utf8')) as Table;
-
-/** What a cell code (`403`, or `<tier>[+su] [by consent|case|consent+case]`) promises. */
-interface Expectation {
-  status: 200 | 403;
-  tier?: Tier;
-  entries: EntryName[];
-  byConsent: boolean;
-  byCase: boolean;
-  /** Per-entry bases besides the tier grants: own-contribution and author, each with its tier. */
-  entryBasis: { tier: Tier; rule: string }[];
-}
-
-const CODE = /^(?:(403)|(basic|intermediate|full)(\+su)?(?: by (consent|case|consent\+case))?(, no entries)?)$/;
-function expectationOf(code: string): Expectation {
-  const m = CODE.exec(String(code).trim());
-  if (!m) throw new Error(`policy-matrix.yaml: unknown cell code "${code}"`);
-  if (m[1]) return { status: 403, entries: [], byConsent: false, byCase: false, entryBasis: [] };
-  const tier = m[2] as Tier;
-  const entries: EntryName[] = tier === 'basic' || m[5] ? [] : tier === 'intermediate' ? ['INT'] : ['INT', 'FULL'];
-  if (m[3]) {
-    if (tier === 'basic') throw new Error(`policy-matrix.yaml: "${code}": +su needs a tier above basic`);
-    entries.push('INT_SU');
-  }
-  const by = m[4] ?? '';
-  return { status: 200, tier, entries, byConsent: by.includes('consent'), byCase: by.includes('case'), entryBasis: [] };
-}
-
-interface Cell {
-  role: string;
-  consent: ConsentState;
-  case: CaseState;
-  code: string;
-  expect: Expectation;
-}
-
-function cellsOf(role: string): Cell[] {
-  const grid = table.roles[role]!;
-  return CONSENT_STATES.flatMap((consent) =>
-    CASE_STATES.map((caseState, i) => {
-      const code = String(grid[consent]![i]);
-      return { role, consent, case: caseState, code, expect: expectationOf(code) };
-    }),
-  );
-}
 
 // ---- fixtures -------------------------------------------------------------------------------
 
@@ -237,8 +172,6 @@ async function buildReleaseFixture(caller: TestUser, scenario: ReleaseScenario):
 
 // ---- the assertions -------------------------------------------------------------------------
 
-const basisKey = (b: Record<string, unknown>) => JSON.stringify(Object.fromEntries(Object.entries(b).sort(([a], [c]) => a.localeCompare(c))));
-
 async function checkCell(caller: TestUser, fx: Fixture, want: Expectation) {
   const res = await request(t.app).get(`/v1/subjects/${fx.subject.id}`).set(bearer(caller));
   requestsMade++;
@@ -313,24 +246,7 @@ async function checkCell(caller: TestUser, fx: Fixture, want: Expectation) {
 
 describe('policy-matrix.yaml', () => {
   it('covers every role of the policy, every consent state and every case state', () => {
-    expect(table.caseStates).toEqual([...CASE_STATES]);
-    expect(table.consentStates).toEqual([...CONSENT_STATES]);
-    const policyRoles = Object.entries(loadPolicy().roles).flatMap(([kind, roles]) => Object.keys(roles ?? {}).map((r) => `${kind}/${r}`));
-    expect(Object.keys(table.roles).sort()).toEqual(policyRoles.sort());
-    expect(Object.keys(table.ownContribution).sort()).toEqual(policyRoles.sort());
-    expect(table.releaseScenarios).toEqual([...RELEASE_SCENARIOS]);
-    expect(Object.keys(table.releases).sort()).toEqual(policyRoles.sort());
-    for (const [role, row] of Object.entries(table.releases)) {
-      expect(Object.keys(row), role).toEqual([...RELEASE_SCENARIOS]);
-      for (const code of Object.values(row)) expectationOf(String(code));
-    }
-    for (const [role, grid] of Object.entries(table.roles)) {
-      expect(Object.keys(grid), role).toEqual([...CONSENT_STATES]);
-      for (const row of Object.values(grid)) {
-        expect(row).toHaveLength(CASE_STATES.length);
-        for (const code of row) expectationOf(String(code));
-      }
-    }
+    expectWellFormed(rolesOf(loadPolicy()));
   });
 });
 
@@ -348,21 +264,7 @@ describe('own contribution (no consent, no case)', () => {
   it.each(Object.entries(table.ownContribution))('%s', async (role, row) => {
     const caller = callers.get(role)!;
     const fx = await buildFixture(caller, 'none', 'none', [...THIRD_PARTY, ...OWN]);
-    const want: Expectation =
-      row.status === 403
-        ? expectationOf('403')
-        : {
-            status: 200,
-            tier: row.tier!,
-            entries: (row.entries ?? []) as EntryName[],
-            byConsent: false,
-            byCase: false,
-            entryBasis: (row.basis ?? []).map((b) => {
-              const [rule, tier] = b.split('@');
-              return { rule: rule!, tier: tier as Tier };
-            }),
-          };
-    for (const name of want.entries) expect(OWN as readonly string[], `ownContribution.${role}`).toContain(name);
+    const want = ownExpectationOf(row);
     await checkCell(caller, fx, want);
   });
 });
