@@ -5,7 +5,8 @@
 // Sizes run side by side in one process; compare ratios, not seconds, on a noisy machine.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildDeps, createApp } from '../src/app.js';
+import { createApp } from '../src/app.js';
+import { buildDeps } from '../src/deps.js';
 import { loadPolicy } from '../src/authz/policy.js';
 import { loadConfig } from '../src/config/index.js';
 import { openPglite, queryRows, type Database } from '../src/db/client.js';

@@ -1,15 +1,8 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import passport from 'passport';
-import type { Logger } from 'pino';
-import type { Config } from './config/index.js';
-import type { Db } from './db/client.js';
-import { AuditedRunner } from './audit/audited.js';
 import { BearerStrategy, requireBearer } from './auth/bearer-strategy.js';
-import type { KeyStore } from './auth/keys.js';
-import { TokenService } from './auth/tokens.js';
-import { DecisionPoint } from './authz/decide.js';
-import type { Policy } from './authz/policy.js';
+import type { AppDeps } from './deps.js';
 import { consoleRouter } from './console/index.js';
 import { errorHandler, notFoundRoute } from './errors/handler.js';
 import { openApiRoute } from './http/openapi.js';
@@ -22,45 +15,7 @@ import { consentsRouter } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
 import { recordReadRider, subjectsRouter } from './modules/subjects/routes.js';
-import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { AuditReads } from './audit/audit-reads.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
-
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  keys: KeyStore;
-  tokens: TokenService;
-  runner: AuditedRunner;
-  pdp: DecisionPoint;
-  metrics: Metrics;
-  /** Audit searches, accountings and exports: on the primary, or on the audit replica. */
-  auditReads: AuditReads;
-  /** Set by src/main.ts: while `draining`, readiness answers 503. */
-  lifecycle?: { readonly draining: boolean };
-}
-
-/**
- * Wires the services that routes share; the keys must already be loaded. `auditDb` is a read-only
- * replica for audit reads (AUDIT_DATABASE_URL); without it they run on `db`.
- */
-export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore, policy: Policy, options: { auditDb?: Db } = {}): AppDeps {
-  const runner = new AuditedRunner(db, logger);
-  const metrics = createMetrics(db, { primary: db, audit: options.auditDb });
-  const auditReads = new AuditReads(runner, logger, options.auditDb);
-  return {
-    config,
-    db,
-    logger,
-    keys,
-    tokens: new TokenService(keys, config),
-    runner,
-    pdp: new DecisionPoint(policy, runner, { approverNeedsSecondFactor: !config.demoMode }),
-    metrics,
-    auditReads,
-  };
-}
 
 /** helmet → request context → routers, each with its own parser (passport's bearer strategy on /v1) → one error exit. */
 export function createApp(deps: AppDeps): Express {

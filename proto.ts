@@ -1,0 +1,11 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+const pat = (s: z.ZodType) => (z.toJSONSchema(s) as { pattern: string }).pattern;
+const u = z.uuid({ error: 'must be a UUID' }).toLowerCase();
+const u2 = u.meta({ pattern: pat(z.uuid()) });
+const t = z.string().trim().min(1).max(5).refine((s) => s !== 'x', 'no');
+const r = new OpenAPIRegistry();
+r.registerPath({ method: 'post', path: '/y', request: { body: { content: { 'application/json': { schema: z.strictObject({ u, u2, t, d: z.iso.date(), n: z.coerce.number().int().min(1).optional(), c: z.object({a: z.string()}).meta({description: 'x'}) }) } } } }, responses: { 200: { description: 'ok' } } });
+const doc = new OpenApiGeneratorV31(r.definitions).generateDocument({ openapi: '3.1.0', info: { title: 't', version: '1' } });
+console.log(JSON.stringify(doc.paths, null, 0));
+console.log(JSON.stringify(z.toJSONSchema(z.strictObject({u,t, d: z.iso.date()}), {io:'input'})));
