@@ -1,3 +1,4 @@
+import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import passport from 'passport';
@@ -6,15 +7,18 @@ import type { AppDeps } from './deps.js';
 import { consoleRouter } from './console/index.js';
 import { errorHandler, notFoundRoute } from './errors/handler.js';
 import { openApiRoute } from './http/openapi.js';
+import { mountRoutes } from './http/route.js';
 import { requestContext } from './http/request-context.js';
-import { adminRouter } from './modules/admin/routes.js';
-import { auditRouter } from './modules/audit/routes.js';
+import { adminRoutes } from './modules/admin/routes.js';
+import { auditRoutes } from './modules/audit/routes.js';
 import { breakGlassRouter } from './modules/break-glass/routes.js';
-import { casesRouter } from './modules/cases/routes.js';
-import { consentsRouter } from './modules/consents/routes.js';
+import { documentBreakGlassRoutes } from './modules/break-glass/operations.js';
+import { casesRoutes } from './modules/cases/routes.js';
+import { consentsRoutes } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
 import { recordReadRider, subjectsRouter } from './modules/subjects/routes.js';
+import { documentSubjectsRoutes } from './modules/subjects/operations.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
 
 /** helmet → request context → routers, each with its own parser (passport's bearer strategy on /v1) → one error exit. */
@@ -46,18 +50,20 @@ export function createApp(deps: AppDeps): Express {
   // No `initialize()`: nothing uses passport's sessions or req.login, and requireBearer takes the
   // strategy's result through its callback.
 
-  app.use(healthRouter(deps));
-  app.get('/openapi.json', openApiRoute(deps));
-  app.use('/oauth', oauthRouter(deps));
-
+  // /v1: every route declared once (src/http/route.ts), which records its operation in `routes`.
+  const routes = new OpenAPIRegistry();
   const v1 = express.Router();
   v1.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
   v1.use(requireBearer(authenticator, deps.runner));
   v1.use('/subjects', subjectsRouter(deps), breakGlassRouter(deps));
-  v1.use(consentsRouter(deps));
-  v1.use('/cases', casesRouter(deps));
-  v1.use('/audit', auditRouter(deps));
-  v1.use('/admin', adminRouter(deps));
+  // Not yet declared with defineRoute (their round trip and decision are reworked on other branches).
+  documentSubjectsRoutes(routes);
+  documentBreakGlassRoutes(routes, deps.pdp.policy);
+  mountRoutes(v1, deps.pdp, routes, [consentsRoutes(deps), casesRoutes(deps), auditRoutes(deps), adminRoutes(deps)]);
+
+  app.use(healthRouter(deps));
+  app.get('/openapi.json', openApiRoute(deps.config, routes));
+  app.use('/oauth', oauthRouter(deps));
   app.use('/v1', v1);
 
   app.use(consoleRouter(deps));

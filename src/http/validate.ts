@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { BadRequest } from '../errors/problems.js';
 
@@ -48,38 +48,65 @@ export function unsafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH): { path: s
   return undefined;
 }
 
+/** The parts of a request a route may declare a schema for. */
+export interface InputSchemas {
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+}
+
 /**
- * Replaces req.body / the validated query with the parsed value, or answers 400 problem+json.
- * Every part is first checked by unsafeJson, the body even where the route takes none, so that
- * no route can pass a hostile value on to a schema, a service or the database.
+ * The parsed parts, or a 400 problem+json thrown. Every part is first checked by unsafeJson, the
+ * body even where the route takes none, so that no route can pass a hostile value on to a
+ * schema, a service or the database. A part without a schema is returned as sent.
  */
-export function validate(schemas: { body?: z.ZodType; query?: z.ZodType; params?: z.ZodType }): RequestHandler {
+export function parseInput(schemas: InputSchemas, req: Request): { params: unknown; query: unknown; body: unknown } {
+  for (const part of ['params', 'query', 'body'] as const) {
+    const unsafe = unsafeJson(req[part]);
+    if (unsafe) throw new BadRequest(`The request ${part} is invalid.`, [unsafe]);
+  }
+  const parsed = { params: req.params as unknown, query: req.query as unknown, body: req.body as unknown };
+  for (const part of ['params', 'query', 'body'] as const) {
+    const schema = schemas[part];
+    if (!schema) continue;
+    const result = schema.safeParse(part === 'body' ? (req.body ?? undefined) : req[part]);
+    if (!result.success) throw new BadRequest(`The request ${part} is invalid.`, issues(result.error));
+    parsed[part] = result.data;
+  }
+  return parsed;
+}
+
+/**
+ * The same as middleware, for routes not declared with defineRoute: replaces req.body and puts
+ * the validated params and query in res.locals, or answers 400 problem+json.
+ */
+export function validate(schemas: InputSchemas): RequestHandler {
   return (req, res, next) => {
-    for (const part of ['params', 'query', 'body'] as const) {
-      const unsafe = unsafeJson(req[part]);
-      if (unsafe) return next(new BadRequest(`The request ${part} is invalid.`, [unsafe]));
-    }
-    for (const part of ['params', 'query', 'body'] as const) {
-      const schema = schemas[part];
-      if (!schema) continue;
-      const parsed = schema.safeParse(part === 'body' ? (req.body ?? undefined) : req[part]);
-      if (!parsed.success) return next(new BadRequest(`The request ${part} is invalid.`, issues(parsed.error)));
-      if (part === 'query') res.locals.query = parsed.data;
-      else if (part === 'params') res.locals.params = parsed.data;
-      else req.body = parsed.data;
-    }
+    const parsed = parseInput(schemas, req);
+    if (schemas.params) res.locals.params = parsed.params;
+    if (schemas.query) res.locals.query = parsed.query;
+    if (schemas.body) req.body = parsed.body;
     next();
   };
 }
 
+// zod writes a pattern beside a format in its own JSON Schema; the OpenAPI document keeps it, so
+// that a client's validator refuses what the route refuses (formats are only annotations there).
+const patternOf = (schema: z.ZodType) => (z.toJSONSchema(schema) as { pattern?: string }).pattern;
+
 /** A UUID in any case, normalised to lower case at the boundary (the log and jsonb compare ids as text). */
-export const uuid = z.uuid({ error: 'must be a UUID' }).toLowerCase();
+export const uuid = z
+  .uuid({ error: 'must be a UUID' })
+  .toLowerCase()
+  .meta({ pattern: patternOf(z.uuid()) });
 export const idParams = z.strictObject({ id: uuid });
 
 /** A calendar date YYYY-MM-DD that exists (no 2024-02-30). */
-export const isoDate = z.iso.date({ error: 'must be a date YYYY-MM-DD' });
+export const isoDate = z.iso.date({ error: 'must be a date YYYY-MM-DD' }).meta({ pattern: patternOf(z.iso.date()) });
 /** An ISO 8601 date-time with an offset. */
-export const isoDateTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' });
+export const isoDateTime = z.iso
+  .datetime({ offset: true, error: 'must be an ISO 8601 date-time' })
+  .meta({ pattern: patternOf(z.iso.datetime({ offset: true })) });
 /** Free text: trimmed, no control characters but newline and tab. */
 export const text = (max: number) =>
   z

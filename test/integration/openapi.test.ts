@@ -3,12 +3,13 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sealAndCheckpoint } from '../../src/audit/seal.js';
+import { DECLARED } from '../../src/http/route.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createSubject, createUser, type TestUser } from '../helpers/factories.js';
 
-// GET /openapi.json against the app itself: the document lists exactly the routes the routers
-// declare, every /v1 operation is behind the bearer scheme, the request schemas accept and
+// GET /openapi.json against the app itself: the document lists exactly the routes the app
+// serves (recorded by defineRoute, src/http/route.ts), every /v1 operation is behind the bearer scheme, the request schemas accept and
 // refuse what the routes accept and refuse, real answers fit the documented response shapes,
 // and the document holds together (refs, path parameters, operation ids).
 
@@ -61,25 +62,39 @@ function resolve(pointer: string): unknown {
 const deref = (node: Json): Json => (typeof node.$ref === 'string' ? deref(resolve(node.$ref) as Json) : node);
 
 // Express 5 (router@2) keeps each layer's mount path in `rawPath`; a nested router is a layer
-// whose handle has its own stack, and a route layer carries `route.path` and `route.methods`.
+// whose handle has its own stack, and a route layer carries `route.path`, `route.methods` and
+// its handlers. Used only to prove that no /v1 route bypasses defineRoute: the document itself
+// is recorded by the routes (src/http/route.ts), so it cannot list one that is not served.
 interface Layer {
   rawPath?: unknown;
-  route?: { path: string; methods: Record<string, boolean> };
+  route?: { path: string; methods: Record<string, boolean>; stack: { handle: Record<symbol, unknown> }[] };
   handle: { stack?: Layer[] };
 }
 const joinPath = (prefix: string, path: string) => prefix + (path === '/' ? '' : path);
 
-function servedRoutes(stack: Layer[], prefix = ''): string[] {
+function servedRoutes(stack: Layer[], prefix = ''): { key: string; declared: boolean }[] {
   return stack.flatMap((layer) => {
     if (layer.route) {
       const path = joinPath(prefix, layer.route.path) || '/';
-      return Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${path}`);
+      const declared = layer.route.stack.at(-1)?.handle[DECLARED] === true;
+      return Object.keys(layer.route.methods).map((m) => ({ key: `${m.toUpperCase()} ${path}`, declared }));
     }
     if (!layer.handle.stack) return [];
     if (typeof layer.rawPath !== 'string') throw new Error(`a router mounted at ${String(layer.rawPath)}: teach this walk about it`);
     return servedRoutes(layer.handle.stack, joinPath(prefix, layer.rawPath));
   });
 }
+
+/** Routers still mounted the old way, their operations documented beside them; each with its reason. */
+const NOT_YET_DECLARED: Record<string, string> = {
+  'GET /v1/subjects': 'subjects: the record read is being reworked on another branch (issue 19, item 2)',
+  'POST /v1/subjects': 'subjects: as above',
+  'GET /v1/subjects/:id': 'subjects: as above',
+  'GET /v1/subjects/:id/risk-flags': 'subjects: as above',
+  'POST /v1/subjects/:id/risk-flags': 'subjects: as above',
+  'POST /v1/subjects/:id/entries': 'subjects: as above',
+  'POST /v1/subjects/:id/break-glass': 'break-glass: its decision moves into the decision point on another branch (issue 19, item 3)',
+};
 
 // Formats are checked by the patterns zod writes next to them; Ajv takes the names as known.
 const ajvOptions = { strict: true, allErrors: true, formats: { uuid: true, date: true, 'date-time': true, uri: true } } as const;
@@ -122,16 +137,23 @@ describe('GET /openapi.json', () => {
   it('describes exactly the routes the app serves', () => {
     // The web console's HTML pages (src/console) are not part of the API document.
     const api = /^[A-Z]+ \/(v1|oauth|\.well-known|openapi\.json|healthz|readyz)(\/|$)/;
-    const served = servedRoutes((t.app as unknown as { router: { stack: Layer[] } }).router.stack)
-      .filter((r) => api.test(r))
-      .map((r) => r.replace(/:(\w+)/g, '{$1}'));
+    const served = servedRoutes((t.app as unknown as { router: { stack: Layer[] } }).router.stack).filter((r) => api.test(r.key));
     expect(served.length).toBeGreaterThan(30);
-    expect(new Set(served).size, 'a route registered twice').toBe(served.length);
+    expect(new Set(served.map((r) => r.key)).size, 'a route registered twice').toBe(served.length);
     expect(
       operations()
         .map(([k]) => k)
         .sort(),
-    ).toEqual([...served].sort());
+    ).toEqual(served.map((r) => r.key.replace(/:(\w+)/g, '{$1}')).sort());
+  });
+
+  it('declares every /v1 route with defineRoute (but those listed, with their reason)', () => {
+    const v1 = servedRoutes((t.app as unknown as { router: { stack: Layer[] } }).router.stack).filter((r) => r.key.split(' ')[1]!.startsWith('/v1/'));
+    expect(v1.filter((r) => r.declared).length).toBeGreaterThan(25);
+    expect(v1.filter((r) => !r.declared).map((r) => r.key)).toEqual(Object.keys(NOT_YET_DECLARED));
+    // And nothing outside /v1 claims to be declared: those operations are the document's frame.
+    const outside = servedRoutes((t.app as unknown as { router: { stack: Layer[] } }).router.stack).filter((r) => !r.key.split(' ')[1]!.startsWith('/v1/'));
+    expect(outside.filter((r) => r.declared)).toEqual([]);
   });
 });
 

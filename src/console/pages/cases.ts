@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { NotFound } from '../../errors/problems.js';
 import { uuid } from '../../http/validate.js';
-import { addMemberBody, createCaseBody } from '../../modules/cases/routes.js';
+import { addMemberBody, createCaseBody } from '../../modules/cases/schemas.js';
 import { CaseService } from '../../modules/cases/service.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
 import { str } from '../render.js';

@@ -7,14 +7,15 @@ import { claimVerifyJob, runningVerifyJob, runVerifyJob, verifyJobOf, type Verif
 import { AUDIT_ACTIONS, AUDIT_ACTIONS as A, DECISIONS } from '../../audit/vocabulary.js';
 import { HttpProblem, NotFound } from '../../errors/problems.js';
 import { accessesPerDay } from '../../modules/audit/activity.js';
-import { decisionBody } from '../../modules/approvals/routes.js';
+import { decisionBody } from '../../modules/approvals/schemas.js';
 import type { ApprovalKind } from '../../modules/approvals/kinds.js';
 import { APPROVAL_DECISIONS, decideApproval, listApprovals } from '../../modules/approvals/service.js';
 import { accountingPeriod, renderAccounting } from '../../modules/audit/accounting-formats.js';
-import { recordReview, REVIEW_DECISIONS, reviewBody, reviewQueue } from '../../modules/audit/break-glass-review.js';
+import { recordReview, reviewQueue } from '../../modules/audit/break-glass-review.js';
 import { toCsv } from '../../modules/audit/csv.js';
 import { disclosuresOf } from '../../modules/audit/disclosures.js';
-import { CSV_COLUMNS, csvRow, eventsQuery, MAX_CSV, searchEvents } from '../../modules/audit/routes.js';
+import { CSV_COLUMNS, csvRow, searchEvents } from '../../modules/audit/events.js';
+import { eventsQuery, MAX_CSV, REVIEW_DECISIONS, reviewBody } from '../../modules/audit/schemas.js';
 import { activityChart } from '../chart.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
 import { fieldErrors, str } from '../render.js';

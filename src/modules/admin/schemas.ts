@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { CLIENT_ID } from '../../auth/clients.js';
 import { AGENCY_KINDS } from '../../authz/vocabulary.js';
 import { BadRequest } from '../../errors/problems.js';
+import { at, id, oneOf } from '../../http/shapes.js';
 import { text, uuid } from '../../http/validate.js';
 
-// Inputs of the onboarding actions, shared by the HTTP routes (through validate()) and the admin
+// Inputs of the onboarding actions, shared by the HTTP routes (src/modules/admin/routes.ts) and the admin
 // CLI (through parseInput), so that both accept exactly the same things.
 
 /** An agency slug: lower-case words joined by hyphens, like `metro-police`. */
@@ -58,3 +59,71 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.in
     parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
   );
 }
+
+// What the onboarding routes answer.
+
+export const Agency = z
+  .object({ id, slug: z.string(), name: z.string(), kind: oneOf(AGENCY_KINDS), disabledAt: at.nullable(), createdAt: at })
+  .meta({ id: 'Agency' });
+
+export const User = z
+  .object({
+    id,
+    username: z.string(),
+    agency: z.string(),
+    role: z.string(),
+    kind: oneOf(['person', 'service']),
+    approval: oneOf(['pending', 'approved', 'rejected']),
+    mfaEnrolled: z.boolean(),
+    enrolmentPending: z.boolean(),
+    disabledAt: at.nullable(),
+    createdAt: at,
+  })
+  .meta({ id: 'User' });
+
+/** Took effect at once; queued for a compliance officer's review. */
+export const Reviewed = z
+  .object({ approvalId: id.meta({ description: 'Took effect at once; queued for a compliance officer’s review.' }).optional() })
+  .meta({ id: 'Reviewed' });
+
+export const Invitation = z
+  .intersection(
+    User,
+    z.object({
+      enrolmentCode: z.string().meta({ description: 'Shown once.' }),
+      enrolmentExpiresAt: at.nullable(),
+      approvalId: id.meta({ description: 'Into a partner agency: the request a compliance officer must approve first.' }).optional(),
+    }),
+  )
+  .meta({ id: 'Invitation' });
+
+export const PendingRole = z.intersection(User, z.object({ pendingRole: z.string(), approvalId: id })).meta({ id: 'PendingRole' });
+
+export const PendingReset = z
+  .intersection(User, z.object({ approvalId: id.meta({ description: 'An approver’s reset waits for another compliance officer, who hands over the code.' }) }))
+  .meta({ id: 'PendingReset' });
+
+export const Client = z
+  .object({
+    id,
+    clientId: z.string(),
+    agency: z.string(),
+    role: z.string(),
+    serviceUserId: id,
+    approval: oneOf(['pending', 'approved', 'rejected']),
+    allowedUserIds: z.array(id).meta({ description: 'The people it may act for (on_behalf_of), as approved.' }),
+    disabledAt: at.nullable(),
+    createdAt: at,
+    keys: z.array(z.object({ kid: z.string().optional(), kty: z.string().optional(), alg: z.string().optional() })),
+  })
+  .meta({ id: 'Client' });
+
+export const PendingClientUsers = z.intersection(Client, z.object({ pendingAllowedUserIds: z.array(id), approvalId: id })).meta({ id: 'PendingClientUsers' });
+
+export const SigningKey = z
+  .object({ kid: z.string(), alg: z.string(), status: z.string(), createdAt: at, activatesAt: at, retireAfter: at.nullable() })
+  .meta({ id: 'SigningKey' });
+
+export const KeyRotation = z
+  .intersection(SigningKey, z.object({ publishDelaySeconds: z.number().int(), keys: z.array(SigningKey) }))
+  .meta({ id: 'KeyRotation' });

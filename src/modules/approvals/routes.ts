@@ -1,43 +1,46 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { idParams, text, validate } from '../../http/validate.js';
-import { APPROVAL_DECISIONS, decideApproval, listApprovals } from './service.js';
-
-const MAX_QUEUE = 200;
-
-export const approvalsQuery = z.strictObject({
-  status: z.enum(['pending', 'decided', 'all']).default('pending'),
-  limit: z.coerce.number().int().min(1).max(MAX_QUEUE).default(50),
-});
-export const decisionBody = z.strictObject({ decision: z.enum(APPROVAL_DECISIONS), note: text(2000).optional() });
+import type { AppDeps } from '../../deps.js';
+import { defineRoute, type Route } from '../../http/route.js';
+import { idParams } from '../../http/validate.js';
+import { Approval, approvalsQuery, decisionBody } from './schemas.js';
+import { decideApproval, listApprovals } from './service.js';
 
 /**
  * GET /v1/audit/approvals and POST /v1/audit/approvals/:id/decision: the compliance officer's
  * queue of operators' four-eyes requests (SPEC principles 10 and 14). A decision is final (a
  * changed mind is a new request), is logged with its ids, and takes effect in the transaction
- * that records it; who may decide is the decision point's rule.
+ * that records it; who may decide is the decision point's rule. Mounted in the audit group.
  */
-export function approvalsRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): Router {
-  const router = Router();
-
-  router.get('/approvals', pdp.authorize('read', 'AuditEvent', A.auditApprovalsRead), validate({ query: approvalsQuery }), async (req, res) => {
-    const { status, limit } = res.locals.query as z.infer<typeof approvalsQuery>;
-    const list = await runner.run(req, A.auditApprovalsRead, (scope) => listApprovals(scope, status, limit));
-    res.json({ status, approvals: list });
-  });
-
-  router.post(
-    '/approvals/:id/decision',
-    pdp.authorize('read', 'AuditEvent', A.approvalDecide),
-    validate({ params: idParams, body: decisionBody }),
-    async (req, res) => {
-      const id: string = res.locals.params.id;
-      const { decision, note: text } = req.body as z.infer<typeof decisionBody>;
-      res.json(await runner.run(req, A.approvalDecide, (scope) => decideApproval(scope, pdp, req.user!, id, decision, text)));
-    },
-  );
-
-  return router;
+export function approvalsRoutes({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): Route[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/approvals',
+      operationId: 'listApprovals',
+      summary: "The approvals queue: operators' changes to partner accounts and clients and to approvers, and changes made at once for review",
+      authorize: { action: 'read', type: 'AuditEvent', audit: A.auditApprovalsRead },
+      query: approvalsQuery,
+      responses: { 200: { description: 'Requests', schema: z.object({ status: z.string(), approvals: z.array(Approval) }) } },
+      handler: async ({ req, query: { status, limit } }) => {
+        const list = await runner.run(req, A.auditApprovalsRead, (scope) => listApprovals(scope, status, limit));
+        return { status: 200, body: { status, approvals: list } };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/approvals/:id/decision',
+      operationId: 'decideApproval',
+      summary: 'Approve or reject a request (a compliance officer who does not administer and did not ask for it)',
+      authorize: { action: 'read', type: 'AuditEvent', audit: A.approvalDecide },
+      params: idParams,
+      body: decisionBody,
+      problems: [409],
+      responses: { 200: { description: 'Decided; an approved invitation carries the approver’s half of the enrolment, shown once', schema: Approval } },
+      handler: async ({ req, principal, params, body }) => ({
+        status: 200,
+        body: await runner.run(req, A.approvalDecide, (scope) => decideApproval(scope, pdp, principal, params.id, body.decision, body.note)),
+      }),
+    }),
+  ];
 }

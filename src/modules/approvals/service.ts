@@ -73,7 +73,8 @@ function present(r: ApprovalRow) {
     agency: r.agency,
     ...(r.userId ? { user: { user: r.username, userId: r.userId } } : {}),
     ...(r.clientId ? { client: r.clientId } : {}),
-    change: r.change,
+    // jsonb, written only by requestApproval from a kind's typed change.
+    change: r.change as Record<string, unknown>,
     requestedBy: { user: r.requestedByName, userId: r.requestedBy },
     requestedAt: r.requestedAt,
     decidedBy: r.decidedBy ? { user: r.decidedByName, userId: r.decidedBy } : null,

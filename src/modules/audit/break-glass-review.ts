@@ -1,23 +1,14 @@
-import { Router } from 'express';
 import { and, asc, desc, eq, exists, inArray, not, sql, type SQL } from 'drizzle-orm';
-import { z } from 'zod';
-import type { AppDeps } from '../../deps.js';
+import type { z } from 'zod';
 import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import type { Executor } from '../../db/client.js';
 import { agencies, breakGlassGrants, breakGlassReviews, users } from '../../db/schema/index.js';
 import { NotFound } from '../../errors/problems.js';
-import { idParams, text, validate } from '../../http/validate.js';
+import type { queueQuery, REVIEW_DECISIONS } from './schemas.js';
 
-export const REVIEW_DECISIONS = ['justified', 'unjustified', 'needs-follow-up'] as const;
-const MAX_QUEUE = 200;
-
-export const queueQuery = z.strictObject({
-  status: z.enum(['awaiting', 'reviewed', 'all']).default('awaiting'),
-  limit: z.coerce.number().int().min(1).max(MAX_QUEUE).default(50),
-});
-export const reviewBody = z.strictObject({ decision: z.enum(REVIEW_DECISIONS), note: text(2000).optional() });
+// The break-glass review queue and its reviews, shared by /v1/audit/break-glass and the console.
 
 // Accesses made under a grant: allowed, flagged break-glass entries whose basis names it
 // (the declaration itself is not an access to the record).
@@ -107,51 +98,18 @@ export async function recordReview({ tx, note }: AuditScope, reviewer: Principal
   return row!;
 }
 
-/**
- * GET /v1/audit/break-glass: grants awaiting review (or reviewed, or all), newest first, each
- * with its reason and the accesses made under it. POST /v1/audit/break-glass/:id/review appends
- * a review; a grant with any review leaves the awaiting queue, and a later review is a new row.
- */
-export function breakGlassReviewRouter({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): Router {
-  const router = Router();
-
-  router.get('/break-glass', pdp.authorize('read', 'AuditEvent', A.auditBreakGlassRead), validate({ query: queueQuery }), async (req, res) => {
-    const { status, limit } = res.locals.query as z.infer<typeof queueQuery>;
-    const now = new Date();
-    // The reasons are free text that may name the person: which grants were shown is logged.
-    const queue = await runner.run(req, A.auditBreakGlassRead, (scope) => reviewQueue(scope, status, limit));
-    res.json({
-      status,
-      total: queue.total,
-      grants: queue.grants.map(({ userId, user, ...g }) => ({
-        ...g,
-        user: { user, userId },
-        active: g.expiresAt > now,
-        // A renewal is flagged for the reviewer: the grant it renewed, and that it is one.
-        renewal: g.renewalOf !== null,
-        reviews: queue.reviews.filter((r) => r.grantId === g.id).map(({ grantId: _grant, ...r }) => r),
-      })),
-    });
-  });
-
-  router.post(
-    '/break-glass/:id/review',
-    pdp.authorize('read', 'AuditEvent', A.breakGlassReview),
-    validate({ params: idParams, body: reviewBody }),
-    async (req, res) => {
-      const grantId: string = res.locals.params.id;
-      const { decision, note: text } = req.body as z.infer<typeof reviewBody>;
-      const review = await runner.run(req, A.breakGlassReview, (scope) => recordReview(scope, req.user!, grantId, decision, text));
-      res.status(201).json({
-        id: review.id,
-        grantId,
-        decision: review.decision,
-        note: review.note,
-        reviewer: { user: req.user!.username, userId: review.reviewerId },
-        reviewedAt: review.reviewedAt,
-      });
-    },
-  );
-
-  return router;
+/** The queue as the API answers it: each grant with its user, whether it is live, and its reviews. */
+export function presentQueue(status: z.infer<typeof queueQuery>['status'], queue: Awaited<ReturnType<typeof reviewQueue>>, now = new Date()) {
+  return {
+    status,
+    total: queue.total,
+    grants: queue.grants.map(({ userId, user, ...g }) => ({
+      ...g,
+      user: { user, userId },
+      active: g.expiresAt > now,
+      // A renewal is flagged for the reviewer: the grant it renewed, and that it is one.
+      renewal: g.renewalOf !== null,
+      reviews: queue.reviews.filter((r) => r.grantId === g.id).map(({ grantId: _grant, ...r }) => r),
+    })),
+  };
 }

@@ -1,164 +1,199 @@
-import { Router, type Request } from 'express';
-import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../deps.js';
-import type { AuditReads } from '../../audit/audit-reads.js';
-import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabulary.js';
-import { accessLog } from '../../db/schema/index.js';
-import { BadRequest } from '../../errors/problems.js';
-import { isoDateTime, uuid, validate } from '../../http/validate.js';
-import { approvalsRouter } from '../approvals/routes.js';
-import { breakGlassReviewRouter } from './break-glass-review.js';
-import { checkpointsRouter } from './checkpoints.js';
-import { toCsv } from './csv.js';
-import { disclosuresRouter } from './disclosures.js';
 import { setFreshnessHeaders } from '../../audit/audit-reads.js';
+import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import type { AppDeps } from '../../deps.js';
+import { BadRequest } from '../../errors/problems.js';
+import { defineRoute, type RouteGroup } from '../../http/route.js';
+import { JwkSet } from '../../http/shapes.js';
+import { idParams } from '../../http/validate.js';
+import { approvalsRoutes } from '../approvals/routes.js';
+import { accountingPeriod, renderAccounting } from './accounting-formats.js';
+import { presentQueue, recordReview, reviewQueue } from './break-glass-review.js';
+import { consistency, inclusion, latest, signingKeys } from './checkpoints.js';
+import { toCsv } from './csv.js';
+import { disclosuresOf } from './disclosures.js';
+import { CSV_COLUMNS, csvRow, presentEvent, searchEvents } from './events.js';
+import {
+  Accounting,
+  AuditEventPage,
+  BreakGlassQueue,
+  BreakGlassReview,
+  Checkpoint,
+  ConsistencyProof,
+  consistencyQuery,
+  disclosuresQuery,
+  eventsQuery,
+  FhirBundle,
+  InclusionProof,
+  MAX_CSV,
+  proofQuery,
+  queueQuery,
+  reviewBody,
+} from './schemas.js';
 
-export const MAX_PAGE = 200;
-export const MAX_CSV = 10_000;
-
-export const eventsQuery = z.strictObject({
-  subject: uuid.optional(),
-  actor: z.string().min(1).max(200).optional(),
-  agency: z
-    .string()
-    .regex(/^[a-z0-9-]{2,64}$/)
-    .optional(),
-  action: z.enum(Object.values(AUDIT_ACTIONS) as [string, ...string[]]).optional(),
-  decision: z.enum(DECISIONS).optional(),
-  from: isoDateTime.optional(),
-  to: isoDateTime.optional(),
-  cursor: z
-    .string()
-    .regex(/^[0-9]{1,18}$/, 'must be a cursor from a previous page')
-    .optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),
-  format: z.enum(['json', 'csv']).default('json'),
-});
-
-type Row = typeof accessLog.$inferSelect;
-
-/** An actor by user id (any case: normalised like every id) or by username, exactly as logged. */
-function actorFilter(actor: string): SQL {
-  const id = uuid.safeParse(actor);
-  return id.success ? eq(accessLog.actorUserId, id.data) : eq(accessLog.actorUsername, actor);
-}
-
-function present(r: Row) {
-  return {
-    id: r.id,
-    at: r.at,
-    // `client`: the machine client that made the request, alone or for `user` (SPEC principle 10).
-    actor: { user: r.actorUsername, userId: r.actorUserId, agency: r.actorAgency, role: r.actorRole, client: r.actorClient },
-    subject: r.subjectId,
-    action: r.action,
-    decision: r.decision,
-    tier: r.tier,
-    basis: r.basis,
-    breakGlass: r.breakGlass,
-    reason: r.reason,
-    requestId: r.requestId,
-    // The client's own X-Request-Id, when it sent one: its to choose, so it identifies nothing.
-    clientRequestId: r.clientRequestId,
-    detail: r.detail,
-  };
-}
-
-export const CSV_COLUMNS = [
-  'id',
-  'at',
-  'actor_user',
-  'actor_agency',
-  'actor_role',
-  'actor_client',
-  'subject',
-  'action',
-  'decision',
-  'tier',
-  'basis',
-  'break_glass',
-  'reason',
-  'request_id',
-  'client_request_id',
-];
-export const csvRow = (r: Row) => [
-  r.id,
-  r.at,
-  r.actorUsername,
-  r.actorAgency,
-  r.actorRole,
-  r.actorClient,
-  r.subjectId,
-  r.action,
-  r.decision,
-  r.tier,
-  r.basis,
-  r.breakGlass,
-  r.reason,
-  r.requestId,
-  r.clientRequestId,
-];
+const csv = z.string();
 
 /**
- * One page of the access log, newest first, with one row more than `limit` when there is a next
- * page; read from the audit replica when there is one (its own log entry committed on the primary
- * first). The API route and the console share it.
+ * /v1/audit: the compliance officer's search of the access log, the accounting of disclosures,
+ * the break-glass review queue, the approvals queue, and signed checkpoints with their proofs.
+ * Every read of the log is itself logged (src/audit/audit-reads.ts).
  */
-export function searchEvents(auditReads: AuditReads, req: Request, q: z.infer<typeof eventsQuery>, limit: number) {
-  const filters: (SQL | undefined)[] = [
-    q.subject ? or(eq(accessLog.subjectId, q.subject), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([q.subject])}::jsonb`) : undefined,
-    q.actor ? actorFilter(q.actor) : undefined,
-    q.agency ? eq(accessLog.actorAgency, q.agency) : undefined,
-    q.action ? eq(accessLog.action, q.action) : undefined,
-    q.decision ? eq(accessLog.decision, q.decision) : undefined,
-    q.from ? gte(accessLog.at, new Date(q.from)) : undefined,
-    q.to ? lt(accessLog.at, new Date(q.to)) : undefined,
-    q.cursor ? lt(accessLog.seq, Number(q.cursor)) : undefined,
-  ];
-  const query = { ...q, cursor: undefined };
-  return auditReads.run(req, A.auditRead, {
-    facts: { basis: [{ rule: 'audit' }], detail: { query } },
-    read: (db) =>
-      db
-        .select()
-        .from(accessLog)
-        .where(and(...filters))
-        .orderBy(desc(accessLog.seq))
-        .limit(limit + 1),
-    after: (page) => ({ detail: { query, returned: Math.min(page.length, limit) } }),
-  });
-}
-
-/** GET /v1/audit/events: the compliance officer's search of the access log, newest first. */
-export function auditRouter(deps: AppDeps): Router {
-  const { pdp, runner, auditReads } = deps;
-  const router = Router();
-
-  router.get('/events', pdp.authorize('read', 'AuditEvent', A.auditRead), validate({ query: eventsQuery }), async (req, res) => {
-    const q = res.locals.query as z.infer<typeof eventsQuery>;
-    if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new BadRequest('`from` must be before `to`.');
-    const limit = q.format === 'csv' ? MAX_CSV : q.limit;
-    const { result: rows, freshness } = await searchEvents(auditReads, req, q, limit);
-    setFreshnessHeaders(res, freshness);
-    const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
-    const page = rows.slice(0, limit);
-    if (q.format === 'csv') {
-      if (next) {
-        // The next page keeps every filter and the CSV format; only the cursor moves.
-        const params = new URLSearchParams(
-          Object.entries({ ...q, limit: undefined, cursor: next }).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
-        );
-        res.set('Link', `<${req.baseUrl}/events?${params.toString()}>; rel="next"`);
-      }
-      res
-        .type('text/csv')
-        .attachment('access-log.csv')
-        .send(toCsv(CSV_COLUMNS, page.map(csvRow)));
-      return;
-    }
-    res.json({ events: page.map(present), next, freshness });
-  });
-
-  router.use(disclosuresRouter({ pdp, auditReads }), breakGlassReviewRouter({ pdp, runner }), approvalsRouter({ pdp, runner }), checkpointsRouter(deps));
-  return router;
+export function auditRoutes({ pdp, runner, auditReads }: Pick<AppDeps, 'pdp' | 'runner' | 'auditReads'>): RouteGroup {
+  const disclosurePolicy = pdp.policy.disclosures;
+  return {
+    prefix: '/audit',
+    tag: 'audit',
+    routes: [
+      defineRoute({
+        method: 'get',
+        path: '/events',
+        operationId: 'searchAuditEvents',
+        summary: 'Search the access log, newest first, with cursor paging or CSV export',
+        authorize: { action: 'read', type: 'AuditEvent', audit: A.auditRead },
+        query: eventsQuery,
+        responses: {
+          200: {
+            description: 'A page of events; with `format=csv` up to 10 000 rows and a `Link: rel="next"` header',
+            headers: { Link: 'rel="next" for the following CSV page' },
+            schema: AuditEventPage,
+            media: { 'text/csv': csv },
+          },
+        },
+        handler: async ({ req, res, query: q }) => {
+          if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) throw new BadRequest('`from` must be before `to`.');
+          const limit = q.format === 'csv' ? MAX_CSV : q.limit;
+          const { result: rows, freshness } = await searchEvents(auditReads, req, q, limit);
+          setFreshnessHeaders(res, freshness);
+          const next = rows.length > limit ? String(rows[limit - 1]!.seq) : null;
+          const page = rows.slice(0, limit);
+          if (q.format === 'json') return { status: 200, body: { events: page.map(presentEvent), next, freshness } };
+          if (next) {
+            // The next page keeps every filter and the CSV format; only the cursor moves.
+            const params = new URLSearchParams(
+              Object.entries({ ...q, limit: undefined, cursor: next }).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
+            );
+            res.set('Link', `<${req.baseUrl}/events?${params.toString()}>; rel="next"`);
+          }
+          res
+            .type('text/csv')
+            .attachment('access-log.csv')
+            .send(toCsv(CSV_COLUMNS, page.map(csvRow)));
+        },
+      }),
+      defineRoute({
+        method: 'get',
+        path: '/subjects/:id/disclosures',
+        operationId: 'accountDisclosures',
+        summary: 'Accounting of disclosures (45 CFR 164.528), six years back at most',
+        authorize: { action: 'read', type: 'AuditEvent', audit: A.auditDisclosures },
+        params: idParams,
+        query: disclosuresQuery,
+        responses: {
+          200: {
+            description: 'The accounting as JSON, CSV or a FHIR R4 Bundle',
+            schema: Accounting,
+            media: { 'text/csv': csv, 'application/fhir+json': FhirBundle },
+          },
+        },
+        handler: async ({ req, res, params: { id: subjectId }, query: { from: fromIso, to: toIso, format } }) => {
+          // The period is checked before anything is read (400 when it reaches back too far or is empty).
+          const { from, to } = accountingPeriod(fromIso, toIso);
+          // The accounting is itself an access about the person: logged, with ids and counts only.
+          const { result: disclosures, freshness } = await disclosuresOf(auditReads, req, disclosurePolicy, subjectId, { from, to }, format);
+          setFreshnessHeaders(res, freshness);
+          const { contentType, body } = renderAccounting(format, subjectId, { from, to }, disclosures, disclosurePolicy.purposeOfUse, { freshness });
+          if (format === 'csv') res.attachment(`disclosures-${subjectId}.csv`);
+          res.type(contentType).send(body);
+        },
+      }),
+      defineRoute({
+        method: 'get',
+        path: '/break-glass',
+        operationId: 'listBreakGlassGrants',
+        summary: 'The break-glass review queue',
+        description:
+          'Grants awaiting review (or reviewed, or all), newest first, each with its reason and the accesses made under it; a grant with any review leaves the awaiting queue.',
+        authorize: { action: 'read', type: 'AuditEvent', audit: A.auditBreakGlassRead },
+        query: queueQuery,
+        responses: { 200: { description: 'Grants with their accesses and reviews', schema: BreakGlassQueue } },
+        handler: async ({ req, query: { status, limit } }) => {
+          // The reasons are free text that may name the person: which grants were shown is logged.
+          const queue = await runner.run(req, A.auditBreakGlassRead, (scope) => reviewQueue(scope, status, limit));
+          return { status: 200, body: presentQueue(status, queue) };
+        },
+      }),
+      defineRoute({
+        method: 'post',
+        path: '/break-glass/:id/review',
+        operationId: 'reviewBreakGlass',
+        summary: 'Append a review of a break-glass grant',
+        authorize: { action: 'read', type: 'AuditEvent', audit: A.breakGlassReview },
+        params: idParams,
+        body: reviewBody,
+        responses: { 201: { description: 'Reviewed', schema: BreakGlassReview } },
+        handler: async ({ req, principal, params: { id: grantId }, body: { decision, note } }) => {
+          const review = await runner.run(req, A.breakGlassReview, (scope) => recordReview(scope, principal, grantId, decision, note));
+          return {
+            status: 201,
+            body: {
+              id: review.id,
+              grantId,
+              decision: review.decision,
+              note: review.note,
+              reviewer: { user: principal.username, userId: review.reviewerId },
+              reviewedAt: review.reviewedAt,
+            },
+          };
+        },
+      }),
+      ...approvalsRoutes({ pdp, runner }),
+      defineRoute({
+        method: 'get',
+        path: '/checkpoints/latest',
+        operationId: 'latestCheckpoint',
+        summary: 'The latest signed checkpoint of the access log (signed on the policy’s schedule, never by a read)',
+        authorize: { action: 'read', type: 'Checkpoint', audit: A.checkpointRead },
+        problems: [404],
+        responses: { 200: { description: 'Checkpoint', schema: Checkpoint } },
+        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.checkpointRead, latest) }),
+      }),
+      defineRoute({
+        method: 'get',
+        path: '/checkpoints/keys',
+        operationId: 'checkpointKeys',
+        summary: 'Every public key that ever signed a checkpoint or token, retired ones included, for auditors to pin',
+        authorize: { action: 'read', type: 'Checkpoint', audit: A.checkpointKeysRead },
+        responses: { 200: { description: 'JWK set', schema: JwkSet } },
+        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.checkpointKeysRead, signingKeys) }),
+      }),
+      defineRoute({
+        method: 'get',
+        path: '/checkpoints/consistency',
+        operationId: 'consistencyProof',
+        summary: 'RFC 9162 consistency proof between two checkpoints',
+        authorize: { action: 'read', type: 'Checkpoint', audit: A.proofRead },
+        query: consistencyQuery,
+        responses: { 200: { description: 'Proof', schema: ConsistencyProof } },
+        handler: async ({ req, query: { from, to } }) => {
+          if (from > to) throw new BadRequest('`from` must not exceed `to`.');
+          return { status: 200, body: await runner.run(req, A.proofRead, (scope) => consistency(scope, from, to)) };
+        },
+      }),
+      defineRoute({
+        method: 'get',
+        path: '/entries/:id/proof',
+        operationId: 'inclusionProof',
+        summary: 'Inclusion proof of an access-log entry',
+        authorize: { action: 'read', type: 'AuditEvent', audit: A.proofRead },
+        params: idParams,
+        query: proofQuery,
+        problems: [409],
+        responses: { 200: { description: 'Proof', schema: InclusionProof } },
+        handler: async ({ req, params, query }) => ({
+          status: 200,
+          body: await runner.run(req, A.proofRead, (scope) => inclusion(scope, params.id, query.treeSize)),
+        }),
+      }),
+    ],
+  };
 }

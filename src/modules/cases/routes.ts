@@ -1,38 +1,87 @@
-import { Router } from 'express';
-import { z } from 'zod';
-import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { idParams, text, uuid, validate } from '../../http/validate.js';
+import type { AppDeps } from '../../deps.js';
+import { defineRoute, type RouteGroup } from '../../http/route.js';
+import { idParams } from '../../http/validate.js';
+import { addMemberBody, Case, createCaseBody, memberParams } from './schemas.js';
 import { CaseService } from './service.js';
 
-export const createCaseBody = z.strictObject({ subjectId: uuid, title: text(200) });
-export const addMemberBody = z.strictObject({ user: z.string().trim().min(1).max(200) });
-export const memberParams = z.strictObject({ id: uuid, userId: uuid });
-
-export function casesRouter({ pdp, runner }: AppDeps): Router {
+/** /v1/cases: ongoing cases, their teams and participating agencies (the full tier). */
+export function casesRoutes({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): RouteGroup {
   const service = new CaseService(pdp);
-  const router = Router();
-
-  router.post('/', pdp.authorize('create', 'Case', A.caseCreate), validate({ body: createCaseBody }), async (req, res) => {
-    res.status(201).json(await runner.run(req, A.caseCreate, (scope) => service.create(scope, req.user!, req.body)));
-  });
-
-  router.post('/:id/members', pdp.authorize('update', 'Case', A.caseMemberAdd), validate({ params: idParams, body: addMemberBody }), async (req, res) => {
-    res.status(201).json(await runner.run(req, A.caseMemberAdd, (scope) => service.addMember(scope, req.user!, res.locals.params.id, req.body.user)));
-  });
-
-  router.delete('/:id/members/:userId', pdp.authorize('remove', 'CaseMember', A.caseMemberRemove), validate({ params: memberParams }), async (req, res) => {
-    const { id, userId } = res.locals.params;
-    res.json(await runner.run(req, A.caseMemberRemove, (scope) => service.removeMember(scope, req.user!, id, userId)));
-  });
-
-  router.post('/:id/participants', pdp.authorize('join', 'Case', A.caseJoin), validate({ params: idParams }), async (req, res) => {
-    res.status(201).json(await runner.run(req, A.caseJoin, (scope) => service.join(scope, req.user!, res.locals.params.id)));
-  });
-
-  router.post('/:id/close', pdp.authorize('close', 'Case', A.caseClose), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, res.locals.params.id)));
-  });
-
-  return router;
+  return {
+    prefix: '/cases',
+    tag: 'cases',
+    routes: [
+      defineRoute({
+        method: 'post',
+        path: '/',
+        operationId: 'createCase',
+        summary: 'Open a case; the creator is its first member',
+        authorize: { action: 'create', type: 'Case', audit: A.caseCreate },
+        body: createCaseBody,
+        responses: { 201: { description: 'Opened', schema: Case } },
+        handler: async ({ req, principal, body }) => ({
+          status: 201,
+          body: await runner.run(req, A.caseCreate, (scope) => service.create(scope, principal, body)),
+        }),
+      }),
+      defineRoute({
+        method: 'post',
+        path: '/:id/members',
+        operationId: 'addCaseMember',
+        summary: 'Add a member (username or user id)',
+        authorize: { action: 'update', type: 'Case', audit: A.caseMemberAdd },
+        params: idParams,
+        body: addMemberBody,
+        problems: [409],
+        responses: { 201: { description: 'The case with its team', schema: Case } },
+        handler: async ({ req, principal, params, body }) => ({
+          status: 201,
+          body: await runner.run(req, A.caseMemberAdd, (scope) => service.addMember(scope, principal, params.id, body.user)),
+        }),
+      }),
+      defineRoute({
+        method: 'delete',
+        path: '/:id/members/:userId',
+        operationId: 'removeCaseMember',
+        summary: 'Remove a member (kept in history)',
+        authorize: { action: 'remove', type: 'CaseMember', audit: A.caseMemberRemove },
+        params: memberParams,
+        problems: [409],
+        responses: { 200: { description: 'The case with its team', schema: Case } },
+        handler: async ({ req, principal, params }) => ({
+          status: 200,
+          body: await runner.run(req, A.caseMemberRemove, (scope) => service.removeMember(scope, principal, params.id, params.userId)),
+        }),
+      }),
+      defineRoute({
+        method: 'post',
+        path: '/:id/participants',
+        operationId: 'joinCase',
+        summary: "Join the case from the caller's agency, bringing that agency's records in",
+        authorize: { action: 'join', type: 'Case', audit: A.caseJoin },
+        params: idParams,
+        problems: [409],
+        responses: { 201: { description: 'The case with its participants', schema: Case } },
+        handler: async ({ req, principal, params }) => ({
+          status: 201,
+          body: await runner.run(req, A.caseJoin, (scope) => service.join(scope, principal, params.id)),
+        }),
+      }),
+      defineRoute({
+        method: 'post',
+        path: '/:id/close',
+        operationId: 'closeCase',
+        summary: 'Close a case; membership stops granting the full tier',
+        authorize: { action: 'close', type: 'Case', audit: A.caseClose },
+        params: idParams,
+        problems: [409],
+        responses: { 200: { description: 'Closed', schema: Case } },
+        handler: async ({ req, principal, params }) => ({
+          status: 200,
+          body: await runner.run(req, A.caseClose, (scope) => service.close(scope, principal, params.id)),
+        }),
+      }),
+    ],
+  };
 }

@@ -1,36 +1,62 @@
-import { Router } from 'express';
-import type { AppDeps } from '../../deps.js';
+import { z } from 'zod';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { idParams, validate } from '../../http/validate.js';
-import { createConsentBody, revokeConsentBody } from './schemas.js';
+import type { AppDeps } from '../../deps.js';
+import { defineRoute, type RouteGroup } from '../../http/route.js';
+import { idParams } from '../../http/validate.js';
+import { Consent, createConsentBody, revokeConsentBody } from './schemas.js';
 import { ConsentService } from './service.js';
 
 /** Mounted at /v1: consents live under a subject and are revoked by their own id. */
-export function consentsRouter({ pdp, runner }: AppDeps): Router {
+export function consentsRoutes({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): RouteGroup {
   const service = new ConsentService(pdp);
-  const router = Router();
-
-  router.get('/subjects/:id/consents', pdp.authorize('read', 'Consent', A.consentRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.run(req, A.consentRead, (scope) => service.list(scope, req.user!, res.locals.params.id)));
-  });
-
-  router.post(
-    '/subjects/:id/consents',
-    pdp.authorize('create', 'Consent', A.consentCreate),
-    validate({ params: idParams, body: createConsentBody }),
-    async (req, res) => {
-      res.status(201).json(await runner.run(req, A.consentCreate, (scope) => service.create(scope, req.user!, res.locals.params.id, req.body)));
-    },
-  );
-
-  router.post(
-    '/consents/:id/revoke',
-    pdp.authorize('revoke', 'Consent', A.consentRevoke),
-    validate({ params: idParams, body: revokeConsentBody }),
-    async (req, res) => {
-      res.json(await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, req.user!, res.locals.params.id, req.body.reason)));
-    },
-  );
-
-  return router;
+  return {
+    prefix: '',
+    tag: 'consents',
+    routes: [
+      defineRoute({
+        method: 'get',
+        path: '/subjects/:id/consents',
+        operationId: 'listConsents',
+        summary: "The person's consents with their status",
+        authorize: { action: 'read', type: 'Consent', audit: A.consentRead },
+        params: idParams,
+        responses: { 200: { description: 'Consents', schema: z.object({ consents: z.array(Consent) }) } },
+        handler: async ({ req, principal, params }) => ({
+          status: 200,
+          body: await runner.run(req, A.consentRead, (scope) => service.list(scope, principal, params.id)),
+        }),
+      }),
+      defineRoute({
+        method: 'post',
+        path: '/subjects/:id/consents',
+        operationId: 'createConsent',
+        summary: 'Record consent',
+        description:
+          'Also refused with 400: a consent granting `full`, verbal consent without a witness, `validUntil` not after `validFrom`, an unknown recipient agency.',
+        authorize: { action: 'create', type: 'Consent', audit: A.consentCreate },
+        params: idParams,
+        body: createConsentBody,
+        responses: { 201: { description: 'Recorded', schema: Consent } },
+        handler: async ({ req, principal, params, body }) => ({
+          status: 201,
+          body: await runner.run(req, A.consentCreate, (scope) => service.create(scope, principal, params.id, body)),
+        }),
+      }),
+      defineRoute({
+        method: 'post',
+        path: '/consents/:id/revoke',
+        operationId: 'revokeConsent',
+        summary: 'Revoke a consent (effective for the next request)',
+        authorize: { action: 'revoke', type: 'Consent', audit: A.consentRevoke },
+        params: idParams,
+        body: revokeConsentBody,
+        problems: [409],
+        responses: { 200: { description: 'Revoked', schema: Consent } },
+        handler: async ({ req, principal, params, body }) => ({
+          status: 200,
+          body: await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, principal, params.id, body.reason)),
+        }),
+      }),
+    ],
+  };
 }

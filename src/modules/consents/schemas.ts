@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ENTRY_TIERS, SENSITIVE_CATEGORIES } from '../../authz/vocabulary.js';
+import { AGENCY_KINDS, ENTRY_TIERS, SENSITIVE_CATEGORIES } from '../../authz/vocabulary.js';
+import { anyObject, at, id, oneOf } from '../../http/shapes.js';
 import { isoDateTime, text } from '../../http/validate.js';
 
 const PARTNER_KINDS = ['police', 'mental_health', 'hospital'] as const;
@@ -50,3 +51,24 @@ export const createConsentBody = z
   });
 
 export const revokeConsentBody = z.strictObject({ reason: text(500) });
+
+// What the consent routes answer.
+
+export const Consent = z
+  .object({
+    id,
+    subjectId: id,
+    status: z.enum(['active', 'pending', 'expired', 'revoked']),
+    disclosers: z.array(z.string()).meta({ description: 'The agencies whose entries the consent releases (for now: the recording agency).' }),
+    recipients: z.array(z.union([z.object({ agency: z.string() }), z.object({ agencyKind: oneOf(AGENCY_KINDS) })])),
+    tiers: z.array(oneOf(ENTRY_TIERS)),
+    sensitiveCategories: z.array(oneOf(SENSITIVE_CATEGORIES)),
+    purpose: z.string(),
+    validFrom: at,
+    validUntil: at.nullable(),
+    evidence: anyObject,
+    createdAt: at,
+    revokedAt: at.nullable(),
+    revocationReason: z.string().nullable(),
+  })
+  .meta({ id: 'Consent' });

@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import type { createConsentBody } from './schemas.js';
 
 type ConsentRow = typeof consents.$inferSelect;
+type ConsentBody = z.infer<typeof createConsentBody>;
 
 export function consentStatus(row: ConsentRow, now = new Date()): 'active' | 'revoked' | 'pending' | 'expired' {
   if (row.revokedAt) return 'revoked';
@@ -24,13 +25,14 @@ function present(row: ConsentRow & { discloser: string }) {
     subjectId: row.subjectId,
     status: consentStatus(row),
     disclosers: [row.discloser],
-    recipients: row.recipients,
+    // jsonb columns, written only from the validated body (createConsentBody).
+    recipients: row.recipients as ConsentBody['recipients'],
     tiers: row.tiers,
     sensitiveCategories: row.sensitiveCategories,
     purpose: row.purpose,
     validFrom: row.validFrom,
     validUntil: row.validUntil,
-    evidence: row.evidence,
+    evidence: row.evidence as ConsentBody['evidence'],
     createdAt: row.createdAt,
     revokedAt: row.revokedAt,
     revocationReason: row.revocationReason,

@@ -1,5 +1,4 @@
 import express, { Router, type RequestHandler } from 'express';
-import { z } from 'zod';
 import type { AppDeps } from '../../deps.js';
 import { OAuthError } from '../../errors/problems.js';
 import { errorSummary } from '../../logger.js';
@@ -8,8 +7,7 @@ import { enrolmentRouter } from './enrolment.js';
 import { parseGrant } from './issue.js';
 import { passwordGrant } from './password-grant.js';
 import { revokeAccessToken } from './revoke.js';
-
-export const revokeBody = z.strictObject({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(50).optional() });
+import { revokeBody } from './schemas.js';
 
 /** Rejects anything but a flat form or JSON object; unknown fields are `invalid_request`. */
 const formOrJson: RequestHandler[] = [express.urlencoded({ extended: false, limit: '8kb' }), express.json({ limit: '8kb' })];
