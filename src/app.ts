@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import type { Db } from './db/client.js';
 import { AuditedRunner } from './audit/audited.js';
-import { BearerStrategy, requireBearer } from './auth/bearer-strategy.js';
+import { BearerStrategy, requirePrincipal, verifyBearer } from './auth/bearer-strategy.js';
 import type { KeyStore } from './auth/keys.js';
 import { TokenService } from './auth/tokens.js';
 import { DecisionPoint } from './authz/decide.js';
@@ -21,7 +21,7 @@ import { casesRouter } from './modules/cases/routes.js';
 import { consentsRouter } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
-import { recordReadRider, subjectsRouter } from './modules/subjects/routes.js';
+import { subjectRecordRouter, subjectsRouter } from './modules/subjects/routes.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { AuditReads } from './audit/audit-reads.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
@@ -62,7 +62,7 @@ export function buildDeps(config: Config, db: Db, logger: Logger, keys: KeyStore
   };
 }
 
-/** helmet → request context → routers, each with its own parser (passport's bearer strategy on /v1) → one error exit. */
+/** helmet → request context → routers, each with its own parser (on /v1: the bearer token's claims, then each route's principal step) → one error exit. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -87,8 +87,8 @@ export function createApp(deps: AppDeps): Express {
   });
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
-  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys, [recordReadRider]));
-  // No `initialize()`: nothing uses passport's sessions or req.login, and requireBearer takes the
+  authenticator.use(new BearerStrategy(deps.tokens, deps.keys));
+  // No `initialize()`: nothing uses passport's sessions or req.login, and verifyBearer takes the
   // strategy's result through its callback.
 
   app.use(healthRouter(deps));
@@ -97,7 +97,12 @@ export function createApp(deps: AppDeps): Express {
 
   const v1 = express.Router();
   v1.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
-  v1.use(requireBearer(authenticator, deps.runner));
+  // The token's claims first (no database); then each route's principal step: the record read's
+  // own (the principal and the record's policy context in one statement), and for every other
+  // route the principal alone.
+  v1.use(verifyBearer(authenticator, deps.runner));
+  v1.use('/subjects', subjectRecordRouter(deps));
+  v1.use(requirePrincipal(deps.db, deps.runner));
   v1.use('/subjects', subjectsRouter(deps), breakGlassRouter(deps));
   v1.use(consentsRouter(deps));
   v1.use('/cases', casesRouter(deps));

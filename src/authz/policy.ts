@@ -20,7 +20,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 // Which of its own agency's entries a role sees without consent or case (SPEC principles 6, 9):
 // the tiers, and the sensitive categories besides. Psychotherapy notes are not listed here: they
-// are read by their author alone, a rule fixed in code (src/authz/ability.ts).
+// are read by their author alone, a rule fixed in code (src/authz/release.ts).
 const ownContributionSchema = z.strictObject({
   tiers: z.array(z.enum(ENTRY_TIERS)),
   categories: z.array(

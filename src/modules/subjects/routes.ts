@@ -2,11 +2,12 @@ import { Router, type RequestHandler } from 'express';
 import { HttpProblem } from '../../errors/problems.js';
 import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { idParams, validate } from '../../http/validate.js';
+import { idParams, uuid, validate } from '../../http/validate.js';
 import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from './schemas.js';
-import { SubjectService } from './service.js';
-import { RECORD_CONTEXT_RIDER, type RiddenRecordContext } from './repository.js';
-import { riddenWith, type RequestRider } from '../../auth/bearer-strategy.js';
+import { SubjectService, type HeldRecordContext } from './service.js';
+import { readPrincipalAndRecordContext } from './record-context.js';
+import { principalStep } from '../../auth/bearer-strategy.js';
+import { resolvePrincipal } from '../../auth/principals.js';
 
 // What each person resource answers to, for the Allow header of a refused HEAD.
 const ALLOWED: Record<string, string> = {
@@ -31,19 +32,45 @@ const refuseHead: RequestHandler = (req, res, next) => {
   next(new HttpProblem(405, 'Method Not Allowed', 'HEAD is not answered on person data; use GET, which is logged.'));
 };
 
-const RECORD_PATH = /^\/v1\/subjects\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/?(?:\?|$)/i;
+declare global {
+  namespace Express {
+    interface Locals {
+      /** The record's policy context, read with the principal by the record read's principal step. */
+      recordContext?: HeldRecordContext;
+    }
+  }
+}
 
 /**
- * An API record read has its policy context read with its principal (one round trip fewer);
- * everything else about the request is as without it, and the read falls back to its own query.
+ * The record read's principal step, in place of `requirePrincipal`: the principal, checked as
+ * every route's is (same refusals, same log entries), and the person's policy context with it,
+ * in one statement (`readPrincipalAndRecordContext`, one `now`); the context waits in
+ * `res.locals` for the handler. An id that is not a UUID reads the principal alone: validation
+ * refuses the request after the role check, as on every person route.
  */
-export const recordReadRider: RequestRider = {
-  rider: RECORD_CONTEXT_RIDER,
-  params: (req) => {
-    const id = req.method === 'GET' ? RECORD_PATH.exec(req.originalUrl)?.[1] : undefined;
-    return id ? [id, new Date().toISOString()] : undefined;
-  },
-};
+const recordReadPrincipal = ({ db, runner }: Pick<AppDeps, 'db' | 'runner'>) =>
+  principalStep(runner, async (claims, req, res) => {
+    const id = uuid.safeParse(req.params.id);
+    if (!id.success) return resolvePrincipal(db, claims);
+    const { principal, record } = await readPrincipalAndRecordContext(db, claims, id.data, new Date());
+    res.locals.recordContext = { subjectId: id.data, record };
+    return principal;
+  });
+
+/**
+ * `GET /v1/subjects/:id`, mounted before the principal step of the other routes, because it has
+ * its own. HEAD (which a GET route would take) leaves this router before any route matches, for
+ * the other person routes, which refuse it (405) as on every person route.
+ */
+export function subjectRecordRouter({ db, pdp, runner }: AppDeps): Router {
+  const service = new SubjectService(pdp);
+  const router = Router();
+  router.use((req, _res, next) => next(req.method === 'HEAD' ? 'router' : undefined));
+  router.get('/:id', recordReadPrincipal({ db, runner }), pdp.authorize('read', 'Subject', A.subjectRead), validate({ params: idParams }), async (req, res) => {
+    res.json(await runner.once(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id, res.locals.recordContext)));
+  });
+  return router;
+}
 
 export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   const service = new SubjectService(pdp);
@@ -58,11 +85,6 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
 
   router.post('/', pdp.authorize('create', 'Subject', A.subjectCreate), validate({ body: createSubjectBody }), async (req, res) => {
     res.status(201).json(await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, req.body)));
-  });
-
-  router.get('/:id', pdp.authorize('read', 'Subject', A.subjectRead), validate({ params: idParams }), async (req, res) => {
-    const ridden = riddenWith<RiddenRecordContext>(req, RECORD_CONTEXT_RIDER);
-    res.json(await runner.once(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id, ridden)));
   });
 
   router.get('/:id/risk-flags', pdp.authorize('read', 'Subject', A.riskFlagRead), validate({ params: idParams }), async (req, res) => {

@@ -3,6 +3,13 @@ import type { AuditScope, ReadScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { NotFound } from '../../errors/problems.js';
 import * as repo from './repository.js';
+import { findRecordContext, type RecordContext } from './record-context.js';
+
+/** A record's context read with the principal, for this person (undefined: unknown person). */
+export interface HeldRecordContext {
+  subjectId: string;
+  record: RecordContext | undefined;
+}
 
 export const SEARCH_LIMIT = 20;
 const BASIC_BASIS = [{ tier: 'basic', rule: 'partner-read' }];
@@ -25,14 +32,15 @@ export class SubjectService {
 
   /**
    * The record read. What decides it (the context, and the facts of the person's entries) is read
-   * first, in one statement (`ridden`: already read with the principal; a long record's facts in
-   * a second, narrowed by the grants); the decision point picks the entries to carry, so the log
-   * entry is then known in full, and the data that leaves (person, flags, those entries' content)
-   * is read with it in one statement. No entry's content is read unless the policy released it.
+   * first, in one statement (`held`: already read with the principal, by the API route's principal
+   * step; otherwise here, at this moment; a long record's facts in a second, narrowed by the
+   * grants); the decision point picks the entries to carry, so the log entry is then known in
+   * full, and the data that leaves (person, flags, those entries' content) is read with it in one
+   * statement. No entry's content is read unless the policy released it.
    */
-  async read({ db, note, read }: ReadScope, principal: Principal, id: string, ridden?: repo.RiddenRecordContext) {
+  async read({ db, note, read }: ReadScope, principal: Principal, id: string, held?: HeldRecordContext) {
     note({ subjectId: id });
-    const found = await repo.findRecordContext(db, principal, id, ridden);
+    const found = held?.subjectId === id ? held.record : await findRecordContext(db, principal, id, new Date());
     if (!found) throw new NotFound('subject');
     const decision = this.pdp.decideFromContext(principal, found.context);
     const facts = found.entries ?? (await repo.listEntryFacts(db, id, decision.entryGrants));
