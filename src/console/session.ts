@@ -25,6 +25,8 @@ declare module 'express-session' {
     flash?: string;
     /** Set by the clinician's "check your answers" step; the confirm post must match it. */
     pending?: Record<string, unknown>;
+    /** The last search's answer, sealed with the key-encryption key, for the GET after the post. */
+    searchResults?: string;
   }
 }
 

@@ -186,13 +186,49 @@ describe('console: a search with too many matches', { timeout: 120_000 }, () => 
     }
     const { page, context } = await person(browser, base);
     await signIn(page, 'clerk@metro-police', PASSWORD);
-    await page.goto('/people?name=Hopper&dob=1906-12-09');
+    const search = async (name: string, dob: string) => {
+      await page.goto('/people');
+      await page.getByLabel('Name').fill(name);
+      await page.getByLabel('Date of birth').fill(dob);
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    await search('Hopper', '1906-12-09');
     await page.getByText('More than 20 people match; refine the search.').waitFor();
     await poll(() => page.getByRole('link', { name: /Hopper$/ }).count()).toBe(20);
     await review(page, '02b-clerk-search-truncated');
-    await page.goto('/people?name=Lovelace&dob=1985-02-03');
+    await search('Lovelace', '1985-02-03');
     await page.getByRole('heading', { name: '1 person found' }).waitFor();
     expect(await page.getByText(/refine the search/).count()).toBe(0);
+    await context.close();
+  });
+});
+
+describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }, () => {
+  it('posts name and date of birth: no URL the browser requests, lands on or keeps in its history holds them, and an old GET link with them searches nothing', async () => {
+    const { page, context } = await person(browser, base);
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    page.on('framenavigated', (f) => urls.push(f.url()));
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await page.goto('/people');
+    await page.getByLabel('Name').fill('Lovelace');
+    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'Ada Lovelace' }).click();
+    await page.getByRole('heading', { name: 'Ada Lovelace', level: 1 }).waitFor();
+    await page.goBack();
+    await page.getByLabel('Name').waitFor();
+    const history = await page.evaluate(() => location.href);
+    urls.push(history);
+    expect(urls.some((u) => u.endsWith('/people/search'))).toBe(true);
+    expect(urls.filter((u) => /lovelace|1985/i.test(u))).toEqual([]);
+
+    // An old bookmark with the terms: sent to the empty form, and nothing is searched or logged.
+    const before = (await log(`SELECT count(*)::int AS n FROM access_log WHERE action = 'subject.search'`))[0]!.n;
+    await page.goto('/people?name=Lovelace&dob=1985-02-03');
+    await poll(() => page.url()).toBe(`${base}/people`);
+    expect(await page.getByLabel('Name').inputValue()).toBe('');
+    expect((await log(`SELECT count(*)::int AS n FROM access_log WHERE action = 'subject.search'`))[0]!.n).toBe(before);
     await context.close();
   });
 });
