@@ -6,7 +6,7 @@ import { uuid } from '../../http/validate.js';
 import { breakGlassBody, runBreakGlass } from '../../modules/break-glass/routes.js';
 import { describeBasis } from '../../modules/subjects/access-basis.js';
 import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from '../../modules/subjects/schemas.js';
-import { SEARCH_LIMIT, SubjectService } from '../../modules/subjects/service.js';
+import { SEARCH_LIMIT, SubjectService, type GradedPerson } from '../../modules/subjects/service.js';
 import { done, redirectSaved, requireUser, type ConsoleContext } from '../context.js';
 import { save } from '../session.js';
 import { openSecret, sealSecret } from '../../auth/keys.js';
@@ -21,6 +21,12 @@ interface SearchShown {
   truncated: boolean;
 }
 const RESULTS_KEPT_MS = 60_000;
+
+const GRADE_WORDS = { certain: 'Certainly the same person', probable: 'Probably the same person', possible: 'Possibly the same person' } as const;
+/** A person shown in a list, with the grade in words and what tells look-alikes apart. */
+function inWords(p: GradedPerson) {
+  return { ...p, gradeWords: p.grade ? GRADE_WORDS[p.grade] : '', refuses: p.grade === 'certain' || p.grade === 'probable' };
+}
 
 const HOW_TO_APPROACH = new Set(['de-escalation', 'preferred-responder']);
 
@@ -74,8 +80,8 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
       return searchPage(req, res, { values, errors }, 400);
     }
-    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, parsed.data.name, parsed.data.dob));
-    req.session.searchResults = sealResults({ at: Date.now(), values, results: found.subjects, truncated: found.truncated });
+    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, req.user!, parsed.data));
+    req.session.searchResults = sealResults({ at: Date.now(), values, results: found.subjects.map(inWords), truncated: found.truncated });
     await redirectSaved(req, res, '/people');
   });
 
@@ -83,16 +89,43 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES }),
   );
 
+  // Adding a person asks first: a probable duplicate comes back to the form with the candidates
+  // side by side (who added each, how many risk flags) and the choice "a different person,
+  // because …", which resubmits with notDuplicateOf and the reason.
   router.post('/people', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), async (req, res) => {
     const values = {
       givenName: str(req.body, 'givenName'),
       familyName: str(req.body, 'familyName'),
       birthDate: str(req.body, 'birthDate'),
       sex: str(req.body, 'sex'),
+      reason: str(req.body, 'reason'),
     };
-    const parsed = createSubjectBody.safeParse(values);
-    if (!parsed.success) return render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, errors: fieldErrors(parsed.error) }, 400);
-    const created = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, parsed.data));
+    const notDuplicateOf = list(req.body, 'notDuplicateOf');
+    const parsed = createSubjectBody.safeParse({
+      givenName: values.givenName,
+      familyName: values.familyName,
+      birthDate: values.birthDate,
+      sex: values.sex,
+      ...(notDuplicateOf.length || values.reason ? { notDuplicateOf, reason: values.reason } : {}),
+    });
+    const form = (extra: Record<string, unknown>, status: number) =>
+      render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, ...extra }, status);
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (errors.reason) errors.reason = 'Say in words, at least 10 characters, why this is a different person';
+      return form({ errors }, 400);
+    }
+    const outcome = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, parsed.data));
+    if ('duplicate' in outcome) {
+      return form(
+        {
+          candidates: outcome.duplicate.map(inWords),
+          errors: { candidates: 'This person may already be recorded. Open the people below; if this is none of them, tick each and say why.' },
+        },
+        409,
+      );
+    }
+    const created = outcome.created;
     await done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
   });
 

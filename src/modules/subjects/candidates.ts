@@ -1,0 +1,176 @@
+import { loggedRead } from '../../audit/append.js';
+import type { ReadScope } from '../../audit/audited.js';
+import { runStatement, type Executor, type Statement } from '../../db/client.js';
+import { birthDateVariants, givenNameEquivalents, nameKey, parseBirthDate, type MatchPolicy } from '../../matching/index.js';
+
+// The SQL side of the matcher (SPEC "One person, one record"): blocking finds the few people who
+// could be the one described, src/matching scores them. Nothing read here leaves the gateway but
+// through SHOWN, which is read with the request's log entry naming every person shown.
+
+export interface Identifier {
+  system: string;
+  value: string;
+}
+/** A person as the matcher compares them: basic facts and the identifiers the caller may see. */
+export interface Candidate {
+  id: string;
+  givenName: string;
+  familyName: string;
+  birthDate: string;
+  sex: string;
+  identifiers: Identifier[];
+}
+/** A person in a list of candidates or results, with what tells look-alikes apart. */
+export interface ShownPerson extends Candidate {
+  /** The agency that added the person. */
+  addedBy: string;
+  /** The agencies that added the person or a risk flag (basic-tier facts). */
+  contributingAgencies: string[];
+  riskFlagCount: number;
+}
+
+// The identifiers of person `s` that the caller's agency ($n) may see: an identifier issued by a
+// 42 CFR Part 2 program is shown only inside that program (2.13(c): even that the person is its
+// patient is Part 2 information).
+export const visibleIdentifiers = (n: number) => `
+  (SELECT coalesce(json_agg(json_build_object('system', ia.slug, 'value', i.value) ORDER BY ia.slug, i.value), '[]')
+     FROM subject_identifiers i JOIN agencies ia ON ia.id = i.agency_id
+    WHERE i.subject_id = s.id AND (NOT ia.part2_program OR ia.id = $${n}::uuid)) AS identifiers`;
+const FACTS = `s.id, s.given_name AS "givenName", s.family_name AS "familyName", s.birth_date::text AS "birthDate", s.sex`;
+
+// How far a name key may be from one of the query's and still enter the block: trigram
+// similarity catches most slips, Levenshtein the short names trigrams miss (ada/adq). The
+// matcher, not this, decides; this only has to keep everyone the matcher could grade.
+const NEAR = 0.3;
+const nameNear = (column: string) => `similarity(${column}, k) >= ${NEAR} OR levenshtein_less_equal(${column}, k, 1) <= 1`;
+/**
+ * The block: people born on one of the birth-date variants ($1) whose given or family name key is
+ * near one of the query's name keys ($2, in either place, so swapped names enter) or is a short or
+ * full form of the given name ($3); or who hold one of the identifiers ($4, JSON, visible to the
+ * caller's agency $6). At most $5 people. The name filter reads only the blocking index
+ * (birth_date, family_key, given_key, id); the facts are fetched for the people it keeps.
+ */
+const BLOCK: Statement = {
+  name: 'tiergate_match_block',
+  text: `WITH named AS (
+           SELECT s.id FROM subjects s
+            WHERE s.birth_date = ANY ($1::date[])
+              AND (s.given_key = ANY ($3::text[])
+                   OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS k WHERE ${nameNear('s.family_key')} OR ${nameNear('s.given_key')}))
+            LIMIT $5),
+         identified AS (
+           SELECT i.subject_id AS id
+             FROM jsonb_to_recordset($4::jsonb) AS q(system text, value text)
+             JOIN agencies ia ON ia.slug = q.system AND (NOT ia.part2_program OR ia.id = $6::uuid)
+             JOIN subject_identifiers i ON i.agency_id = ia.id AND i.value_key = tiergate_name_key(q.value))
+         SELECT ${FACTS}, ${visibleIdentifiers(6)}
+           FROM subjects s WHERE s.id IN (SELECT id FROM named UNION SELECT id FROM identified)`,
+};
+/** Whoever holds identifier ($1 system, $2 value), when the caller's agency ($3) may see it. */
+const BY_IDENTIFIER: Statement = {
+  name: 'tiergate_match_identifier',
+  text: `SELECT ${FACTS}, ${visibleIdentifiers(3)}
+           FROM agencies ia
+           JOIN subject_identifiers i ON i.agency_id = ia.id AND i.value_key = tiergate_name_key($2)
+           JOIN subjects s ON s.id = i.subject_id
+          WHERE ia.slug = $1 AND (NOT ia.part2_program OR ia.id = $3::uuid)`,
+};
+/**
+ * The people shown ($1, in that order) with what tells them apart, read with the request's log
+ * entry (which names them: the caller notes `matches` before). Agencies that are Part 2 programs
+ * are named only to themselves ($2, the caller's agency).
+ */
+const SHOWN = loggedRead(
+  'tiergate_match_shown',
+  `SELECT ${FACTS}, ${visibleIdentifiers(2)}, a.slug AS "addedBy",
+          (SELECT count(*)::int FROM risk_flags f WHERE f.subject_id = s.id) AS "riskFlagCount",
+          (SELECT coalesce(json_agg(c.slug ORDER BY c.slug), '[]')
+             FROM agencies c
+            WHERE (c.id = s.agency_id OR c.id IN (SELECT f.agency_id FROM risk_flags f WHERE f.subject_id = s.id))
+              AND (NOT c.part2_program OR c.id = $2::uuid)) AS "contributingAgencies"
+     FROM unnest($1::uuid[]) WITH ORDINALITY AS shown(id, n)
+     JOIN subjects s ON s.id = shown.id
+     JOIN agencies a ON a.id = s.agency_id
+    ORDER BY shown.n`,
+  2,
+  { always: true },
+);
+
+/** Most people a block may hold; a block this full means the query says too little to match on. */
+const BLOCK_LIMIT = 500;
+
+/** The name keys a query brings to the block: each word, and all of them as one. */
+function queryKeys(names: string[]): string[] {
+  const words = names.flatMap((n) => n.split(/[\s,]+/)).map(nameKey);
+  return [...new Set([...words, ...names.map(nameKey)].filter((k) => k.length > 0))];
+}
+
+export interface BlockQuery {
+  /** The names to match, given and family in any order (a search may give only one). */
+  names: string[];
+  /** Given names whose short and full forms count (Bill for William). */
+  givenNames: string[];
+  birthDate: string;
+  identifiers?: Identifier[];
+}
+
+/** The people who could be the one described (see BLOCK), with the identifiers `agencyId` may see. */
+export async function blockCandidates(db: Executor, agencyId: string, query: BlockQuery, policy: MatchPolicy): Promise<Candidate[]> {
+  const equivalents = [...new Set(query.givenNames.flatMap((g) => [nameKey(g), ...givenNameEquivalents(g, policy)]))].filter((k) => k.length > 0);
+  return runStatement<Candidate>(db, BLOCK, [
+    birthDateVariants(query.birthDate),
+    queryKeys(query.names),
+    equivalents,
+    JSON.stringify(query.identifiers ?? []),
+    BLOCK_LIMIT,
+    agencyId,
+  ]);
+}
+
+/** The person who holds an identifier, if `agencyId` may see it. */
+export async function findByIdentifier(db: Executor, agencyId: string, identifier: Identifier): Promise<Candidate[]> {
+  return runStatement<Candidate>(db, BY_IDENTIFIER, [identifier.system, identifier.value, agencyId]);
+}
+
+/** The people `ids` as shown, in that order, read with the request's entry (noted by the caller). */
+export function readShown(read: ReadScope['read'], agencyId: string, ids: string[]): Promise<ShownPerson[]> {
+  return read<ShownPerson>(SHOWN, [ids, agencyId]);
+}
+
+// Creations that could be the same person are serialised on advisory locks, one per birth year:
+// a creation holds the locks of its year and the years either side (taken in order, so two never
+// deadlock). Two partners creating the same person at once then check one after the other, and
+// the second sees the first's record (READ COMMITTED: its check starts after the first commits)
+// when the dates differ by anything the lock covers: the same date, day and month swapped, any
+// slip in the month or day, the year off by one. Not covered: a slip in the year's other digits
+// (1985 typed 1955) made at the very same moment; the later creation is checked against the
+// earlier one as soon as it has committed, so only simultaneous pairs can slip through.
+// The cost: creations of people born within a year of each other wait for each other's short
+// transaction; searches and reads never take these locks.
+const CREATE_LOCK_CLASS = 0x7467_6d31; // 'tgm1': tiergate matching, first use
+const LOCK_YEARS: Statement = {
+  name: 'tiergate_match_lock_years',
+  text: `SELECT count(pg_advisory_xact_lock(${CREATE_LOCK_CLASS}, y)) FROM (SELECT y FROM unnest($1::int[]) AS y ORDER BY y) AS years`,
+};
+
+/** Takes the creation locks for a person born on `birthDate` (see above), until the transaction ends. */
+export async function lockCreationsLike(tx: Executor, birthDate: string): Promise<void> {
+  const date = parseBirthDate(birthDate);
+  if (!date) return;
+  await runStatement(tx, LOCK_YEARS, [[date.year - 1, date.year, date.year + 1]]);
+}
+
+const RECORD_PAIRS: Statement = {
+  name: 'tiergate_record_not_duplicate',
+  text: `INSERT INTO not_duplicate_decisions (subject_low, subject_high, reason, decided_by)
+         SELECT least($1::uuid, other), greatest($1::uuid, other), $3, $4::uuid FROM unnest($2::uuid[]) AS other
+         ON CONFLICT (subject_low, subject_high) DO NOTHING
+         RETURNING id`,
+};
+
+/** Remembers that `subjectId` is not the same person as each of `others`; the ids of the decisions written. */
+export async function rememberNotDuplicates(tx: Executor, subjectId: string, others: string[], reason: string, userId: string): Promise<string[]> {
+  if (others.length === 0) return [];
+  const rows = await runStatement<{ id: string }>(tx, RECORD_PAIRS, [subjectId, others, reason, userId]);
+  return rows.map((r) => r.id);
+}
