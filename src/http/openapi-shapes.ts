@@ -255,7 +255,7 @@ export const responseSchemas: Record<string, Json> = {
   }),
   ConsistencyProof: object({ from: ref('Checkpoint'), to: ref('Checkpoint'), proof: list(string) }),
   InclusionProof: object({ entryId: id, leafIndex: { type: 'integer' }, leafHash: string, checkpoint: ref('Checkpoint'), proof: list(string) }),
-  Agency: object({ id, slug: string, name: string, kind: enumOf(AGENCY_KINDS), disabledAt: nullable(at), createdAt: at }),
+  Agency: object({ id, slug: string, name: string, kind: enumOf(AGENCY_KINDS), part2Program: { type: 'boolean' }, disabledAt: nullable(at), createdAt: at }),
   User: object({
     id,
     username: string,

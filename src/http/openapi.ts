@@ -28,7 +28,15 @@ import { body as clientCredentialsGrantBody } from '../modules/oauth/client-cred
 import { confirm as enrolConfirmBody, start as enrolStartBody } from '../modules/oauth/enrolment.js';
 import { body as passwordGrantBody } from '../modules/oauth/password-grant.js';
 import { revokeBody } from '../modules/oauth/routes.js';
-import { addIdentifierBody, createEntryBody, createRiskFlagBody, createSubjectBody, matchBody, searchBody, searchQuery } from '../modules/subjects/schemas.js';
+import {
+  addIdentifierBody,
+  createEntryBody,
+  createRiskFlagBody,
+  createSubjectBody,
+  matchBody,
+  searchBodyDoc,
+  searchQuery,
+} from '../modules/subjects/schemas.js';
 
 // The search's query string as documented: `name` with `dob`, or `identifier` alone (the route's
 // schema is a union of the two, which OpenAPI parameters cannot express).
@@ -124,7 +132,7 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
       'POST /v1/subjects/search': {
         operationId: 'searchSubjectsByBody',
         summary: 'The same search with the terms in the body, kept out of URLs',
-        body: searchBody,
+        body: searchBodyDoc,
         responses: { 200: ok('Matches (at most 20, best first)', ref('SearchResults')) },
       },
       'POST /v1/subjects/match': {

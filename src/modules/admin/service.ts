@@ -51,6 +51,7 @@ const agencyColumns = {
   id: agencies.id,
   slug: agencies.slug,
   name: agencies.name,
+  part2Program: agencies.part2Program,
   kind: agencies.kind,
   disabledAt: agencies.disabledAt,
   createdAt: agencies.createdAt,

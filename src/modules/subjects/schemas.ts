@@ -34,8 +34,24 @@ const identifierToken = z
 // of everyone called John), or gives one agency identifier.
 const byName = z.strictObject({ name: text(200), dob: pastDate });
 export const searchQuery = byName;
-export const searchRequestQuery = z.union([byName, z.strictObject({ identifier: identifierToken })]);
-export const searchBody = z.union([byName, z.strictObject({ identifier })]);
+const byIdentifier = z.strictObject({ identifier });
+/**
+ * By identifier when one is given, else by name: the errors are then those of the form the caller
+ * meant (`dob` missing), not a union's "no option matched".
+ */
+function eitherTerms<A extends z.ZodType, B extends z.ZodType>(names: A, identifiers: B) {
+  return z.unknown().transform((value, ctx): z.output<A> | z.output<B> => {
+    const meant = value && typeof value === 'object' && 'identifier' in value ? identifiers : names;
+    const parsed = meant.safeParse(value);
+    if (parsed.success) return parsed.data as z.output<A> | z.output<B>;
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path } as Parameters<typeof ctx.addIssue>[0]);
+    return z.NEVER;
+  });
+}
+export const searchRequestQuery = eitherTerms(byName, z.strictObject({ identifier: identifierToken }));
+export const searchBody = eitherTerms(byName, byIdentifier);
+/** The search body as the OpenAPI document describes it (the route's schema picks one of these). */
+export const searchBodyDoc = z.union([byName, byIdentifier]);
 export type SearchTerms = { name: string; dob: string } | { identifier: z.infer<typeof identifier> };
 
 const person = {
