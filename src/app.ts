@@ -21,7 +21,7 @@ import { casesRouter } from './modules/cases/routes.js';
 import { consentsRouter } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
-import { recordReadRider, subjectsRouter } from './modules/subjects/routes.js';
+import { recordReadRider, searchBlockRider, subjectsRouter } from './modules/subjects/routes.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { AuditReads } from './audit/audit-reads.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
@@ -77,7 +77,7 @@ export function createApp(deps: AppDeps): Express {
   });
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
-  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys, [recordReadRider]));
+  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys, [recordReadRider, searchBlockRider]));
   // No `initialize()`: nothing uses passport's sessions or req.login, and requireBearer takes the
   // strategy's result through its callback.
 

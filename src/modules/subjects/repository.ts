@@ -92,7 +92,7 @@ const RECORD = loggedRead(
                                     ORDER BY e.created_at, e.id), '[]')
              FROM clinical_entries e JOIN agencies a ON a.id = e.agency_id
             WHERE e.subject_id = s.id AND e.id = ANY ($2::uuid[]) AND ${grantsAllow(3)}) AS entries,
-          ${visibleIdentifiers(4)}
+          ${visibleIdentifiers('$4::uuid')}
      FROM subjects s WHERE s.id = $1::uuid`,
   4,
 );

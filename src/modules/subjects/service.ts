@@ -3,9 +3,20 @@ import type { AuditScope, ReadScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors/problems.js';
 import type { Executor } from '../../db/client.js';
-import { loadMatchingPolicy, rankCandidates, rankSearch, type MatchPolicy, type Scored } from '../../matching/index.js';
+import { defaultMatchingPolicy, rankCandidates, rankSearch, type MatchPolicy, type Scored } from '../../matching/index.js';
 import * as repo from './repository.js';
-import { blockCandidates, findByIdentifier, lockCreationsLike, readShown, rememberNotDuplicates, type Identifier, type ShownPerson } from './candidates.js';
+import {
+  blockCandidates,
+  findByIdentifier,
+  lockCreationsLike,
+  readShown,
+  rememberNotDuplicates,
+  searchBlockKey,
+  searchBlockQuery,
+  type Identifier,
+  type RiddenSearchBlock,
+  type ShownPerson,
+} from './candidates.js';
 import type { CreateSubject, SearchTerms } from './schemas.js';
 
 export const SEARCH_LIMIT = 20;
@@ -32,7 +43,7 @@ export class SubjectService {
     private readonly pdp: DecisionPoint,
     matching?: MatchPolicy,
   ) {
-    this.matching = matching ?? loadMatchingPolicy();
+    this.matching = matching ?? defaultMatchingPolicy();
   }
 
   /**
@@ -40,8 +51,12 @@ export class SubjectService {
    * The block and its scoring decide who is shown (read on `db`, nothing of it leaves); the people
    * shown are then read with the log entry that names them, best first, each with its grade.
    */
-  async search({ db, note, read }: ReadScope, principal: Principal, terms: SearchTerms) {
+  async search({ db, note, read }: ReadScope, principal: Principal, terms: SearchTerms, ridden?: RiddenSearchBlock) {
     note({ tier: 'basic', basis: BASIC_BASIS });
+    const block = async (name: string, dob: string) =>
+      ridden?.searchBlockFor === searchBlockKey(name, dob)
+        ? ridden.searchBlock
+        : blockCandidates(db, principal.agencyId, searchBlockQuery(name, dob), this.matching);
     const ranked =
       'identifier' in terms
         ? (await findByIdentifier(db, principal.agencyId, terms.identifier)).map((candidate) => ({
@@ -50,11 +65,7 @@ export class SubjectService {
             grade: 'certain' as const,
             reasons: [`identifier from ${terms.identifier.system} agrees`],
           }))
-        : rankSearch(
-            { name: terms.name, birthDate: terms.dob },
-            await blockCandidates(db, principal.agencyId, { names: [terms.name], givenNames: terms.name.split(/[\s,]+/), birthDate: terms.dob }, this.matching),
-            this.matching,
-          );
+        : rankSearch({ name: terms.name, birthDate: terms.dob }, await block(terms.name, terms.dob), this.matching);
     const found = ranked.slice(0, SEARCH_LIMIT);
     const truncated = ranked.length > SEARCH_LIMIT;
     // The search terms are person data: the log keeps only which records were disclosed.
