@@ -260,6 +260,41 @@ describe('console: the officer', { timeout: 120_000 }, () => {
   });
 });
 
+describe('console: adding someone who is already recorded', { timeout: 120_000 }, () => {
+  it('shows the people already recorded side by side (how alike, who added each, risk flags); "a different person, because …" creates the person and remembers the decision', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clinician@harbor-mh', PASSWORD);
+    const before = Number((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n);
+    await page.goto('/people/new');
+    await page.getByLabel('Given name').fill('Ada');
+    await page.getByLabel('Family name').fill('Lovelace');
+    await page.getByLabel('Date of birth').fill('1985-03-02');
+    await page.getByLabel('Sex').selectOption('female');
+    await page.getByRole('button', { name: 'Add person' }).click();
+    const table = page.getByRole('table', { name: 'Possible matches, best first' });
+    await table.waitFor();
+    const row = table.getByRole('row').filter({ hasText: 'Ada Lovelace' });
+    await poll(() => row.textContent()).toMatch(/1985-02-03.*(Certainly|Probably) the same person.*harbor-mh/s);
+    expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
+    await review(page, '05b-clinician-possible-duplicate');
+
+    // Ticking none of them and giving no reason: refused again, nothing added.
+    await page.getByRole('button', { name: 'Add as a different person' }).click();
+    await table.waitFor();
+    expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
+
+    await tick(page.getByRole('checkbox', { name: /Ada Lovelace, born 1985-02-03/ }));
+    await page.getByLabel('Why this is a different person').fill('Her cousin of the same name, checked with the family');
+    await page.getByRole('button', { name: 'Add as a different person' }).click();
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Ada Lovelace');
+    expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before + 1);
+    expect(await log(`SELECT reason FROM not_duplicate_decisions WHERE $1 IN (subject_low, subject_high)`, [ada])).toEqual([
+      { reason: 'Her cousin of the same name, checked with the family' },
+    ]);
+    await context.close();
+  });
+});
+
 describe('console: the clinician', { timeout: 180_000 }, () => {
   it('creates a person, adds an entry, records a consent after a plain-language preview, and opens and staffs a case; another agency’s member is not removable, the doctor joins from City Hospital, and only the owner closes it', async () => {
     const { page, context, problems } = await person(browser, base);

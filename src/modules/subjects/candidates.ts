@@ -72,6 +72,8 @@ const IDENTIFIED: Statement = {
                            JOIN subject_identifiers i ON i.agency_id = ia.id AND i.value_key = tiergate_name_key(q.value))`,
 };
 const BLOCK: Statement = { name: 'tiergate_match_block', text: blockSelect(1, '$5::uuid') };
+/** The blocking SELECT with `blockParams` and the caller's agency as $1..$5 (for bench/search-million.ts's EXPLAIN). */
+export const BLOCK_TEXT = BLOCK.text;
 
 /**
  * The block of a search, read with the principal of the request (one round trip fewer), the
