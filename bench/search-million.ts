@@ -21,6 +21,41 @@ const { values: args } = parseArgs({
 const PEOPLE = Number(args.people);
 const PORT = Number(process.env.BENCH_PORT ?? 3104);
 
+// Names from syllables (28 000 family names, 900 given names, each as unlike the others as real
+// names are), and a tenth of the people with real names, so that a search for one shares its
+// block with its namesakes only, as in a county's records.
+const SYLLABLES = [
+  'ba',
+  'ko',
+  'ri',
+  'mel',
+  'dan',
+  'sto',
+  'vik',
+  'lu',
+  'har',
+  'pen',
+  'qui',
+  'zor',
+  'fen',
+  'gal',
+  'tho',
+  'wim',
+  'ja',
+  'nor',
+  'bel',
+  'cas',
+  'dru',
+  'el',
+  'fo',
+  'gri',
+  'hu',
+  'ix',
+  'jo',
+  'ky',
+  'lam',
+  'mo',
+];
 const GIVEN = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'John', 'Mary', 'William', 'Katherine', 'Dennis', 'Ken', 'Frances', 'Radia'];
 const FAMILY = ['Smith', 'Johnson', 'Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Hamilton', 'Backus', 'Kenneth', 'Ritchie', 'Thompson'];
 
@@ -29,15 +64,17 @@ const pool = (db.owner.db as unknown as { $client: pg.Pool }).$client;
 try {
   const started = Date.now();
   const [{ agency_id: agencyId, id: userId }] = (await pool.query(`SELECT agency_id, id FROM users WHERE username = 'clinician@harbor-mh'`)).rows;
-  // Family names get a numbered suffix for most people, so a name is as rare as in a real county.
+  const syllable = (seed: string) => `($6::text[])[(1 + (${seed}) % 30)::int]`;
   await pool.query(
     `INSERT INTO subjects (given_name, family_name, birth_date, sex, agency_id, created_by)
-     SELECT ($1::text[])[1 + (i * 7919) % array_length($1::text[], 1)],
-            ($2::text[])[1 + (i * 104729) % array_length($2::text[], 1)] || CASE WHEN i % 10 = 0 THEN '' ELSE chr(97 + i % 26) || chr(97 + (i / 26) % 26) END,
-            date '1940-01-01' + (i * 48271) % (80 * 365),
+     SELECT CASE WHEN i % 10 = 0 THEN ($1::text[])[(1 + (i * 7919) % array_length($1::text[], 1))::int]
+                 ELSE initcap(${syllable('i * 31')} || ${syllable('i * 17 / 7')}) END,
+            CASE WHEN i % 10 = 0 THEN ($2::text[])[(1 + (i * 104729) % array_length($2::text[], 1))::int]
+                 ELSE initcap(${syllable('i * 13')} || ${syllable('i / 30')} || ${syllable('i / 900')}) END,
+            date '1940-01-01' + ((i * 48271) % (80 * 365))::int,
             CASE WHEN i % 2 = 0 THEN 'female' ELSE 'male' END, $3, $4
-       FROM generate_series(1, $5::int) AS i`,
-    [GIVEN, FAMILY, agencyId, userId, PEOPLE],
+       FROM generate_series(1, $5::bigint) AS i`,
+    [GIVEN, FAMILY, agencyId, userId, PEOPLE, SYLLABLES],
   );
   await pool.query('VACUUM ANALYZE subjects');
   console.log(`filled ${PEOPLE} people in ${((Date.now() - started) / 1000).toFixed(0)} s`);

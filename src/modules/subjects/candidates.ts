@@ -45,20 +45,25 @@ const FACTS = `s.id, s.given_name AS "givenName", s.family_name AS "familyName",
 const NEAR = 0.3;
 const nameNear = (column: string) => `similarity(${column}, k) >= ${NEAR} OR levenshtein_less_equal(${column}, k, 1) <= 1`;
 /**
- * The block: people born on one of the birth-date variants (`$n`) whose given or family name key
- * is near one of the query's name keys ($n+1, in either place, so swapped names enter) or is a
- * short or full form of the given name ($n+2); at most $n+3 people, with the identifiers the
- * caller's agency (`agency`) may see. The blocking index (birth_date, family_key, given_key, id)
- * finds them by date. One flat SELECT: a join or a CTE around it cost more to plan each time than
- * the whole read (bench, 4 people: 0.5 ms against 0.1 ms). Parameters: `blockParams`.
+ * The block, in two tiers that the blocking index (birth_date, family_key, given_key, id) serves
+ * both: people born on a close variant of the date (`$n`: itself, day and month swapped, the
+ * year either side) whose given or family name key is near one of the query's name keys ($n+1,
+ * in either place, so swapped names enter) or is a short or full form of the given name ($n+2);
+ * and people born on a date one digit off ($n+4) whose family or given name key is one of those
+ * exactly, which the index answers without reading a row. A date one digit off and a name one
+ * letter off at once is left out: at 1,000,000 people the loose name filter over all ~55 digit
+ * variants read a thousand rows a search (bench/search-million.ts). At most $n+3 people, with the
+ * identifiers the caller's agency (`agency`) may see. Parameters: `blockParams`.
  */
 const blockSelect = (n: number, agency: string) => {
   const $ = (i: number) => `$${n + i}`;
   return `SELECT ${FACTS}, ${visibleIdentifiers(agency)}
             FROM subjects s
-           WHERE s.birth_date = ANY (${$(0)}::date[])
-             AND (s.given_key = ANY (${$(2)}::text[])
-                  OR EXISTS (SELECT 1 FROM unnest(${$(1)}::text[]) AS k WHERE ${nameNear('s.family_key')} OR ${nameNear('s.given_key')}))
+           WHERE (s.birth_date = ANY (${$(0)}::date[])
+                  AND (s.given_key = ANY (${$(2)}::text[])
+                       OR EXISTS (SELECT 1 FROM unnest(${$(1)}::text[]) AS k WHERE ${nameNear('s.family_key')} OR ${nameNear('s.given_key')})))
+              OR (s.birth_date = ANY (${$(4)}::date[]) AND s.family_key = ANY (${$(1)}::text[]))
+              OR (s.birth_date = ANY (${$(4)}::date[]) AND s.given_key = ANY (${$(1)}::text[] || ${$(2)}::text[]))
            LIMIT ${$(3)}`;
 };
 /** Whoever holds one of the identifiers ($1, JSON {system, value}) that the caller's agency ($2) may see. */
@@ -71,8 +76,8 @@ const IDENTIFIED: Statement = {
                            JOIN agencies ia ON ia.slug = q.system AND (NOT ia.part2_program OR ia.id = $2::uuid)
                            JOIN subject_identifiers i ON i.agency_id = ia.id AND i.value_key = tiergate_name_key(q.value))`,
 };
-const BLOCK: Statement = { name: 'tiergate_match_block', text: blockSelect(1, '$5::uuid') };
-/** The blocking SELECT with `blockParams` and the caller's agency as $1..$5 (for bench/search-million.ts's EXPLAIN). */
+const BLOCK: Statement = { name: 'tiergate_match_block', text: blockSelect(1, '$6::uuid') };
+/** The blocking SELECT with `blockParams` and the caller's agency as $1..$6 (for bench/search-million.ts's EXPLAIN). */
 export const BLOCK_TEXT = BLOCK.text;
 
 /**
@@ -120,6 +125,9 @@ const SHOWN = loggedRead(
   { always: true },
 );
 
+/** The earliest birth date a record may have (createSubjectBody). */
+const EARLIEST_BIRTH_DATE = '1900-01-01';
+
 /** Most people a block may hold; a block this full means the query says too little to match on. */
 const BLOCK_LIMIT = 500;
 
@@ -138,10 +146,25 @@ export interface BlockQuery {
   identifiers?: Identifier[];
 }
 
+/** The date itself, day and month swapped, and the year either side (those that are dates). */
+function closeVariants(birthDate: string): string[] {
+  const d = parseBirthDate(birthDate);
+  if (!d) return [];
+  const iso = (y: number, m: number, day: number) => `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+  return [iso(d.year, d.month, d.day), iso(d.year, d.day, d.month), iso(d.year - 1, d.month, d.day), iso(d.year + 1, d.month, d.day)].filter(
+    (v) => parseBirthDate(v) !== null,
+  );
+}
+
 /** BLOCK's parameters for a query (but the caller's agency). */
 export function blockParams(query: BlockQuery, policy: MatchPolicy): unknown[] {
   const equivalents = [...new Set(query.givenNames.flatMap((g) => [nameKey(g), ...givenNameEquivalents(g, policy)]))].filter((k) => k.length > 0);
-  return [birthDateVariants(query.birthDate), queryKeys(query.names), equivalents, BLOCK_LIMIT];
+  // Only dates a person can have been recorded with (schemas.ts: 1900 to today): one digit off in
+  // the century gives 0975 or 2975, which no record holds and which cost the block index probes.
+  const today = new Date().toISOString().slice(0, 10);
+  const dates = birthDateVariants(query.birthDate).filter((d) => d >= EARLIEST_BIRTH_DATE && d <= today);
+  const close = new Set(closeVariants(query.birthDate));
+  return [dates.filter((d) => close.has(d)), queryKeys(query.names), equivalents, BLOCK_LIMIT, dates.filter((d) => !close.has(d))];
 }
 
 /** A search's block query: the name read every way (given, family, both), with the date of birth. */
