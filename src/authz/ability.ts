@@ -3,7 +3,8 @@ import type { Principal } from '../auth/principal.js';
 import { principalCeiling, roleRule, type Policy } from './policy.js';
 
 export type Action = 'search' | 'read' | 'create' | 'manage' | 'update' | 'close' | 'remove' | 'join' | 'revoke';
-export type SubjectType = 'Subject' | 'Entry' | 'RiskFlag' | 'Consent' | 'Case' | 'CaseMember' | 'BreakGlass' | 'AuditEvent' | 'Checkpoint' | 'Admin';
+export type SubjectType =
+  'Subject' | 'Identifier' | 'Entry' | 'RiskFlag' | 'Consent' | 'Case' | 'CaseMember' | 'BreakGlass' | 'AuditEvent' | 'Checkpoint' | 'Admin';
 export type AppAbility = MongoAbility<[Action, SubjectType | Record<string, unknown>]>;
 
 /**
@@ -25,6 +26,8 @@ export function compileAbility(policy: Policy, principal: Principal): AppAbility
     can('read', 'Subject').because('partner-read');
   }
   if (perms.has('contribute-subject')) can('create', 'Subject').because('contribute-subject');
+  // An agency's own identifiers only: the route adds them in the caller's agency's system.
+  if (perms.has('contribute-identifier')) can('create', 'Identifier').because('contribute-identifier');
   if (perms.has('contribute-risk-flag')) can('create', 'RiskFlag').because('contribute-risk-flag');
   if (perms.has('contribute-entry')) can('create', 'Entry').because('contribute-entry');
   if (perms.has('manage-consent')) {

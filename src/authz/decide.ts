@@ -67,7 +67,7 @@ export class DecisionPoint {
 
   /** Whether this principal's role may do `action` on `type` at all, as `authorize` decides: what a page offers (the route still decides, and logs). */
   allows(principal: Principal | undefined, action: Action, type: SubjectType): boolean {
-    return principal !== undefined && compileAbility(this.policy, principal).ability.can(action, type);
+    return principal !== undefined && this.abilityFor(principal).can(action, type);
   }
 
   /** Instance check (this case, this consent): throws Forbidden carrying the rule's reason. */

@@ -8,6 +8,7 @@ import { AGENCY_KINDS, ENTRY_TIERS, SENSITIVE_CATEGORIES, TIERS, tierRank, type 
 export const PERMISSIONS = [
   'read',
   'contribute-subject',
+  'contribute-identifier',
   'contribute-risk-flag',
   'contribute-entry',
   'manage-consent',
@@ -35,7 +36,7 @@ const roleSchema = z.strictObject({
 });
 
 /** Logged actions that disclose person data; the policy picks which of them the accounting counts. */
-export const DISCLOSING_ACTIONS = [A.subjectRead, A.subjectSearch, A.riskFlagRead, A.consentRead] as const;
+export const DISCLOSING_ACTIONS = [A.subjectRead, A.subjectSearch, A.subjectMatch, A.riskFlagRead, A.consentRead] as const;
 const purposeCode = z
   .string()
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination')

@@ -63,6 +63,27 @@ export const responseSchemas: Record<string, Json> = {
       'The highest tier of what the response carries, on what basis (per tier), and the tiers withheld (by name only, never whether data exists). `notices` appears when a 42 CFR Part 2 record of another agency is carried.',
   },
   SubjectSummary: object({ id, givenName: string, familyName: string, birthDate: { type: 'string', format: 'date' }, sex: enumOf(SEXES) }),
+  Identifier: {
+    ...object({ system: string, value: string }),
+    description: 'An agency identifier; `system` is the issuing agency. One issued by a 42 CFR Part 2 program is shown only inside it.',
+  },
+  IdentifierAdded: object({ id, subjectId: id, system: string, value: string }),
+  // A person in a list of candidates or results: how well it matches and what tells look-alikes apart.
+  Candidate: {
+    allOf: [
+      ref('SubjectSummary'),
+      object({
+        grade: enumOf(['certain', 'probable', 'possible']),
+        score: { type: 'number', minimum: 0, maximum: 1 },
+        reasons: list(string),
+        identifiers: list(ref('Identifier')),
+        addedBy: string,
+        contributingAgencies: list(string),
+        riskFlagCount: { type: 'integer' },
+      }),
+    ],
+  },
+  SearchResults: object({ subjects: list(ref('Candidate')), truncated: { type: 'boolean' } }),
   RiskFlag: object({ id, subjectId: id, code: string, severity: enumOf(RISK_SEVERITIES), note: nullable(string), contributedBy: string, createdAt: at }, [
     'id',
     'code',
@@ -90,6 +111,7 @@ export const responseSchemas: Record<string, Json> = {
       allOf: [
         ref('SubjectSummary'),
         object({
+          identifiers: list(ref('Identifier')),
           riskFlags: list(ref('RiskFlag')),
           entries: { ...list(ref('Entry')), description: 'Only entries of the granted tiers and released categories.' },
         }),
@@ -234,7 +256,7 @@ export const responseSchemas: Record<string, Json> = {
   }),
   ConsistencyProof: object({ from: ref('Checkpoint'), to: ref('Checkpoint'), proof: list(string) }),
   InclusionProof: object({ entryId: id, leafIndex: { type: 'integer' }, leafHash: string, checkpoint: ref('Checkpoint'), proof: list(string) }),
-  Agency: object({ id, slug: string, name: string, kind: enumOf(AGENCY_KINDS), disabledAt: nullable(at), createdAt: at }),
+  Agency: object({ id, slug: string, name: string, kind: enumOf(AGENCY_KINDS), part2Program: { type: 'boolean' }, disabledAt: nullable(at), createdAt: at }),
   User: object({
     id,
     username: string,

@@ -28,7 +28,21 @@ import { body as clientCredentialsGrantBody } from '../modules/oauth/client-cred
 import { confirm as enrolConfirmBody, start as enrolStartBody } from '../modules/oauth/enrolment.js';
 import { body as passwordGrantBody } from '../modules/oauth/password-grant.js';
 import { revokeBody } from '../modules/oauth/routes.js';
-import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from '../modules/subjects/schemas.js';
+import {
+  addIdentifierBody,
+  createEntryBody,
+  createRiskFlagBody,
+  createSubjectBody,
+  matchBody,
+  searchBodyDoc,
+  searchQuery,
+} from '../modules/subjects/schemas.js';
+
+// The search's query string as documented: `name` with `dob`, or `identifier` alone (the route's
+// schema is a union of the two, which OpenAPI parameters cannot express).
+const searchQueryDoc = searchQuery.partial().extend({
+  identifier: z.string().max(140).optional().describe('system|value, for example metro-police|P-20931; instead of name and dob'),
+});
 import { at, list, object, ref, responseSchemas, string, type Json } from './openapi-shapes.js';
 import { idParams } from './validate.js';
 
@@ -109,20 +123,45 @@ function v1Operations(policy: Policy): Record<string, Record<string, Operation>>
     subjects: {
       'GET /v1/subjects': {
         operationId: 'searchSubjects',
-        summary: 'Search by name and date of birth (basic fields only, at most 20)',
-        query: searchQuery,
-        responses: {
-          200: ok(
-            'Matches (at most 20; `truncated` says whether more matched)',
-            object({ subjects: list(ref('SubjectSummary')), truncated: { type: 'boolean' } }),
-          ),
-        },
+        summary: 'Search by name and date of birth, or by one agency identifier (basic fields only, at most 20, best first)',
+        description:
+          'Either `name` (a family name, a given name or both) with `dob`, or `identifier` as `system|value` (metro-police|P-20931). The same tolerances as the duplicate check. Results come best first, each with its `grade`: a partner system checks the grade instead of taking the first row.',
+        query: searchQueryDoc,
+        responses: { 200: ok('Matches (at most 20, best first; `truncated` says whether more matched)', ref('SearchResults')) },
+      },
+      'POST /v1/subjects/search': {
+        operationId: 'searchSubjectsByBody',
+        summary: 'The same search with the terms in the body, kept out of URLs',
+        body: searchBodyDoc,
+        responses: { 200: ok('Matches (at most 20, best first)', ref('SearchResults')) },
+      },
+      'POST /v1/subjects/match': {
+        operationId: 'matchSubject',
+        summary: 'Ranked candidates for a person about to be created (the create body)',
+        body: matchBody,
+        responses: { 200: ok('Candidates, best first (at most 20)', object({ candidates: list(ref('Candidate')) })) },
       },
       'POST /v1/subjects': {
         operationId: 'createSubject',
-        summary: 'Create a subject',
+        summary: 'Create a subject, after the duplicate check',
+        description:
+          'A certain or probable candidate refuses the creation: 409 `possible-duplicate` with `candidates`. Sending `notDuplicateOf` (every certain and probable candidate) with a `reason` creates the person and remembers the decision.',
         body: createSubjectBody,
-        responses: { 201: ok('Created', { allOf: [ref('SubjectSummary'), object({ createdAt: at })] }) },
+        responses: {
+          201: ok('Created', { allOf: [ref('SubjectSummary'), object({ createdAt: at, identifiers: list(ref('Identifier')) })] }),
+          409: {
+            description: 'A possible duplicate: the candidates (logged as shown), or an identifier another person holds.',
+            content: { 'application/problem+json': { schema: { allOf: [ref('Problem'), object({ candidates: list(ref('Candidate')) }, [])] } } },
+          },
+        },
+      },
+      'POST /v1/subjects/:id/identifiers': {
+        operationId: 'addIdentifier',
+        summary: "Add the caller's agency's identifier to a person",
+        params: idParams,
+        body: addIdentifierBody,
+        responses: { 200: ok('Already this person’s', ref('IdentifierAdded')), 201: ok('Added', ref('IdentifierAdded')) },
+        problems: [409],
       },
       'GET /v1/subjects/:id': {
         operationId: 'readSubject',

@@ -38,6 +38,7 @@ const agencyColumns = {
   id: agencies.id,
   slug: agencies.slug,
   name: agencies.name,
+  part2Program: agencies.part2Program,
   kind: agencies.kind,
   disabledAt: agencies.disabledAt,
   createdAt: agencies.createdAt,

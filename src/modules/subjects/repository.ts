@@ -4,6 +4,7 @@ import { clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 import { loggedRead } from '../../audit/append.js';
 import type { ReadScope } from '../../audit/audited.js';
 import type { EntryFactsRow } from './record-context.js';
+import { visibleIdentifiers, type Identifier } from './candidates.js';
 
 const basicColumns = {
   id: subjects.id,
@@ -46,27 +47,11 @@ const RECORD = loggedRead(
                                                       'content', e.content, 'contributedBy', a.slug, 'createdAt', e.created_at)
                                     ORDER BY e.created_at, e.id), '[]')
              FROM clinical_entries e JOIN agencies a ON a.id = e.agency_id
-            WHERE e.subject_id = s.id AND e.id = ANY ($2::uuid[]) AND ${releaseFilterSql('e', '$3')}) AS entries
+            WHERE e.subject_id = s.id AND e.id = ANY ($2::uuid[]) AND ${releaseFilterSql('e', '$3')}) AS entries,
+          ${visibleIdentifiers('$4::uuid')}
      FROM subjects s WHERE s.id = $1::uuid`,
-  3,
+  4,
 );
-// A search, read with its log entry, which names the people shown: all but the extra row that
-// only says the list was cut ($3 is one more than is shown), in the order they are shown.
-const SEARCH_SUBJECTS = loggedRead(
-  'tiergate_search_subjects',
-  `SELECT ${SUBJECT_COLUMNS} FROM subjects s
-    WHERE s.birth_date = $2::date AND (lower(s.family_name) = $1 OR lower(s.given_name || ' ' || s.family_name) = $1)
-    ORDER BY s.family_name, s.given_name, s.id LIMIT $3`,
-  3,
-  {
-    always: true,
-    detail: `jsonb_build_object('matches', coalesce((SELECT jsonb_agg(m.id ORDER BY m.n)
-                                                    FROM (SELECT r.id, row_number() OVER (ORDER BY r."familyName", r."givenName", r.id) AS n FROM r) m
-                                                   WHERE m.n < $3), '[]'::jsonb))
-             || CASE WHEN (SELECT count(*) FROM r) >= $3 THEN '{"truncated": true}'::jsonb ELSE '{}'::jsonb END`,
-  },
-);
-
 export type RiskFlag = { id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
 type Dated<T> = Omit<T, 'createdAt'> & { createdAt: string };
 const dated = <T extends { createdAt: string }>(row: T) => ({ ...row, createdAt: new Date(row.createdAt) });
@@ -96,9 +81,17 @@ export interface RecordEntry {
   createdAt: Date;
 }
 
-/** The person, their flags and the entries `entryIds` (those the grants release), read with the request's entry. */
-export async function readRecord(read: ReadScope['read'], id: string, entryIds: string[], grants: EntryGrant[]) {
-  const [row] = await read<BasicSubject & { riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] }>(RECORD, [id, entryIds, releaseFilterParam(grants)]);
+/**
+ * The person (with the identifiers `agencyId` may see), their flags and the entries `entryIds`
+ * (those the grants release), read with the request's entry.
+ */
+export async function readRecord(read: ReadScope['read'], id: string, entryIds: string[], grants: EntryGrant[], agencyId: string) {
+  const [row] = await read<BasicSubject & { identifiers: Identifier[]; riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] }>(RECORD, [
+    id,
+    entryIds,
+    releaseFilterParam(grants),
+    agencyId,
+  ]);
   if (!row) return undefined;
   const { riskFlags: flags, entries, ...subject } = row;
   return { subject, riskFlags: flags.map(dated), entries: entries.map(dated) };
@@ -109,12 +102,28 @@ export async function findSubject(db: Executor, id: string): Promise<BasicSubjec
   return row;
 }
 
-/**
- * Family name or "given family", case-insensitive, and the exact date of birth; at most `limit`
- * people, read with the request's entry (which names all but the last of a full list).
- */
-export async function searchSubjects(read: ReadScope['read'], name: string, dob: string, limit: number): Promise<BasicSubject[]> {
-  return read<BasicSubject>(SEARCH_SUBJECTS, [name.toLowerCase(), dob, limit]);
+// An identifier, unless its (system, folded value) is taken: then the row that holds it, so the
+// caller can tell "already this person's" from "another person's" in one round trip.
+const INSERT_IDENTIFIER: Statement = {
+  name: 'tiergate_insert_identifier',
+  text: `WITH added AS (
+           INSERT INTO subject_identifiers (subject_id, agency_id, value, added_by) VALUES ($1::uuid, $2::uuid, $3, $4::uuid)
+           ON CONFLICT (agency_id, value_key) DO NOTHING RETURNING id, subject_id)
+         SELECT id, subject_id AS "subjectId", true AS created FROM added
+         UNION ALL
+         SELECT id, subject_id, false FROM subject_identifiers
+          WHERE agency_id = $2::uuid AND value_key = tiergate_name_key($3) AND NOT EXISTS (SELECT 1 FROM added)`,
+};
+
+/** Adds an identifier; the row that holds it (`created` false when it was there already), or undefined when a concurrent insert holds it. */
+export async function insertIdentifier(db: Executor, values: { subjectId: string; agencyId: string; value: string; addedBy: string }) {
+  const [row] = await runStatement<{ id: string; subjectId: string; created: boolean }>(db, INSERT_IDENTIFIER, [
+    values.subjectId,
+    values.agencyId,
+    values.value,
+    values.addedBy,
+  ]);
+  return row;
 }
 
 export async function insertSubject(

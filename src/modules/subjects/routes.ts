@@ -3,16 +3,29 @@ import { HttpProblem } from '../../errors/problems.js';
 import type { AppDeps } from '../../app.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { idParams, uuid, validate } from '../../http/validate.js';
-import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from './schemas.js';
 import { SubjectService, type HeldRecordContext } from './service.js';
 import { readPrincipalAndRecordContext } from './record-context.js';
 import { principalStep } from '../../auth/bearer-strategy.js';
 import { resolvePrincipal } from '../../auth/principals.js';
+import {
+  addIdentifierBody,
+  createEntryBody,
+  createRiskFlagBody,
+  createSubjectBody,
+  matchBody,
+  searchBody,
+  searchRequestQuery,
+  type SearchTerms,
+} from './schemas.js';
+import { type GradedPerson } from './service.js';
 
 // What each person resource answers to, for the Allow header of a refused HEAD.
 const ALLOWED: Record<string, string> = {
   '': 'GET, POST',
+  search: 'POST',
+  match: 'POST',
   id: 'GET',
+  identifiers: 'POST',
   'risk-flags': 'GET, POST',
   consents: 'GET, POST',
   entries: 'POST',
@@ -27,7 +40,8 @@ const ALLOWED: Record<string, string> = {
 const refuseHead: RequestHandler = (req, res, next) => {
   if (req.method !== 'HEAD') return next();
   const segments = req.path.split('/').filter(Boolean);
-  const allow = ALLOWED[segments.length === 0 ? '' : segments.length === 1 ? 'id' : (segments[1] ?? '')] ?? 'GET';
+  const one = segments[0] === 'search' || segments[0] === 'match' ? segments[0] : 'id';
+  const allow = ALLOWED[segments.length === 0 ? '' : segments.length === 1 ? one : (segments[1] ?? '')] ?? 'GET';
   res.set('Allow', allow);
   next(new HttpProblem(405, 'Method Not Allowed', 'HEAD is not answered on person data; use GET, which is logged.'));
 };
@@ -72,19 +86,42 @@ export function subjectRecordRouter({ db, pdp, runner }: AppDeps): Router {
   return router;
 }
 
+/**
+ * The refusal of a creation that probably duplicates someone: 409 `possible-duplicate` with the
+ * candidates (already logged with the creation's entry, which names them).
+ */
+export function possibleDuplicate(candidates: GradedPerson[]): HttpProblem {
+  return new HttpProblem(
+    409,
+    'Possible Duplicate',
+    'This person probably exists already. Check the candidates; if the person is none of them, send notDuplicateOf with every certain and probable candidate and a reason.',
+    { candidates },
+  );
+}
+
 export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   const service = new SubjectService(pdp);
   const router = Router();
 
   router.use(refuseHead);
 
-  router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchQuery }), async (req, res) => {
-    const { name, dob } = res.locals.query;
-    res.json(await runner.once(req, A.subjectSearch, (scope) => service.search(scope, name, dob)));
+  // Search: by name and date of birth, or by one identifier; in the query string, or in a POST
+  // body for callers that keep person data out of URLs. Results best first, each with its grade.
+  const search: RequestHandler = async (req, res) => {
+    const terms = (req.method === 'GET' ? res.locals.query : req.body) as SearchTerms;
+    res.json(await runner.once(req, A.subjectSearch, (scope) => service.search(scope, req.user!, terms)));
+  };
+  router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchRequestQuery }), search);
+  router.post('/search', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ body: searchBody }), search);
+
+  router.post('/match', pdp.authorize('create', 'Subject', A.subjectMatch), validate({ body: matchBody }), async (req, res) => {
+    res.json(await runner.once(req, A.subjectMatch, (scope) => service.match(scope, req.user!, req.body)));
   });
 
   router.post('/', pdp.authorize('create', 'Subject', A.subjectCreate), validate({ body: createSubjectBody }), async (req, res) => {
-    res.status(201).json(await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, req.body)));
+    const outcome = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, req.body));
+    if ('duplicate' in outcome) throw possibleDuplicate(outcome.duplicate);
+    res.status(201).json(outcome.created);
   });
 
   router.get('/:id/risk-flags', pdp.authorize('read', 'Subject', A.riskFlagRead), validate({ params: idParams }), async (req, res) => {
@@ -97,6 +134,16 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
     validate({ params: idParams, body: createRiskFlagBody }),
     async (req, res) => {
       res.status(201).json(await runner.run(req, A.riskFlagCreate, (scope) => service.addRiskFlag(scope, req.user!, res.locals.params.id, req.body)));
+    },
+  );
+
+  router.post(
+    '/:id/identifiers',
+    pdp.authorize('create', 'Identifier', A.identifierCreate),
+    validate({ params: idParams, body: addIdentifierBody }),
+    async (req, res) => {
+      const added = await runner.run(req, A.identifierCreate, (scope) => service.addIdentifier(scope, req.user!, res.locals.params.id, req.body));
+      res.status(added.created ? 201 : 200).json(added.identifier);
     },
   );
 
