@@ -2,6 +2,7 @@ import { Router, type RequestHandler } from 'express';
 import { HttpProblem } from '../../errors/problems.js';
 import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
+import { UUID_PATTERN } from '../../http/ids.js';
 import { idParams, validate } from '../../http/validate.js';
 import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from './schemas.js';
 import { SubjectService } from './service.js';
@@ -31,7 +32,7 @@ const refuseHead: RequestHandler = (req, res, next) => {
   next(new HttpProblem(405, 'Method Not Allowed', 'HEAD is not answered on person data; use GET, which is logged.'));
 };
 
-const RECORD_PATH = /^\/v1\/subjects\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/?(?:\?|$)/i;
+const RECORD_PATH = new RegExp(`^/v1/subjects/(${UUID_PATTERN})/?(?:\\?|$)`, 'i');
 
 /**
  * An API record read has its policy context read with its principal (one round trip fewer);
