@@ -22,24 +22,13 @@ import { consentsRouter } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
 import { subjectRecordRouter, subjectsRouter } from './modules/subjects/routes.js';
-import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { createMetrics } from './metrics/metrics.js';
 import { AuditReads } from './audit/audit-reads.js';
+import type { AppDeps } from './deps.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  keys: KeyStore;
-  tokens: TokenService;
-  runner: AuditedRunner;
-  pdp: DecisionPoint;
-  metrics: Metrics;
-  /** Audit searches, accountings and exports: on the primary, or on the audit replica. */
-  auditReads: AuditReads;
-  /** Set by src/main.ts: while `draining`, readiness answers 503. */
-  lifecycle?: { readonly draining: boolean };
-}
+// The routers' and pages' dependencies live in deps.ts so that they need not import this file back.
+export type { AppDeps } from './deps.js';
 
 /**
  * Wires the services that routes share; the keys must already be loaded. `auditDb` is a read-only

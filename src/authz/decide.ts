@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal.js';
 import type { AuditedRunner } from '../audit/audited.js';
 import type { AuditAction, Basis } from '../audit/vocabulary.js';
 import { Forbidden } from '../errors/problems.js';
+import { UUID_PATTERN } from '../http/ids.js';
 import { compileAbility, type Action, type AppAbility, type SubjectType } from './ability.js';
 import type { SubjectContext } from './context.js';
 import { redisclosureNotices, type Notice } from './notices.js';
@@ -198,7 +199,7 @@ export interface TierDecision {
 }
 
 // A refused request under /v1/subjects/:id is logged against that person (only a well-formed id).
-const SUBJECT_PATH = /^\/v1\/subjects\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[/?]|$)/i;
+const SUBJECT_PATH = new RegExp(`^/v1/subjects/(${UUID_PATTERN})(?:[/?]|$)`, 'i');
 function subjectInPath(url: string): string | undefined {
   return SUBJECT_PATH.exec(url)?.[1]?.toLowerCase();
 }

@@ -3,7 +3,7 @@ import compression from 'compression';
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
 import { doubleCsrf } from 'csrf-csrf';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { deriveSubkey } from '../auth/keys.js';
 import { AUDIT_ACTIONS as A } from '../audit/vocabulary.js';
 import { HttpProblem } from '../errors/problems.js';

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import session from 'express-session';
 import { decodeJwt } from 'jose';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { deriveSubkey } from '../auth/keys.js';
 import type { Config } from '../config/index.js';
 import { resolvePrincipal } from '../auth/principals.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import type { Policy } from '../authz/policy.js';
 import type { Config } from '../config/index.js';
 import { fromPackageRoot } from '../paths.js';

@@ -1,5 +1,6 @@
 import type { Express } from 'express';
-import { buildDeps, createApp, type AppDeps } from '../../src/app.js';
+import { buildDeps, createApp } from '../../src/app.js';
+import type { AppDeps } from '../../src/deps.js';
 import { KeyStore, rotateSigningKey } from '../../src/auth/keys.js';
 import { loadPolicy, type Policy } from '../../src/authz/policy.js';
 import { loadConfig } from '../../src/config/index.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AppDeps } from '../../src/app.js';
+import type { AppDeps } from '../../src/deps.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import type { AgencyKind, SensitiveCategory } from '../../src/authz/vocabulary.js';
 import type { Db } from '../../src/db/client.js';

@@ -1,5 +1,5 @@
 import { Router, type RequestHandler } from 'express';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A, type AuditAction } from '../../audit/vocabulary.js';
 import { validate } from '../../http/validate.js';
 import { errorSummary } from '../../logger.js';

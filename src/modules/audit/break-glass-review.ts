@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { and, asc, desc, eq, exists, inArray, not, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { consistencyProof, inclusionProof } from '../../audit/merkle.js';
 import { allPublicKeys, latestCheckpoint, sealedLeaves, sealOf } from '../../audit/seal.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';

@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import type { AuditReads } from '../../audit/audit-reads.js';
 import type { DisclosurePolicy } from '../../authz/policy.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import type { AuditReads } from '../../audit/audit-reads.js';
 import { AUDIT_ACTIONS as A, AUDIT_ACTIONS, DECISIONS } from '../../audit/vocabulary.js';
 import { accessLog } from '../../db/schema/index.js';

@@ -4,7 +4,7 @@ import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import type { Policy } from '../../authz/policy.js';
 import { breakGlassGrants, users } from '../../db/schema/index.js';

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { idParams, validate } from '../../http/validate.js';
 import { createConsentBody, revokeConsentBody } from './schemas.js';

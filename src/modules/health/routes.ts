@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { TransactionRollbackError } from 'drizzle-orm';
 import { accessLog } from '../../db/schema/index.js';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 
 /** Liveness, readiness (database reachable and the access log insertable), and the public keys. */
 export function healthRouter({ db, keys, lifecycle, config }: AppDeps): Router {

@@ -53,7 +53,7 @@
 import type { Request } from 'express';
 import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { AssertionRejected, CLIENT_ASSERTION_TYPE, consumeAssertionJti, peekAssertion, verifyClientAssertion } from '../../auth/client-assertion.js';
 import type { AgencyKind } from '../../authz/vocabulary.js';
 import { agencies, clients, users } from '../../db/schema/index.js';

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { and, eq, gt } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { hashCode, issueRecoveryCodes } from '../../auth/enrolment.js';
 import { openSecret, sealSecret } from '../../auth/keys.js';
 import { hashPassword, hasPassword, verifyPassword } from '../../auth/passwords.js';

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { decodeJwt } from 'jose';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import type { Principal } from '../../auth/principal.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { OAuthError } from '../../errors/problems.js';

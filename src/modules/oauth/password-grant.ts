@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { RECOVERY_CODE, spendRecoveryCode } from '../../auth/enrolment.js';
 import { openSecret } from '../../auth/keys.js';
 import { verifyPassword } from '../../auth/passwords.js';

@@ -1,4 +1,4 @@
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { appendAccessLog } from '../../audit/append.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { TokenRejected } from '../../auth/tokens.js';

@@ -1,6 +1,6 @@
 import express, { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { OAuthError } from '../../errors/problems.js';
 import { errorSummary } from '../../logger.js';
 import { clientCredentialsGrant } from './client-credentials-grant.js';

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import { HttpProblem } from '../../errors/problems.js';
-import type { AppDeps } from '../../app.js';
+import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { idParams, uuid, validate } from '../../http/validate.js';
 import { SubjectService, type HeldRecordContext } from './service.js';
