@@ -1,4 +1,4 @@
-// `npm run admin -- <command> ...`: onboarding from an operator's shell, with the same service
+// `npm run admin -- <command> ...`: onboarding from an operator's shell, with the same services
 // (and so the same checks) as /v1/admin. Each action writes its access-log entry in the
 // transaction that makes the change, with request id `cli:<uuid>`, no actor and the operator's
 // login name in the detail. Connects like the gateway: DATABASE_URL, else PGlite under DATA_DIR
@@ -20,7 +20,7 @@ import {
   registerClientBody,
   roleName,
 } from '../src/modules/admin/schemas.js';
-import { AdminService, type Operator } from '../src/modules/admin/service.js';
+import { adminServices, type AdminServices, type Operator } from '../src/modules/admin/service.js';
 import { auditedCli } from './audited-cli.js';
 import { openFromEnvironment } from './database.js';
 
@@ -55,7 +55,7 @@ interface Command {
   /** Argument names; a trailing `?` marks an optional one. */
   args: string[];
   action: AuditAction;
-  run(service: AdminService, scope: AuditScope, args: string[], operator: Operator): Promise<unknown>;
+  run(admin: AdminServices, scope: AuditScope, args: string[], operator: Operator): Promise<unknown>;
   print: Print;
 }
 
@@ -102,38 +102,38 @@ const COMMANDS: Record<string, Command> = {
   'agency:create': {
     args: ['slug', 'kind', 'name'],
     action: A.adminAgencyCreate,
-    run: (s, scope, [slug, kind, name]) => s.createAgency(scope, parseInput(createAgencyBody, { slug, kind, name })),
+    run: (s, scope, [slug, kind, name]) => s.agencies.create(scope, parseInput(createAgencyBody, { slug, kind, name })),
     print: (a: Agency) => `created agency ${a.slug} (${a.kind}) ${a.id}`,
   },
   'agency:list': {
     args: [],
     action: A.adminAgencyList,
-    run: (s, scope) => s.listAgencies(scope),
+    run: (s, scope) => s.agencies.list(scope),
     print: (r: { agencies: Agency[] }) => r.agencies.map(agencyLine).join('\n') || '(no agencies)',
   },
   'agency:disable': {
     args: ['slug'],
     action: A.adminAgencyDisable,
-    run: (s, scope, [slug], op) => s.disableAgency(scope, parseInput(agencySlug, slug), op),
+    run: (s, scope, [slug], op) => s.agencies.disable(scope, parseInput(agencySlug, slug), op),
     print: (a: Agency & { approvalId?: string }) =>
       `agency ${a.slug} disabled at ${fmt(a.disabledAt)}; its users' and clients' tokens stop working now${a.approvalId ? `\nqueued for a compliance officer's review (approval ${a.approvalId})` : ''}`,
   },
   'user:invite': {
     args: ['username', 'agencySlug', 'role'],
     action: A.adminUserInvite,
-    run: (s, scope, [username, agency, role], op) => s.inviteUser(scope, parseInput(inviteUserBody, { username, agency, role }), op),
+    run: (s, scope, [username, agency, role], op) => s.users.invite(scope, parseInput(inviteUserBody, { username, agency, role }), op),
     print: (u: Invited) => `invited ${u.username} (${u.role} at ${u.agency}) ${u.id}\n${enrolmentLines(u)}${pendingLine(u)}`,
   },
   'user:list': {
     args: ['agencySlug?'],
     action: A.adminUserList,
-    run: (s, scope, [agency]) => s.listUsers(scope, agency === undefined ? {} : { agency: parseInput(agencySlug, agency) }),
+    run: (s, scope, [agency]) => s.users.list(scope, agency === undefined ? {} : { agency: parseInput(agencySlug, agency) }),
     print: (r: { users: User[] }) => r.users.map(userLine).join('\n') || '(no users)',
   },
   'user:role': {
     args: ['username', 'role'],
     action: A.adminUserRole,
-    run: (s, scope, [username, role], op) => s.setUserRole(scope, { username: parseInput(existingUsername, username) }, parseInput(roleName, role), op),
+    run: (s, scope, [username, role], op) => s.users.setRole(scope, { username: parseInput(existingUsername, username) }, parseInput(roleName, role), op),
     print: (u: User & { pendingRole?: string; approvalId?: string }) =>
       u.pendingRole
         ? `${u.username} stays ${u.role} at ${u.agency}; the change to ${u.pendingRole} waits for a compliance officer (approval ${u.approvalId})`
@@ -142,14 +142,14 @@ const COMMANDS: Record<string, Command> = {
   'user:disable': {
     args: ['username'],
     action: A.adminUserDisable,
-    run: (s, scope, [username], op) => s.disableUser(scope, { username: parseInput(existingUsername, username) }, op),
+    run: (s, scope, [username], op) => s.users.disable(scope, { username: parseInput(existingUsername, username) }, op),
     print: (u: User & { approvalId?: string }) =>
       `user ${u.username} disabled at ${fmt(u.disabledAt)}; their tokens stop working now${u.approvalId ? `\nqueued for a compliance officer's review (approval ${u.approvalId})` : ''}`,
   },
   'user:reset-mfa': {
     args: ['username'],
     action: A.adminUserResetMfa,
-    run: (s, scope, [username], op) => s.resetMfa(scope, { username: parseInput(existingUsername, username) }, op),
+    run: (s, scope, [username], op) => s.users.resetMfa(scope, { username: parseInput(existingUsername, username) }, op),
     print: (u: Invited | (User & { approvalId: string })) =>
       'enrolmentCode' in u
         ? `second factor of ${u.username} reset; they re-enrol with the code and their current password, which does not change\n${enrolmentLines(u)}${pendingLine(u).replace('takes effect only when a compliance officer approves it', 'queued for a compliance officer’s review')}`
@@ -159,7 +159,7 @@ const COMMANDS: Record<string, Command> = {
     args: ['clientId', 'agencySlug', 'role', 'jwks-file.json'],
     action: A.adminClientRegister,
     run: (s, scope, [id, agency, role, file], op) =>
-      s.registerClient(scope, parseInput(registerClientBody, { clientId: id, agency, role, jwks: readJwks(file!) }), op),
+      s.clients.register(scope, parseInput(registerClientBody, { clientId: id, agency, role, jwks: readJwks(file!) }), op),
     print: (c: Client & { approvalId?: string }) =>
       `registered client ${c.clientId} (${c.role} at ${c.agency}) with keys ${c.keys.map((k) => k.kid).join(', ')}${pendingLine(c)}`,
   },
@@ -167,27 +167,27 @@ const COMMANDS: Record<string, Command> = {
     args: ['clientId', 'users?'],
     action: A.adminClientUsers,
     run: (s, scope, [id, list], op) =>
-      s.setClientUsers(scope, parseInput(clientId, id), parseInput(clientUsersBody, { users: list ? list.split(',').filter(Boolean) : [] }).users, op),
+      s.clients.setUsers(scope, parseInput(clientId, id), parseInput(clientUsersBody, { users: list ? list.split(',').filter(Boolean) : [] }).users, op),
     print: (c: Client & { approvalId: string; pendingAllowedUserIds: string[] }) =>
       `client ${c.clientId} may act for ${c.pendingAllowedUserIds.length} user(s) once a compliance officer approves (approval ${c.approvalId})`,
   },
   'client:list': {
     args: [],
     action: A.adminClientList,
-    run: (s, scope) => s.listClients(scope),
+    run: (s, scope) => s.clients.list(scope),
     print: (r: { clients: Client[] }) => r.clients.map(clientLine).join('\n') || '(no clients)',
   },
   'client:disable': {
     args: ['clientId'],
     action: A.adminClientDisable,
-    run: (s, scope, [id], op) => s.disableClient(scope, parseInput(clientId, id), op),
+    run: (s, scope, [id], op) => s.clients.disable(scope, parseInput(clientId, id), op),
     print: (c: Client & { approvalId?: string }) =>
       `client ${c.clientId} disabled at ${fmt(c.disabledAt)}; its tokens stop working now${c.approvalId ? `\nqueued for a compliance officer's review (approval ${c.approvalId})` : ''}`,
   },
   'keys:rotate': {
     args: [],
     action: A.adminKeysRotate,
-    run: (s, scope) => s.rotateKeys(scope),
+    run: (s, scope) => s.keys.rotate(scope),
     print: (k: Key & { publishDelaySeconds: number }) =>
       `new signing key ${k.kid} (${k.alg}) published now; it signs from ${fmt(k.activatesAt)}` +
       (k.publishDelaySeconds
@@ -197,7 +197,7 @@ const COMMANDS: Record<string, Command> = {
   'keys:list': {
     args: [],
     action: A.adminKeysList,
-    run: (s, scope) => s.listKeys(scope),
+    run: (s, scope) => s.keys.list(scope),
     print: (r: { keys: Key[] }) => r.keys.map(keyLine).join('\n') || '(no signing keys)',
   },
 };
@@ -234,12 +234,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  const service = new AdminService(loadPolicy(), { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
+  const admin = adminServices(loadPolicy(), { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const database = await openFromEnvironment({ max: 1 });
   try {
     const { command, args, json, operator } = parsed;
     const result = await auditedCli(database.db, command.action, async (scope) =>
-      command.run(service, scope, args, operator === undefined ? undefined : await service.cliOperator(scope.tx, operator)),
+      command.run(admin, scope, args, operator === undefined ? undefined : await admin.users.cliOperator(scope.tx, operator)),
     );
     console.log(json ? JSON.stringify(result, null, 2) : command.print(result as never));
     return 0;

@@ -2,7 +2,7 @@ import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import passport from 'passport';
-import { BearerStrategy, requireBearer } from './auth/bearer-strategy.js';
+import { BearerStrategy, requirePrincipal, verifyBearer } from './auth/bearer-strategy.js';
 import type { AppDeps } from './deps.js';
 import { consoleRouter } from './console/index.js';
 import { errorHandler, notFoundRoute } from './errors/handler.js';
@@ -17,11 +17,11 @@ import { casesRoutes } from './modules/cases/routes.js';
 import { consentsRoutes } from './modules/consents/routes.js';
 import { healthRouter } from './modules/health/routes.js';
 import { oauthRouter } from './modules/oauth/routes.js';
-import { recordReadRider, subjectsRouter } from './modules/subjects/routes.js';
+import { subjectRecordRouter, subjectsRouter } from './modules/subjects/routes.js';
 import { documentSubjectsRoutes } from './modules/subjects/operations.js';
 import { captureRoutePattern, routeOf } from './metrics/route.js';
 
-/** helmet → request context → routers, each with its own parser (passport's bearer strategy on /v1) → one error exit. */
+/** helmet → request context → routers, each with its own parser (on /v1: the bearer token's claims, then each route's principal step) → one error exit. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -46,15 +46,20 @@ export function createApp(deps: AppDeps): Express {
   });
   // An authenticator per app, so that two apps in one process never share strategies.
   const authenticator = new passport.Passport();
-  authenticator.use(new BearerStrategy(deps.tokens, deps.db, deps.keys, [recordReadRider]));
-  // No `initialize()`: nothing uses passport's sessions or req.login, and requireBearer takes the
+  authenticator.use(new BearerStrategy(deps.tokens, deps.keys));
+  // No `initialize()`: nothing uses passport's sessions or req.login, and verifyBearer takes the
   // strategy's result through its callback.
 
   // /v1: every route declared once (src/http/route.ts), which records its operation in `routes`.
   const routes = new OpenAPIRegistry();
   const v1 = express.Router();
   v1.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
-  v1.use(requireBearer(authenticator, deps.runner));
+  // The token's claims first (no database); then each route's principal step: the record read's
+  // own (the principal and the record's policy context in one statement), and for every other
+  // route the principal alone.
+  v1.use(verifyBearer(authenticator, deps.runner));
+  v1.use('/subjects', subjectRecordRouter(deps));
+  v1.use(requirePrincipal(deps.db, deps.runner));
   v1.use('/subjects', subjectsRouter(deps), breakGlassRouter(deps));
   // Not yet declared with defineRoute (their round trip and decision are reworked on other branches).
   documentSubjectsRoutes(routes);

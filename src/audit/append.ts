@@ -1,23 +1,7 @@
 import { runStatement, type Executor, type Statement } from '../db/client.js';
-import type { Principal } from '../auth/principal.js';
 import { clientRequestIdOf } from '../http/request-context.js';
-import type { AuditAction, Basis, Decision } from './vocabulary.js';
+import type { AuditEntry } from './entry.js';
 import { observed } from './observers.js';
-
-export interface AuditEntry {
-  requestId: string;
-  actor?: Principal;
-  subjectId?: string | null;
-  action: AuditAction;
-  decision: Decision;
-  tier?: string | null;
-  basis?: Basis[];
-  breakGlass?: boolean;
-  /** A rule name or short machine reason; never free text from the request. */
-  reason?: string | null;
-  /** Ids and counts only (matched subject ids, created ids, consent ids). */
-  detail?: Record<string, unknown>;
-}
 
 // Control characters are escaped so a logged string cannot forge lines in an export.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;

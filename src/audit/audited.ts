@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { errorSummary } from '../logger.js';
 import { runStatement, transaction, type Db, type Executor, type Tx } from '../db/client.js';
 import { HttpProblem, ServiceUnavailable } from '../errors/problems.js';
-import { appendAccessLog, readAndAppend, type AuditEntry, type LoggedRead } from './append.js';
+import { appendAccessLog, readAndAppend, type LoggedRead } from './append.js';
+import type { AuditEntry } from './entry.js';
 import type { AuditAction } from './vocabulary.js';
 
 /** What a unit of work may say about itself for its log entry. */

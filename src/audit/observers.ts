@@ -1,4 +1,4 @@
-import type { AuditEntry } from './append.js';
+import type { AuditEntry } from './entry.js';
 
 /**
  * Who wants to know about access-log writes (the metrics): told of each entry appended (before

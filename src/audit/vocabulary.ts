@@ -8,6 +8,10 @@ export const AUDIT_ACTIONS = {
   subjectSearch: 'subject.search',
   subjectRead: 'subject.read',
   subjectCreate: 'subject.create',
+  // Ranked candidates for a person about to be created (POST /v1/subjects/match).
+  subjectMatch: 'subject.match',
+  // An agency's identifier added to a person.
+  identifierCreate: 'identifier.create',
   riskFlagRead: 'risk-flag.read',
   riskFlagCreate: 'risk-flag.create',
   entryCreate: 'entry.create',

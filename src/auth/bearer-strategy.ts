@@ -1,10 +1,11 @@
-import type { Request, RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import passport from 'passport';
 import type { Db } from '../db/client.js';
 import type { AuditedRunner } from '../audit/audited.js';
 import { AUDIT_ACTIONS } from '../audit/vocabulary.js';
 import { ServiceUnavailable, Unauthorized } from '../errors/problems.js';
-import { resolvePrincipalWith, type PrincipalRider } from './principals.js';
+import type { Principal } from './principal.js';
+import { resolvePrincipal } from './principals.js';
 import { decodeProtectedHeader } from 'jose';
 import type { KeyStore } from './keys.js';
 import { TokenRejected, type AccessTokenClaims, type TokenService } from './tokens.js';
@@ -17,7 +18,7 @@ const VERIFIED_CACHE_SIZE = 10_000;
  * on every request. Only what cannot change for the same token string is remembered: a hit is
  * used only before the token's `exp` and while its key is still a live verification key (a
  * retired key's tokens fail at once). Revocation, a disabled user or agency and a changed role
- * are never cached: `resolvePrincipal` reads them on every request.
+ * are never cached: a route's principal step reads them on every request.
  */
 class VerifiedTokens {
   private readonly entries = new Map<string, { claims: AccessTokenClaims; kid: string; expMs: number }>();
@@ -50,25 +51,20 @@ class VerifiedTokens {
   }
 }
 
-/** A rider for the requests it applies to: its parameters from $4, or undefined to leave the request alone. */
-export interface RequestRider {
-  rider: PrincipalRider;
-  params(req: Request): unknown[] | undefined;
-}
-
-// What a request's rider read with its principal; a request only, never kept past it.
-const riddenRows = new WeakMap<Request, { rider: PrincipalRider; row: unknown }>();
-
-/** The columns `rider` read with this request's principal, or undefined when it did not ride along. */
-export function riddenWith<R>(req: Request, rider: PrincipalRider): R | undefined {
-  const ridden = riddenRows.get(req);
-  return ridden?.rider === rider ? (ridden.row as R) : undefined;
+declare global {
+  namespace Express {
+    interface Request {
+      /** The bearer token's verified claims (`verifyBearer`), before a principal step turns them into `user`. */
+      bearerClaims?: AccessTokenClaims;
+    }
+  }
 }
 
 /**
  * Passport strategy for `Authorization: Bearer <jwt>` (RFC 6750 section 2.1 only).
  * Enforces: exactly one Authorization header; the Bearer scheme; a compact JWS; no token in the
- * query string or body; then TokenService.verify and the principal's current state.
+ * query string or body; then TokenService.verify (signature, algorithm, issuer, audience, expiry,
+ * `typ`). No database: the principal's current state is each route's principal step.
  */
 export class BearerStrategy extends passport.Strategy {
   override name = 'bearer';
@@ -77,9 +73,7 @@ export class BearerStrategy extends passport.Strategy {
 
   constructor(
     private readonly tokens: TokenService,
-    private readonly db: Db,
     keys?: Pick<KeyStore, 'verificationKey'>,
-    private readonly riders: RequestRider[] = [],
   ) {
     super();
     this.verified = new VerifiedTokens(keys);
@@ -104,39 +98,56 @@ export class BearerStrategy extends passport.Strategy {
     const [scheme, token, ...rest] = header.split(' ');
     if (scheme?.toLowerCase() !== 'bearer' || !token || rest.length > 0) return reject('scheme_invalid');
     if (!COMPACT_JWS.test(token)) return reject('token_malformed');
-    let rider: { rider: PrincipalRider; params: unknown[] } | undefined;
-    for (const r of this.riders) {
-      const params = r.params(req);
-      if (params) {
-        rider = { rider: r.rider, params };
-        break;
-      }
-    }
-    this.claimsOf(token)
-      .then((claims) => resolvePrincipalWith(this.db, claims, rider))
-      .then(
-        ({ principal, ridden }) => {
-          if (rider) riddenRows.set(req, { rider: rider.rider, row: ridden });
-          this.success(principal);
-        },
-        (err) => (err instanceof TokenRejected ? reject(err.reason) : this.error(err)),
-      );
+    this.claimsOf(token).then(
+      // What passport calls the user is here the verified claims; `verifyBearer` puts them on
+      // `req.bearerClaims`, never on `req.user`.
+      (claims) => this.success(claims as unknown as Express.User),
+      (err) => (err instanceof TokenRejected ? reject(err.reason) : this.error(err)),
+    );
   }
 }
 
-/** Authenticates a /v1 request; a refusal is logged as a denial (fail closed) and answers 401. */
-export function requireBearer(authenticator: passport.Authenticator, runner: AuditedRunner): RequestHandler {
+/** An authentication refusal, as every /v1 step answers one: logged as a denial (fail closed), then 401. */
+function refuse(runner: AuditedRunner, req: Request, reason: string, next: NextFunction): void {
+  runner
+    .deny({ requestId: req.id, action: AUDIT_ACTIONS.authenticate, decision: 'deny', reason, detail: { path: req.baseUrl + req.path } })
+    .then(() => next(new Unauthorized(reason)), next);
+}
+
+/** /v1's first step: the bearer token's claims verified (BearerStrategy), into `req.bearerClaims`. No database. */
+export function verifyBearer(authenticator: passport.Authenticator, runner: AuditedRunner): RequestHandler {
   return (req, res, next) => {
-    authenticator.authenticate('bearer', { session: false }, (err: unknown, user: Express.User | false, info: { reason?: string } | undefined) => {
+    authenticator.authenticate('bearer', { session: false }, (err: unknown, claims: AccessTokenClaims | false, info: { reason?: string } | undefined) => {
       if (err) return next(new ServiceUnavailable('Credentials cannot be checked right now.'));
-      if (user) {
-        req.user = user;
-        return next();
-      }
-      const reason = info?.reason ?? 'token_invalid';
-      runner
-        .deny({ requestId: req.id, action: AUDIT_ACTIONS.authenticate, decision: 'deny', reason, detail: { path: req.baseUrl + req.path } })
-        .then(() => next(new Unauthorized(reason)), next);
+      if (!claims) return refuse(runner, req, info?.reason ?? 'token_invalid', next);
+      req.bearerClaims = claims;
+      next();
     })(req, res, next);
   };
+}
+
+/**
+ * A route's principal step: `resolve` turns the verified claims into the principal from the
+ * current rows (and may read what the route needs with it, in the same statement). A principal
+ * refused (TokenRejected) is logged and answered 401 as a refused token is; a database that
+ * cannot answer, 503.
+ */
+export function principalStep(runner: AuditedRunner, resolve: (claims: AccessTokenClaims, req: Request, res: Response) => Promise<Principal>): RequestHandler {
+  return (req, res, next) => {
+    const claims = req.bearerClaims;
+    if (!claims) return next(new Error('a principal step ran before verifyBearer'));
+    resolve(claims, req, res).then(
+      (principal) => {
+        req.user = principal;
+        next();
+      },
+      (err: unknown) =>
+        err instanceof TokenRejected ? refuse(runner, req, err.reason, next) : next(new ServiceUnavailable('Credentials cannot be checked right now.')),
+    );
+  };
+}
+
+/** The principal step of every /v1 route but those with their own: the principal alone (`resolvePrincipal`). */
+export function requirePrincipal(db: Db, runner: AuditedRunner): RequestHandler {
+  return principalStep(runner, (claims) => resolvePrincipal(db, claims));
 }

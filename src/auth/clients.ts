@@ -2,12 +2,12 @@ import { eq } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
 import { agencies, clients, users } from '../db/schema/index.js';
 import { BadRequest, Conflict } from '../errors/problems.js';
+import { isUuid } from '../http/ids.js';
 import { assertJwksImport, InvalidJwks, normalizeClientJwks } from './client-assertion.js';
 
 /** A client id: printable, no spaces, so it can sit in a username, a log column and a JWT claim. */
 export const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$/;
 const ROLE = /^[a-z][a-z_]*$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A service user's password hash that no password can ever match: it never logs in. */
 const UNUSABLE_PASSWORD_HASH = '!';
 
@@ -45,7 +45,7 @@ export async function registerClient(db: Executor, input: RegisterClientInput): 
       { path: 'clientId', message: 'invalid' },
     ]);
   }
-  if (typeof input.agencyId !== 'string' || !UUID.test(input.agencyId)) throw new BadRequest('No such agency.', [{ path: 'agencyId', message: 'unknown' }]);
+  if (typeof input.agencyId !== 'string' || !isUuid(input.agencyId)) throw new BadRequest('No such agency.', [{ path: 'agencyId', message: 'unknown' }]);
   if (typeof input.role !== 'string' || !ROLE.test(input.role)) throw new BadRequest('The role is not valid.', [{ path: 'role', message: 'invalid' }]);
   let jwks: ReturnType<typeof normalizeClientJwks>;
   try {

@@ -4,7 +4,8 @@ import type { Principal } from './principal.js';
 import type { AccessTokenClaims } from './tokens.js';
 import { TokenRejected } from './tokens.js';
 
-interface PrincipalRow {
+/** The principal's statement's row: the columns `PRINCIPAL_SELECT` names. */
+export interface PrincipalRow {
   userId: string;
   username: string;
   role: string;
@@ -25,42 +26,29 @@ interface PrincipalRow {
   clientRole: string | null;
 }
 
-// The user, their agency, the token's revocation and its client, by $1 user, $2 jti, $3 client id.
-const principalSelect = (extra = '') => `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
+/**
+ * The user, their agency, the token's revocation and its client: one row (`PrincipalRow`), none
+ * for an unknown user, over parameters $1 user, $2 jti, $3 client id (`principalParams`). A route
+ * that reads more with its principal embeds this whole, by its output columns (see
+ * modules/subjects/record-context.ts), so nothing outside this file names its aliases.
+ */
+export const PRINCIPAL_SELECT = `SELECT u.id AS "userId", u.username, u.role, u.disabled_at IS NOT NULL AS "userDisabled", u.approval AS "userApproval",
                 (extract(epoch FROM u.tokens_valid_after) * 1000)::float8 AS "tokensValidAfterMs",
                 a.id AS "agencyId", a.slug AS "agencySlug", a.kind AS "agencyKind", a.disabled_at IS NOT NULL AS "agencyDisabled",
                 EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text AND r.expires_at > now()) AS revoked,
                 c.client_id IS NOT NULL AS "clientFound", c.agency_id AS "clientAgencyId", c.disabled_at IS NOT NULL AS "clientDisabled",
                 c.approval AS "clientApproval", c.service_user_id AS "clientServiceUserId", c.allowed_user_ids AS "clientAllowedUserIds",
-                cu.role AS "clientRole"${extra}
+                cu.role AS "clientRole"
            FROM users u
            JOIN agencies a ON a.id = u.agency_id
            LEFT JOIN clients c ON c.client_id = $3::text
            LEFT JOIN users cu ON cu.id = c.service_user_id
           WHERE u.id = $1::uuid`;
 
-const PRINCIPAL_STATEMENT: Statement = { name: 'tiergate_principal', text: principalSelect() };
+/** `PRINCIPAL_SELECT`'s parameters $1 to $3, from the token's verified claims. */
+export const principalParams = (claims: AccessTokenClaims): unknown[] => [claims.sub, claims.jti, claims.client_id ?? null];
 
-/**
- * What a route needs before anything else, read in the principal's own statement to save it a
- * round trip: extra select-list columns over the principal's row (`u` the user, `a` its agency)
- * with parameters from $4. It only adds columns: the principal is checked exactly as without it,
- * and a request whose principal is refused gets nothing of what it read.
- */
-export interface PrincipalRider {
-  name: string;
-  columns: string;
-}
-
-const riderStatements = new Map<string, Statement>();
-function riderStatement(rider: PrincipalRider): Statement {
-  let statement = riderStatements.get(rider.name);
-  if (!statement) {
-    statement = { name: `tiergate_principal_${rider.name}`, text: principalSelect(`,${rider.columns}`) };
-    riderStatements.set(rider.name, statement);
-  }
-  return statement;
-}
+const PRINCIPAL_STATEMENT: Statement = { name: 'tiergate_principal', text: PRINCIPAL_SELECT };
 
 /**
  * Turns verified claims into a Principal from the current rows, so a disabled user or agency,
@@ -68,23 +56,17 @@ function riderStatement(rider: PrincipalRider): Statement {
  * working on the very next request.
  */
 export async function resolvePrincipal(db: Executor, claims: AccessTokenClaims): Promise<Principal> {
-  return (await resolvePrincipalWith(db, claims)).principal;
-}
-
-/** `resolvePrincipal`, with a rider's columns (and its parameters from $4) read in the same statement. */
-export async function resolvePrincipalWith<R = Record<string, never>>(
-  db: Executor,
-  claims: AccessTokenClaims,
-  rider?: { rider: PrincipalRider; params: unknown[] },
-): Promise<{ principal: Principal; ridden: R }> {
   // One statement, sent by name.
-  const statement = rider ? riderStatement(rider.rider) : PRINCIPAL_STATEMENT;
-  const [row] = await runStatement<PrincipalRow & R>(db, statement, [claims.sub, claims.jti, claims.client_id ?? null, ...(rider?.params ?? [])]);
-  if (!row) throw new TokenRejected('user_unknown');
-  return { principal: principalOf(row, claims), ridden: row };
+  const [row] = await runStatement<PrincipalRow>(db, PRINCIPAL_STATEMENT, principalParams(claims));
+  return principalOf(row, claims);
 }
 
-function principalOf(row: PrincipalRow, claims: AccessTokenClaims): Principal {
+/**
+ * The checks of `resolvePrincipal`, in its order, on a row of `PRINCIPAL_SELECT` (undefined: no
+ * such user), for a route that read that row within a statement of its own. Throws TokenRejected.
+ */
+export function principalOf(row: PrincipalRow | undefined, claims: AccessTokenClaims): Principal {
+  if (!row) throw new TokenRejected('user_unknown');
   if (row.userDisabled) throw new TokenRejected('user_disabled');
   if (row.agencyDisabled) throw new TokenRejected('agency_disabled');
   if (row.userApproval !== 'approved') throw new TokenRejected('user_not_approved');

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
 import type { Config } from '../config/index.js';
+import { isUuid } from '../http/ids.js';
 import type { KeyStore } from './keys.js';
 import { SIGNING_ALG } from './keys.js';
 
 /** RFC 9068 access tokens: `typ` tells them apart from any other JWT the gateway might sign. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 const CLOCK_TOLERANCE_SECONDS = 30;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Header parameters that point at keys elsewhere; they are refused, never followed (RFC 8725 3.10).
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
 
@@ -92,7 +92,7 @@ export class TokenService {
         if (typeof payload[claim] !== 'string') throw new TokenRejected('claim_missing');
       }
       // `sub` is a user id: anything else is the token's fault (401), not a database error (503).
-      if (!UUID.test(String(payload.sub)) || typeof payload.jti !== 'string') throw new TokenRejected('claim_invalid');
+      if (!isUuid(String(payload.sub)) || typeof payload.jti !== 'string') throw new TokenRejected('claim_invalid');
       if (payload.auth_time !== undefined && typeof payload.auth_time !== 'number') throw new TokenRejected('claim_invalid');
       return payload as AccessTokenClaims;
     } catch (err) {

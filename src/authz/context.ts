@@ -1,4 +1,3 @@
-import type { Principal } from '../auth/principal.js';
 import type { SensitiveCategory, Tier } from './vocabulary.js';
 
 /** The facts about one person that the policy needs for this principal, read in the request's transaction. */
@@ -29,10 +28,11 @@ export interface ContextRefs {
 }
 
 /**
- * The context as three JSON columns of one statement, over `refs` (parameters, or the columns of
- * the principal's own row when it is read with the principal: `u` the user, `a` the agency, so no
- * alias here is either). The subqueries use no column of the row that embeds them but those, so
- * PostgreSQL runs each once per statement.
+ * The context as three JSON columns of one statement, over `refs`: SQL expressions, parameters
+ * or the columns of a row the statement names (none of the aliases used here: c, k, m, adder, p,
+ * g). The subqueries use no column of the row that embeds them but those, so PostgreSQL runs each
+ * once per statement. The statement that embeds them owns its parameters (see
+ * modules/subjects/record-context.ts).
  *
  * A case yields one element per releasing participant; a case with no participant releasing to
  * this member yields none and so grants nothing. "Before the agency joined" is the team's order
@@ -57,18 +57,12 @@ export const contextColumns = ({ subject, user, agency, kind, now }: ContextRefs
      FROM break_glass_grants g
     WHERE g.subject_id = ${subject} AND g.user_id = ${user} AND g.expires_at > ${now}) AS "contextBreakGlass"`;
 
-/** The context over parameters $1 person, $2 user, $3 agency, $4 agency kind, $5 now (`contextParams`). */
-export const CONTEXT_COLUMNS = contextColumns({ subject: '$1::uuid', user: '$2::uuid', agency: '$3::uuid', kind: '$4::text', now: '$5::timestamptz' });
-
-/** What CONTEXT_COLUMNS add to a row. */
+/** What `contextColumns` add to a row. */
 export interface ContextColumns {
   contextConsents: { id: string; discloser: string; tiers: Tier[]; sensitiveCategories: SensitiveCategory[] }[];
   contextCases: { id: string; agencyId: string }[];
   contextBreakGlass: { id: string; tier: Tier }[];
 }
-
-/** The parameters CONTEXT_COLUMNS take, after the person's id. */
-export const contextParams = (principal: Principal, now: Date) => [principal.userId, principal.agencyId, principal.agencyKind, now.toISOString()];
 
 export function contextFromColumns(subjectId: string, row: ContextColumns): SubjectContext {
   const openCases = new Map<string, string[]>();

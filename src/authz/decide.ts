@@ -4,16 +4,22 @@ import type { Principal } from '../auth/principal.js';
 import type { AuditedRunner } from '../audit/audited.js';
 import type { AuditAction, Basis } from '../audit/vocabulary.js';
 import { Forbidden } from '../errors/problems.js';
-import { compileAbility, TIER_RULES, tierField, type Action, type EntryGrant, type SubjectType } from './ability.js';
+import { UUID_PATTERN } from '../http/ids.js';
+import { compileAbility, type Action, type AppAbility, type SubjectType } from './ability.js';
 import type { SubjectContext } from './context.js';
 import { redisclosureNotices, type Notice } from './notices.js';
-import { roleRule, type Policy } from './policy.js';
+import { principalCeiling, roleRule, type Policy } from './policy.js';
+import { grantsFor, releases, type EntryFacts, type EntryGrant } from './release.js';
 import { TIERS, tierRank, type Tier } from './vocabulary.js';
+
+export type { EntryFacts } from './release.js';
 
 /**
  * The one policy decision point. Routes declare `authorize(action, type)` (a check by type,
- * before the database is touched); services call `decideFromContext` and `assertAllowed` for
- * decisions about one person or one record, after loading it. Nothing else decides access.
+ * before the database is touched); services call `decideFromContext` (a record read),
+ * `assertAllowed` (this case, this consent), `breakGlassTier` (a declaration) and
+ * `assertMayDecide` (a four-eyes request), after loading what they decide on. Nothing else
+ * decides access.
  */
 export class DecisionPoint {
   constructor(
@@ -35,11 +41,24 @@ export class DecisionPoint {
     if (refusal) throw new Forbidden(refusal);
   }
 
+  // One ability per principal, and so per request: a principal is made for one request from the
+  // current rows and never changed, and is dropped with it.
+  private readonly abilities = new WeakMap<Principal, AppAbility>();
+
+  /** The CASL ability of this principal (its role's actions and instance conditions), compiled once. */
+  abilityFor(principal: Principal): AppAbility {
+    let ability = this.abilities.get(principal);
+    if (!ability) {
+      ability = compileAbility(this.policy, principal);
+      this.abilities.set(principal, ability);
+    }
+    return ability;
+  }
+
   /** Route guard: can this principal's role do `action` on `type` at all? Refusals are logged. */
   authorize(action: Action, type: SubjectType, auditAction: AuditAction): RequestHandler {
     return (req, _res, next) => {
-      const { ability } = compileAbility(this.policy, req.user!);
-      if (ability.can(action, type)) return next();
+      if (this.abilityFor(req.user!).can(action, type)) return next();
       const err = new Forbidden(`no-rule:${action}:${type}`);
       this.runner
         .deny({ requestId: req.id, actor: req.user, action: auditAction, decision: 'deny', reason: err.reason, subjectId: subjectInPath(req.originalUrl) })
@@ -49,50 +68,58 @@ export class DecisionPoint {
 
   /** Whether this principal's role may do `action` on `type` at all, as `authorize` decides: what a page offers (the route still decides, and logs). */
   allows(principal: Principal | undefined, action: Action, type: SubjectType): boolean {
-    return principal !== undefined && compileAbility(this.policy, principal).ability.can(action, type);
+    return principal !== undefined && this.abilityFor(principal).can(action, type);
   }
 
   /** Instance check (this case, this consent): throws Forbidden carrying the rule's reason. */
   assertAllowed(principal: Principal, action: Action, type: SubjectType, instance: Record<string, unknown>): void {
-    const { ability } = compileAbility(this.policy, principal);
     try {
-      ForbiddenError.from(ability).throwUnlessCan(action, as(type, instance));
+      ForbiddenError.from(this.abilityFor(principal)).throwUnlessCan(action, as(type, instance));
     } catch (err) {
       if (err instanceof ForbiddenError) throw new Forbidden(`no-rule:${action}:${type}`);
       throw err;
     }
   }
 
-  /** The tier of one person's record this principal gets now, why, and which entries it may see, from its context. */
+  /**
+   * Break-glass: the tier a declaration grants, when this principal's ceiling
+   * reaches it; otherwise Forbidden `break-glass-above-ceiling`. The route has already checked
+   * the role may declare at all (`authorize('create', 'BreakGlass')`).
+   */
+  breakGlassTier(principal: Principal): Tier {
+    const { tier } = this.policy.breakGlass;
+    const ceiling = principalCeiling(this.policy, principal);
+    if (!ceiling || tierRank(ceiling) < tierRank(tier)) throw new Forbidden('break-glass-above-ceiling');
+    return tier;
+  }
+
+  /**
+   * The tier of one person's record this principal gets now, why, and which entries it may see,
+   * from its context: the grants (release.ts) decide, and the basis is theirs.
+   */
   decideFromContext(principal: Principal, context: SubjectContext): TierDecision {
-    const { subjectId } = context;
-    const { ability, bases, entryGrants } = compileAbility(this.policy, principal, context);
-    const record = as('Subject', { id: subjectId } as Record<string, unknown>);
-    const grantedTiers = TIERS.filter((t) => ability.can('read', record, tierField(t)));
-    if (!grantedTiers.includes('basic')) throw new Forbidden('no-rule:read:Subject');
-    const tierBasis = ability
-      .rulesFor('read', 'Subject')
-      .filter((r) => !r.inverted && r.fields && grantedTiers.some((t) => r.fields!.includes(tierField(t))) && r.matchesConditions(record))
-      .map((r) => bases.get(r.reason ?? ''))
-      .filter((b): b is Basis => b !== undefined);
-    const entryRules = ability.rulesFor('read', 'Entry');
-    const asEntry = (entry: EntryFacts) => as('Entry', { ...entry, subjectId } as Record<string, unknown>);
+    if (!this.abilityFor(principal).can('read', 'Subject')) throw new Forbidden('no-rule:read:Subject');
+    const entryGrants = grantsFor(this.policy, principal, context);
+    const opening = entryGrants.filter((g) => g.opensRecord);
+    const grantedTiers = TIERS.filter((t) => t === 'basic' || opening.some((g) => g.tiers.includes(t)));
+    // Each tier a grant opens, named with its grant, in the reverse of the grants' order
+    // (break-glass first, the basic tier last): the order the access block has always had.
+    const tierBasis: Basis[] = [BASIC_BASIS, ...opening.flatMap((g) => g.tiers.map((tier) => ({ tier, ...g.basis })))].reverse();
     return {
       entryGrants,
-      // The grants narrow (a plain test, as the SQL filter does); the policy decides on what is left.
-      canSeeEntry: (entry) => entryGrants.some((g) => grantCovers(g, entry)) && ability.can('read', asEntry(entry)),
+      canSeeEntry: (entry) => entryGrants.some((g) => releases(g, entry)),
       // The access block describes exactly what is carried: a tier reached only through the
       // caller's own or authored entries is named with that basis (SPEC principle 2).
       describe: (carried) => {
         const perEntry: Basis[] = [];
         let top = grantedTiers.at(-1)!;
         for (const entry of carried) {
-          const grounds = entryRules.filter((r) => !r.inverted && r.matchesConditions(asEntry(entry))).map((r) => bases.get(r.reason ?? '')!);
-          if (grounds.some((b) => (TIER_RULES as readonly string[]).includes(b.rule))) continue;
-          const ground = grounds.find((b) => b.rule === 'own-contribution') ?? grounds.find((b) => b.rule === 'author');
-          if (!ground) throw new Error('an entry no rule releases reached the response');
+          const grounds = entryGrants.filter((g) => releases(g, entry));
+          if (grounds.some((g) => g.opensRecord)) continue;
+          const ground = grounds.find((g) => g.basis.rule === 'own-contribution') ?? grounds.find((g) => g.basis.rule === 'author');
+          if (!ground) throw new Error('an entry no grant releases reached the response');
           const tier = entry.tier as Tier;
-          if (!perEntry.some((b) => b.rule === ground.rule && b.tier === tier)) perEntry.push({ tier, rule: ground.rule });
+          if (!perEntry.some((b) => b.rule === ground.basis.rule && b.tier === tier)) perEntry.push({ tier, rule: ground.basis.rule });
           if (tierRank(tier) > tierRank(top)) top = tier;
         }
         // In a stable order, whatever order the entries came in.
@@ -106,23 +133,12 @@ export class DecisionPoint {
           ...(notices.length ? { notices } : {}),
         };
       },
-      breakGlass: tierBasis.some((b) => b.rule === 'break-glass'),
+      breakGlass: opening.some((g) => g.basis.rule === 'break-glass'),
     };
   }
 }
 
-/**
- * Whether a grant could release this entry: the same test as the record statement's SQL filter.
- * It only narrows what the CASL rules (built from the same grants) are asked; it never releases.
- */
-function grantCovers(g: EntryGrant, entry: EntryFacts): boolean {
-  return (
-    (g.tiers as string[]).includes(entry.tier) &&
-    (!g.agencyIds || g.agencyIds.includes(entry.agencyId)) &&
-    (!g.authorUserId || g.authorUserId === entry.authorUserId) &&
-    entry.sensitivity.every((c) => (g.categories as string[]).includes(c))
-  );
-}
+const BASIC_BASIS: Basis = { tier: 'basic', rule: 'partner-read' };
 
 /** Why this principal may not decide this request (see `DecisionPoint.assertMayDecide`), or undefined when it may. */
 export function approverRefusal(
@@ -166,14 +182,6 @@ export interface ApprovalFacts {
   targetUserIds: string[];
 }
 
-/** What the policy needs to know of one entry. */
-export interface EntryFacts {
-  tier: string;
-  sensitivity: string[];
-  agencyId: string;
-  authorUserId: string;
-}
-
 export interface AccessBlock {
   tier: Tier;
   basis: Basis[];
@@ -182,7 +190,7 @@ export interface AccessBlock {
 }
 
 export interface TierDecision {
-  /** The grounds on which entries are released, for the SQL filter; `canSeeEntry` checks every row against them and the policy. */
+  /** The grounds on which entries are released, for the SQL filter (`releaseFilterSql`); `canSeeEntry` checks every row against the same grants. */
   entryGrants: EntryGrant[];
   canSeeEntry(entry: EntryFacts): boolean;
   /** The `access` block for a response that carries `carried` (entries `canSeeEntry` allowed). */
@@ -191,7 +199,7 @@ export interface TierDecision {
 }
 
 // A refused request under /v1/subjects/:id is logged against that person (only a well-formed id).
-const SUBJECT_PATH = /^\/v1\/subjects\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[/?]|$)/i;
+const SUBJECT_PATH = new RegExp(`^/v1/subjects/(${UUID_PATTERN})(?:[/?]|$)`, 'i');
 function subjectInPath(url: string): string | undefined {
   return SUBJECT_PATH.exec(url)?.[1]?.toLowerCase();
 }

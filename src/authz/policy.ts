@@ -8,6 +8,7 @@ import { AGENCY_KINDS, ENTRY_TIERS, SENSITIVE_CATEGORIES, TIERS, tierRank, type 
 export const PERMISSIONS = [
   'read',
   'contribute-subject',
+  'contribute-identifier',
   'contribute-risk-flag',
   'contribute-entry',
   'manage-consent',
@@ -20,7 +21,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 // Which of its own agency's entries a role sees without consent or case (SPEC principles 6, 9):
 // the tiers, and the sensitive categories besides. Psychotherapy notes are not listed here: they
-// are read by their author alone, a rule fixed in code (src/authz/ability.ts).
+// are read by their author alone, a rule fixed in code (src/authz/release.ts).
 const ownContributionSchema = z.strictObject({
   tiers: z.array(z.enum(ENTRY_TIERS)),
   categories: z.array(
@@ -35,7 +36,7 @@ const roleSchema = z.strictObject({
 });
 
 /** Logged actions that disclose person data; the policy picks which of them the accounting counts. */
-export const DISCLOSING_ACTIONS = [A.subjectRead, A.subjectSearch, A.riskFlagRead, A.consentRead] as const;
+export const DISCLOSING_ACTIONS = [A.subjectRead, A.subjectSearch, A.subjectMatch, A.riskFlagRead, A.consentRead] as const;
 const purposeCode = z
   .string()
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a purpose code like care-coordination')

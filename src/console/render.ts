@@ -19,7 +19,7 @@ export interface NavItem {
 
 /** What the signed-in role may do, asked of the same CASL ability the API uses (offers only; routes re-check). */
 export function offers(policy: Policy, req: Request) {
-  const ability = req.user ? compileAbility(policy, req.user).ability : undefined;
+  const ability = req.user ? compileAbility(policy, req.user) : undefined;
   const can = (action: Action, type: SubjectType) => ability?.can(action, type) ?? false;
   /** The instance decision (this case, this consent), as the service will make it. */
   const canOn = (action: Action, type: SubjectType, instance: Record<string, unknown>) => ability?.can(action, as(type, { ...instance })) ?? false;

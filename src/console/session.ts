@@ -30,6 +30,8 @@ declare module 'express-session' {
     flash?: string;
     /** A "check your answers" step (consent, break glass), which the confirm post must match, or an enrolment under way. */
     pending?: Record<string, unknown>;
+    /** The last search's answer, sealed with the key-encryption key, for the GET after the post. */
+    searchResults?: string;
   }
 }
 

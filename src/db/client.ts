@@ -1,4 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
+import { fuzzystrmatch } from '@electric-sql/pglite/contrib/fuzzystrmatch';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePg, NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import type { SQL } from 'drizzle-orm';
@@ -104,7 +107,10 @@ function txOver(db: Db, client: pg.PoolClient): Tx {
 
 /** Embedded PGlite: `dataDir` keeps it on disk, undefined keeps it in memory (tests). */
 export async function openPglite(dataDir?: string): Promise<Database & { client: PGlite }> {
-  const client = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+  // The matcher's blocking uses these contrib modules (CREATE EXTENSION in the migration); PGlite
+  // can only create an extension whose module was loaded with the instance.
+  const extensions = { pg_trgm, fuzzystrmatch, unaccent };
+  const client = dataDir ? await PGlite.create(dataDir, { extensions }) : await PGlite.create({ extensions });
   const db = drizzlePglite(client) as unknown as Db;
   return { db, client, driver: 'pglite', close: () => client.close() };
 }

@@ -1,11 +1,11 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { isUuid } from '../http/ids.js';
 import { errorSummary } from '../logger.js';
 import { isDatabaseUnavailable } from './database.js';
 import { HttpProblem, OAuthError, ServiceUnavailable } from './problems.js';
 
 const PROBLEM_TYPE_BASE = 'https://tiergate.example/problems/';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Unmatched routes answer like every other error. */
 export const notFoundRoute: RequestHandler = (req, res) => {
@@ -86,7 +86,7 @@ export function sendProblem(res: Parameters<RequestHandler>[1], problem: HttpPro
     status: problem.status,
     detail: problem.detail,
     // A client-chosen request id need not be a UUID; `urn:uuid:` only fits one that is.
-    instance: requestId ? (UUID.test(requestId) ? `urn:uuid:${requestId}` : `urn:tiergate:request:${requestId}`) : undefined,
+    instance: requestId ? (isUuid(requestId) ? `urn:uuid:${requestId}` : `urn:tiergate:request:${requestId}`) : undefined,
     ...problem.extra,
   });
 }

@@ -56,6 +56,11 @@ export interface RouteOptions<P extends z.ZodType | undefined, Q extends z.ZodTy
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * The input as the document states it, where the route's schema picks one form by what was sent
+   * (a transform, which JSON Schema cannot state): the same terms, one JSON Schema.
+   */
+  document?: { query?: z.ZodObject; body?: z.ZodType };
   responses: R;
   problems?: ProblemStatus[];
   /** Steps between the input's validation and the handler, each a named middleware. */
@@ -148,10 +153,11 @@ export function documentOperation(registry: OpenAPIRegistry, group: Pick<RouteGr
     ...(o.description ? { description: o.description } : {}),
     request: {
       ...(o.params ? { params: o.params as z.ZodObject } : {}),
-      ...(o.query ? { query: o.query as z.ZodObject } : {}),
-      ...(o.body ? { body: { required: true, content: { 'application/json': { schema: o.body } } } } : {}),
+      ...(o.query ? { query: o.document?.query ?? (o.query as z.ZodObject) } : {}),
+      ...(o.body ? { body: { required: true, content: { 'application/json': { schema: o.document?.body ?? o.body } } } } : {}),
     },
-    responses: { ...answers, ...problems },
+    // A route's own answer for a status (a 409 with candidates) takes the place of the shared problem.
+    responses: { ...problems, ...answers },
     security: [{ bearerAuth: [] }],
   });
 }

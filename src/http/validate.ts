@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { BadRequest } from '../errors/problems.js';
+import { uuid } from './ids.js';
 
 // zod's messages name the expected shape, not the received value. Paths and unknown keys do come
 // from the request, though (a record key in clinical content, a stray field named after a person):
@@ -94,11 +95,8 @@ export function validate(schemas: InputSchemas): RequestHandler {
 // that a client's validator refuses what the route refuses (formats are only annotations there).
 const patternOf = (schema: z.ZodType) => (z.toJSONSchema(schema) as { pattern?: string }).pattern;
 
-/** A UUID in any case, normalised to lower case at the boundary (the log and jsonb compare ids as text). */
-export const uuid = z
-  .uuid({ error: 'must be a UUID' })
-  .toLowerCase()
-  .meta({ pattern: patternOf(z.uuid()) });
+/** Re-exported beside the other input schemas; defined in ids.ts. */
+export { uuid };
 export const idParams = z.strictObject({ id: uuid });
 
 /** A calendar date YYYY-MM-DD that exists (no 2024-02-30). */

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { sql } from 'drizzle-orm';
 import { passwordVerifications } from '../auth/passwords.js';
 import { observeAppends } from '../audit/observers.js';
-import type { AuditEntry } from '../audit/append.js';
+import type { AuditEntry } from '../audit/entry.js';
 import { queryRows, type Db } from '../db/client.js';
 
 // Label values come from fixed vocabularies (actions, tiers, rule names, route patterns). Anything

@@ -189,13 +189,49 @@ describe('console: a search with too many matches', { timeout: 120_000 }, () => 
     }
     const { page, context } = await person(browser, base);
     await signIn(page, 'clerk@metro-police', PASSWORD);
-    await page.goto('/people?name=Hopper&dob=1906-12-09');
+    const search = async (name: string, dob: string) => {
+      await page.goto('/people');
+      await page.getByLabel('Name').fill(name);
+      await page.getByLabel('Date of birth').fill(dob);
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    await search('Hopper', '1906-12-09');
     await page.getByText('More than 20 people match; refine the search.').waitFor();
     await poll(() => page.getByRole('link', { name: /Hopper$/ }).count()).toBe(20);
     await review(page, '02b-clerk-search-truncated');
-    await page.goto('/people?name=Lovelace&dob=1985-02-03');
+    await search('Lovelace', '1985-02-03');
     await page.getByRole('heading', { name: '1 person found' }).waitFor();
     expect(await page.getByText(/refine the search/).count()).toBe(0);
+    await context.close();
+  });
+});
+
+describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }, () => {
+  it('posts name and date of birth: no URL the browser requests, lands on or keeps in its history holds them, and an old GET link with them searches nothing', async () => {
+    const { page, context } = await person(browser, base);
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    page.on('framenavigated', (f) => urls.push(f.url()));
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await page.goto('/people');
+    await page.getByLabel('Name').fill('Lovelace');
+    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: 'Ada Lovelace' }).click();
+    await page.getByRole('heading', { name: 'Ada Lovelace', level: 1 }).waitFor();
+    await page.goBack();
+    await page.getByLabel('Name').waitFor();
+    const history = await page.evaluate(() => location.href);
+    urls.push(history);
+    expect(urls.some((u) => u.endsWith('/people/search'))).toBe(true);
+    expect(urls.filter((u) => /lovelace|1985/i.test(u))).toEqual([]);
+
+    // An old bookmark with the terms: sent to the empty form, and nothing is searched or logged.
+    const before = (await log(`SELECT count(*)::int AS n FROM access_log WHERE action = 'subject.search'`))[0]!.n;
+    await page.goto('/people?name=Lovelace&dob=1985-02-03');
+    await poll(() => page.url()).toBe(`${base}/people`);
+    expect(await page.getByLabel('Name').inputValue()).toBe('');
+    expect((await log(`SELECT count(*)::int AS n FROM access_log WHERE action = 'subject.search'`))[0]!.n).toBe(before);
     await context.close();
   });
 });
@@ -223,6 +259,41 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Add risk flag' }).click();
     await poll(() => flash(page).textContent()).toMatch(/risk flag “dog on premises” was added/);
     await poll(() => page.getByText('Dog in the yard').count()).toBe(1);
+    await context.close();
+  });
+});
+
+describe('console: adding someone who is already recorded', { timeout: 120_000 }, () => {
+  it('shows the people already recorded side by side (how alike, who added each, risk flags); "a different person, because …" creates the person and remembers the decision', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'clinician@harbor-mh', PASSWORD);
+    const before = Number((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n);
+    await page.goto('/people/new');
+    await page.getByLabel('Given name').fill('Ada');
+    await page.getByLabel('Family name').fill('Lovelace');
+    await page.getByLabel('Date of birth').fill('1985-03-02');
+    await page.getByLabel('Sex').selectOption('female');
+    await page.getByRole('button', { name: 'Add person' }).click();
+    const table = page.getByRole('table', { name: 'Possible matches, best first' });
+    await table.waitFor();
+    const row = table.getByRole('row').filter({ hasText: 'Ada Lovelace' });
+    await poll(() => row.textContent()).toMatch(/1985-02-03.*(Certainly|Probably) the same person.*harbor-mh/s);
+    expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
+    await review(page, '05b-clinician-possible-duplicate');
+
+    // Ticking none of them and giving no reason: refused again, nothing added.
+    await page.getByRole('button', { name: 'Add as a different person' }).click();
+    await table.waitFor();
+    expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
+
+    await tick(page.getByRole('checkbox', { name: /Ada Lovelace, born 1985-02-03/ }));
+    await page.getByLabel('Why this is a different person').fill('Her cousin of the same name, checked with the family');
+    await page.getByRole('button', { name: 'Add as a different person' }).click();
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Ada Lovelace');
+    expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before + 1);
+    expect(await log(`SELECT reason FROM not_duplicate_decisions WHERE $1 IN (subject_low, subject_high)`, [ada])).toEqual([
+      { reason: 'Her cousin of the same name, checked with the family' },
+    ]);
     await context.close();
   });
 });

@@ -87,13 +87,16 @@ function servedRoutes(stack: Layer[], prefix = ''): { key: string; declared: boo
 
 /** Routers still mounted the old way, their operations documented beside them; each with its reason. */
 const NOT_YET_DECLARED: Record<string, string> = {
-  'GET /v1/subjects': 'subjects: the record read is being reworked on another branch (issue 19, item 2)',
+  'GET /v1/subjects/:id': 'subjects: converted next, with its own principal step',
+  'GET /v1/subjects': 'subjects: as above',
+  'POST /v1/subjects/search': 'subjects: as above',
+  'POST /v1/subjects/match': 'subjects: as above',
   'POST /v1/subjects': 'subjects: as above',
-  'GET /v1/subjects/:id': 'subjects: as above',
   'GET /v1/subjects/:id/risk-flags': 'subjects: as above',
   'POST /v1/subjects/:id/risk-flags': 'subjects: as above',
+  'POST /v1/subjects/:id/identifiers': 'subjects: as above',
   'POST /v1/subjects/:id/entries': 'subjects: as above',
-  'POST /v1/subjects/:id/break-glass': 'break-glass: its decision moves into the decision point on another branch (issue 19, item 3)',
+  'POST /v1/subjects/:id/break-glass': 'break-glass: as above',
 };
 
 // Formats are checked by the patterns zod writes next to them; Ajv takes the names as known.

@@ -4,7 +4,7 @@ import { AGENCY_KINDS } from '../../authz/vocabulary.js';
 import { HttpProblem, NotFound } from '../../errors/problems.js';
 import { errorSummary } from '../../logger.js';
 import { agencySlug, clientId as clientIdSchema, createAgencyBody, inviteUserBody, registerClientBody, setRoleBody } from '../../modules/admin/schemas.js';
-import { AdminService } from '../../modules/admin/service.js';
+import { adminServices } from '../../modules/admin/service.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
 import { fieldErrors, str, type FieldErrors } from '../render.js';
 import { stamp } from '../words.js';
@@ -15,7 +15,7 @@ const humanRole = (role: string) => role.replaceAll('_', ' ');
 /** The operator's pages: agencies, users (invite, role, disable, MFA reset), clients and keys. */
 export function adminPages({ deps, render }: ConsoleContext): Router {
   const { pdp, runner, config, keys, logger } = deps;
-  const service = new AdminService(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
+  const admin = adminServices(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const router = Router();
   const guard = (action: AuditAction) => [requireUser, pdp.authorize('manage', 'Admin', action)];
   const roles = Object.entries(pdp.policy.roles).flatMap(([kind, rs]) =>
@@ -29,7 +29,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   };
 
   const agenciesPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
-    const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => service.listAgencies(scope));
+    const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => admin.agencies.list(scope));
     render(req, res, 'admin/agencies', { title: 'Agencies', agencies, kinds: AGENCY_KINDS, w: { stamp }, ...extra }, status);
   };
   router.get('/admin/agencies', ...guard(A.adminAgencyList), (req, res) => agenciesPage(req, res));
@@ -38,7 +38,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const parsed = createAgencyBody.safeParse(values);
     if (!parsed.success) return agenciesPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
     try {
-      await runner.run(req, A.adminAgencyCreate, (scope) => service.createAgency(scope, parsed.data));
+      await runner.run(req, A.adminAgencyCreate, (scope) => admin.agencies.create(scope, parsed.data));
     } catch (err) {
       const errors = formProblem(err);
       if (!errors) throw err;
@@ -50,12 +50,12 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const parsed = agencySlug.safeParse(req.params.slug);
     if (!parsed.success) throw new NotFound('agency');
     const slug = parsed.data;
-    await runner.run(req, A.adminAgencyDisable, (scope) => service.disableAgency(scope, slug, req.user));
+    await runner.run(req, A.adminAgencyDisable, (scope) => admin.agencies.disable(scope, slug, req.user));
     await done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
   });
 
   const usersPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
-    const { users } = await runner.run(req, A.adminUserList, (scope) => service.listUsers(scope, {}));
+    const { users } = await runner.run(req, A.adminUserList, (scope) => admin.users.list(scope, {}));
     render(req, res, 'admin/users', { title: 'Users', users, roles, w: { stamp }, ...extra }, status);
   };
   /** A new enrolment code is shown once, on the page that made it, never stored for later. */
@@ -68,7 +68,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     if (!parsed.success) return usersPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
     let invited;
     try {
-      invited = await runner.run(req, A.adminUserInvite, (scope) => service.inviteUser(scope, parsed.data, req.user));
+      invited = await runner.run(req, A.adminUserInvite, (scope) => admin.users.invite(scope, parsed.data, req.user));
     } catch (err) {
       const errors = formProblem(err);
       if (!errors) throw err;
@@ -83,7 +83,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     if (!parsed.success) return usersPage(req, res, { errors: { form: 'Choose a role' } }, 400);
     let changed;
     try {
-      changed = await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id }, parsed.data.role, req.user));
+      changed = await runner.run(req, A.adminUserRole, (scope) => admin.users.setRole(scope, { id }, parsed.data.role, req.user));
     } catch (err) {
       const errors = formProblem(err);
       if (!errors) throw err;
@@ -101,12 +101,12 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   });
   router.post('/admin/users/:id/disable', ...guard(A.adminUserDisable), async (req, res) => {
     const id = idParam(req);
-    await runner.run(req, A.adminUserDisable, (scope) => service.disableUser(scope, { id }, req.user));
+    await runner.run(req, A.adminUserDisable, (scope) => admin.users.disable(scope, { id }, req.user));
     await done(req, res, '/admin/users', 'The user was disabled and signed out everywhere.');
   });
   router.post('/admin/users/:id/reset-mfa', ...guard(A.adminUserResetMfa), async (req, res) => {
     const id = idParam(req);
-    const reset = await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id }, req.user));
+    const reset = await runner.run(req, A.adminUserResetMfa, (scope) => admin.users.resetMfa(scope, { id }, req.user));
     // An approver's reset waits: the approving compliance officer hands the code over.
     if (!('enrolmentCode' in reset)) {
       return done(
@@ -120,7 +120,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   });
 
   const clientsPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
-    const { clients } = await runner.run(req, A.adminClientList, (scope) => service.listClients(scope));
+    const { clients } = await runner.run(req, A.adminClientList, (scope) => admin.clients.list(scope));
     render(req, res, 'admin/clients', { title: 'Clients', clients, roles, w: { stamp }, ...extra }, status);
   };
   router.get('/admin/clients', ...guard(A.adminClientList), (req, res) => clientsPage(req, res));
@@ -136,7 +136,7 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     if (!parsed.success) return clientsPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
     let registered;
     try {
-      registered = await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, parsed.data, req.user));
+      registered = await runner.run(req, A.adminClientRegister, (scope) => admin.clients.register(scope, parsed.data, req.user));
     } catch (err) {
       const errors = formProblem(err);
       if (!errors) throw err;
@@ -155,16 +155,16 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const parsed = clientIdSchema.safeParse(req.params.clientId);
     if (!parsed.success) throw new NotFound('client');
     const clientId = parsed.data;
-    await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, clientId, req.user));
+    await runner.run(req, A.adminClientDisable, (scope) => admin.clients.disable(scope, clientId, req.user));
     await done(req, res, '/admin/clients', `Client ${clientId} was disabled.`);
   });
 
   router.get('/admin/keys', ...guard(A.adminKeysList), async (req, res) => {
-    const { keys: list } = await runner.run(req, A.adminKeysList, (scope) => service.listKeys(scope));
+    const { keys: list } = await runner.run(req, A.adminKeysList, (scope) => admin.keys.list(scope));
     render(req, res, 'admin/keys', { title: 'Signing keys', keys: list, w: { stamp } });
   });
   router.post('/admin/keys/rotate', ...guard(A.adminKeysRotate), async (req, res) => {
-    const rotated = await runner.run(req, A.adminKeysRotate, (scope) => service.rotateKeys(scope));
+    const rotated = await runner.run(req, A.adminKeysRotate, (scope) => admin.keys.rotate(scope));
     await keys.load().catch((err: unknown) => logger.warn({ requestId: req.id, err: errorSummary(err) }, 'signing keys not reloaded after rotation'));
     await done(req, res, '/admin/keys', `A new signing key ${rotated.kid} was created; it signs tokens after ${rotated.publishDelaySeconds} seconds.`);
   });

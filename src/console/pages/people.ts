@@ -6,10 +6,27 @@ import { uuid } from '../../http/validate.js';
 import { breakGlassBody, runBreakGlass } from '../../modules/break-glass/routes.js';
 import { describeBasis } from '../../modules/subjects/access-basis.js';
 import { createEntryBody, createRiskFlagBody, createSubjectBody, searchQuery } from '../../modules/subjects/schemas.js';
-import { SEARCH_LIMIT, SubjectService } from '../../modules/subjects/service.js';
-import { done, requireUser, type ConsoleContext } from '../context.js';
+import { SEARCH_LIMIT, SubjectService, type GradedPerson } from '../../modules/subjects/service.js';
+import { done, redirectSaved, requireUser, type ConsoleContext } from '../context.js';
+import { save } from '../session.js';
+import { openSecret, sealSecret } from '../../auth/keys.js';
 import { fieldErrors, list, str } from '../render.js';
 import { basisWords, day, humanize, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
+
+/** A search's answer, kept sealed in the session for the GET after the post. */
+interface SearchShown {
+  at: number;
+  values: { name: string; dob: string };
+  results: unknown[];
+  truncated: boolean;
+}
+const RESULTS_KEPT_MS = 60_000;
+
+const GRADE_WORDS = { certain: 'Certainly the same person', probable: 'Probably the same person', possible: 'Possibly the same person' } as const;
+/** A person shown in a list, with the grade in words and what tells look-alikes apart. */
+function inWords(p: GradedPerson) {
+  return { ...p, gradeWords: p.grade ? GRADE_WORDS[p.grade] : '', refuses: p.grade === 'certain' || p.grade === 'probable' };
+}
 
 const HOW_TO_APPROACH = new Set(['de-escalation', 'preferred-responder']);
 
@@ -28,34 +45,87 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   const breakGlass = pdp.policy.breakGlass;
   const reasonSchema = breakGlassBody(breakGlass);
 
+  // The search is a form post, then a redirect: name and date of birth are person data, and a URL
+  // keeps them in proxy logs, the browser's history and the Referer of the next page. The results
+  // wait for the GET that follows in the session, sealed with the key-encryption key (a copy of
+  // the session table reads nothing), shown once and for at most a minute. A GET that still
+  // carries the terms (an old bookmark) is sent to the empty form without searching.
+  const sealResults = (shown: SearchShown) => sealSecret(JSON.stringify(shown), deps.config.keyEncryptionKey);
+  const openResults = (sealed: string | undefined): SearchShown | undefined => {
+    if (!sealed) return undefined;
+    try {
+      const shown = JSON.parse(openSecret(sealed, deps.config.keyEncryptionKey)) as SearchShown;
+      return Date.now() - shown.at <= RESULTS_KEPT_MS ? shown : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const searchPage = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'people/search', { title: 'Find a person', values: { name: '', dob: '' }, limit: SEARCH_LIMIT, ...extra }, status);
   router.get('/people', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
-    const values = { name: str(req.query, 'name'), dob: str(req.query, 'dob') };
-    if (!('name' in req.query) && !('dob' in req.query)) return render(req, res, 'people/search', { title: 'Find a person', values });
+    if ('name' in req.query || 'dob' in req.query) return res.redirect(303, '/people');
+    const shown = openResults(req.session.searchResults);
+    if (req.session.searchResults) {
+      delete req.session.searchResults;
+      await save(req);
+    }
+    searchPage(req, res, shown ? { values: shown.values, results: shown.results, truncated: shown.truncated } : {});
+  });
+  router.post('/people/search', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
+    const values = { name: str(req.body, 'name'), dob: str(req.body, 'dob') };
     const parsed = searchQuery.safeParse(values);
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
       if (errors.name) errors.name = 'Enter a name, for example Lovelace';
       if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
-      return render(req, res, 'people/search', { title: 'Find a person', values, errors }, 400);
+      return searchPage(req, res, { values, errors }, 400);
     }
-    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, parsed.data.name, parsed.data.dob));
-    render(req, res, 'people/search', { title: 'Find a person', values, results: found.subjects, truncated: found.truncated, limit: SEARCH_LIMIT });
+    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, req.user!, parsed.data));
+    req.session.searchResults = sealResults({ at: Date.now(), values, results: found.subjects.map(inWords), truncated: found.truncated });
+    await redirectSaved(req, res, '/people');
   });
 
   router.get('/people/new', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), (req, res) =>
     render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES }),
   );
 
+  // Adding a person asks first: a probable duplicate comes back to the form with the candidates
+  // side by side (who added each, how many risk flags) and the choice "a different person,
+  // because …", which resubmits with notDuplicateOf and the reason.
   router.post('/people', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), async (req, res) => {
     const values = {
       givenName: str(req.body, 'givenName'),
       familyName: str(req.body, 'familyName'),
       birthDate: str(req.body, 'birthDate'),
       sex: str(req.body, 'sex'),
+      reason: str(req.body, 'reason'),
     };
-    const parsed = createSubjectBody.safeParse(values);
-    if (!parsed.success) return render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, errors: fieldErrors(parsed.error) }, 400);
-    const created = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, parsed.data));
+    const notDuplicateOf = list(req.body, 'notDuplicateOf');
+    const parsed = createSubjectBody.safeParse({
+      givenName: values.givenName,
+      familyName: values.familyName,
+      birthDate: values.birthDate,
+      sex: values.sex,
+      ...(notDuplicateOf.length || values.reason ? { notDuplicateOf, reason: values.reason } : {}),
+    });
+    const form = (extra: Record<string, unknown>, status: number) =>
+      render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, ...extra }, status);
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (errors.reason) errors.reason = 'Say in words, at least 10 characters, why this is a different person';
+      return form({ errors }, 400);
+    }
+    const outcome = await runner.run(req, A.subjectCreate, (scope) => service.create(scope, req.user!, parsed.data));
+    if ('duplicate' in outcome) {
+      return form(
+        {
+          candidates: outcome.duplicate.map(inWords),
+          errors: { candidates: 'This person may already be recorded. Open the people below; if this is none of them, tick each and say why.' },
+        },
+        409,
+      );
+    }
+    const created = outcome.created;
     await done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
   });
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
+import { boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 export const agencies = pgTable(
   'agencies',
@@ -8,6 +8,8 @@ export const agencies = pgTable(
     slug: text('slug').notNull().unique(),
     name: text('name').notNull(),
     kind: text('kind').notNull(),
+    // A 42 CFR Part 2 program: the identifiers it issues are never shown outside it (2.13(c)).
+    part2Program: boolean('part2_program').notNull().default(false),
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -17,9 +17,71 @@ export const subjects = pgTable(
       .notNull()
       .references(() => users.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    // The names as the matcher compares them (src/matching nameKey: case, accents, punctuation and
+    // spaces folded), kept by the database itself through tiergate_name_key, an immutable wrapper
+    // around unaccent (this table's migration).
+    givenKey: text('given_key').generatedAlwaysAs(sql`tiergate_name_key(given_name)`),
+    familyKey: text('family_key').generatedAlwaysAs(sql`tiergate_name_key(family_name)`),
   },
-  // Dispatch searches by family name + date of birth while a call is live.
-  (t) => [index('subjects_search_idx').on(sql`lower(${t.familyName})`, t.birthDate)],
+  // Blocking for the duplicate check and the search (src/modules/subjects/matching.ts): the date
+  // of birth is always given, so a block is the people born on one of its variants; the name keys
+  // and the id ride in the same index, so the block is filtered by name in an index-only scan and
+  // only the people it keeps are fetched. No trigram index on the names alone: no search by name
+  // goes without a birth date.
+  (t) => [index('subjects_blocking_idx').on(t.birthDate, t.familyKey, t.givenKey, t.id)],
+);
+
+/**
+ * Agencies' identifiers for a person (a police record number, a hospital MRN): the system is the
+ * issuing agency. One value belongs to one person within its system, compared folded as the
+ * matcher folds it ("P-20931" and "p 20931" are one number).
+ */
+export const subjectIdentifiers = pgTable(
+  'subject_identifiers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectId: uuid('subject_id')
+      .notNull()
+      .references(() => subjects.id),
+    agencyId: uuid('agency_id')
+      .notNull()
+      .references(() => agencies.id),
+    value: text('value').notNull(),
+    valueKey: text('value_key').generatedAlwaysAs(sql`tiergate_name_key(value)`),
+    addedBy: uuid('added_by')
+      .notNull()
+      .references(() => users.id),
+    addedAt: timestamp('added_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('subject_identifiers_system_value_idx').on(t.agencyId, t.valueKey), index('subject_identifiers_subject_idx').on(t.subjectId)],
+);
+
+/**
+ * "These two records are different people", said by whoever created the second one after seeing
+ * the first as a candidate, with the reason. The pair (in id order) is never offered again as a
+ * duplicate. Never updated or deleted (trigger and privileges in this table's migration).
+ */
+export const notDuplicateDecisions = pgTable(
+  'not_duplicate_decisions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subjectLow: uuid('subject_low')
+      .notNull()
+      .references(() => subjects.id),
+    subjectHigh: uuid('subject_high')
+      .notNull()
+      .references(() => subjects.id),
+    reason: text('reason').notNull(),
+    decidedBy: uuid('decided_by')
+      .notNull()
+      .references(() => users.id),
+    decidedAt: timestamp('decided_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('not_duplicate_decisions_pair_idx').on(t.subjectLow, t.subjectHigh),
+    index('not_duplicate_decisions_high_idx').on(t.subjectHigh),
+    check('not_duplicate_decisions_order_check', sql`${t.subjectLow} < ${t.subjectHigh}`),
+  ],
 );
 
 export const riskFlags = pgTable(

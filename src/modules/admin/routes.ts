@@ -24,7 +24,7 @@ import {
   User,
   userParams,
 } from './schemas.js';
-import { AdminService } from './service.js';
+import { adminServices } from './service.js';
 
 /**
  * /v1/admin: onboarding for gateway operators (policy permission `admin`, CASL `manage Admin`).
@@ -35,7 +35,7 @@ import { AdminService } from './service.js';
  * at once and queued for review: src/modules/approvals/kinds.ts says which.
  */
 export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps, 'pdp' | 'runner' | 'config' | 'keys' | 'logger'>): RouteGroup {
-  const service = new AdminService(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
+  const admin = adminServices(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const manage = (audit: AuditAction) => ({ action: 'manage', type: 'Admin', audit }) as const;
   return {
     prefix: '/admin',
@@ -51,7 +51,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         body: createAgencyBody,
         problems: [409],
         responses: { 201: { description: 'Created', schema: Agency } },
-        handler: async ({ req, body }) => ({ status: 201, body: await runner.run(req, A.adminAgencyCreate, (scope) => service.createAgency(scope, body)) }),
+        handler: async ({ req, body }) => ({ status: 201, body: await runner.run(req, A.adminAgencyCreate, (scope) => admin.agencies.create(scope, body)) }),
       }),
       defineRoute({
         method: 'get',
@@ -60,7 +60,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         summary: 'List agencies',
         authorize: manage(A.adminAgencyList),
         responses: { 200: { description: 'Agencies', schema: z.object({ agencies: z.array(Agency) }) } },
-        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.adminAgencyList, (scope) => service.listAgencies(scope)) }),
+        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.adminAgencyList, (scope) => admin.agencies.list(scope)) }),
       }),
       defineRoute({
         method: 'post',
@@ -73,7 +73,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         responses: { 200: { description: 'Disabled (at once), queued for review', schema: z.intersection(Agency, Reviewed) } },
         handler: async ({ req, principal, params }) => ({
           status: 200,
-          body: await runner.run(req, A.adminAgencyDisable, (scope) => service.disableAgency(scope, params.slug, principal)),
+          body: await runner.run(req, A.adminAgencyDisable, (scope) => admin.agencies.disable(scope, params.slug, principal)),
         }),
       }),
 
@@ -89,7 +89,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         responses: { 201: { description: 'Invited', schema: Invitation } },
         handler: async ({ req, principal, body }) => ({
           status: 201,
-          body: await runner.run(req, A.adminUserInvite, (scope) => service.inviteUser(scope, body, principal)),
+          body: await runner.run(req, A.adminUserInvite, (scope) => admin.users.invite(scope, body, principal)),
         }),
       }),
       defineRoute({
@@ -101,7 +101,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         query: listUsersQuery,
         problems: [404],
         responses: { 200: { description: 'Users', schema: z.object({ users: z.array(User) }) } },
-        handler: async ({ req, query }) => ({ status: 200, body: await runner.run(req, A.adminUserList, (scope) => service.listUsers(scope, query)) }),
+        handler: async ({ req, query }) => ({ status: 200, body: await runner.run(req, A.adminUserList, (scope) => admin.users.list(scope, query)) }),
       }),
       defineRoute({
         method: 'post',
@@ -117,7 +117,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
           202: { description: 'A partner user: the new role waits for a compliance officer; the old one stands', schema: PendingRole },
         },
         handler: async ({ req, principal, params, body }) => {
-          const result = await runner.run(req, A.adminUserRole, (scope) => service.setUserRole(scope, { id: params.id }, body.role, principal));
+          const result = await runner.run(req, A.adminUserRole, (scope) => admin.users.setRole(scope, { id: params.id }, body.role, principal));
           // 202: a partner's new role waits for a compliance officer; the old one stands until then.
           return 'approvalId' in result ? { status: 202, body: result } : { status: 200, body: result };
         },
@@ -135,7 +135,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         },
         handler: async ({ req, principal, params }) => ({
           status: 200,
-          body: await runner.run(req, A.adminUserDisable, (scope) => service.disableUser(scope, { id: params.id }, principal)),
+          body: await runner.run(req, A.adminUserDisable, (scope) => admin.users.disable(scope, { id: params.id }, principal)),
         }),
       }),
       defineRoute({
@@ -151,7 +151,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
           202: { description: 'An approver’s reset, waiting for another compliance officer', schema: PendingReset },
         },
         handler: async ({ req, principal, params }) => {
-          const result = await runner.run(req, A.adminUserResetMfa, (scope) => service.resetMfa(scope, { id: params.id }, principal));
+          const result = await runner.run(req, A.adminUserResetMfa, (scope) => admin.users.resetMfa(scope, { id: params.id }, principal));
           // 202: an approver's reset waits for another compliance officer, who hands over the code.
           return 'enrolmentCode' in result ? { status: 200, body: result } : { status: 202, body: result };
         },
@@ -169,7 +169,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         responses: { 201: { description: 'Registered', schema: Client } },
         handler: async ({ req, principal, body }) => ({
           status: 201,
-          body: await runner.run(req, A.adminClientRegister, (scope) => service.registerClient(scope, body, principal)),
+          body: await runner.run(req, A.adminClientRegister, (scope) => admin.clients.register(scope, body, principal)),
         }),
       }),
       // Who a client may act for (`on_behalf_of`): queued for a compliance officer's approval.
@@ -185,7 +185,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         responses: { 202: { description: 'Queued for approval', schema: PendingClientUsers } },
         handler: async ({ req, principal, params, body }) => ({
           status: 202,
-          body: await runner.run(req, A.adminClientUsers, (scope) => service.setClientUsers(scope, params.clientId, body.users, principal)),
+          body: await runner.run(req, A.adminClientUsers, (scope) => admin.clients.setUsers(scope, params.clientId, body.users, principal)),
         }),
       }),
       defineRoute({
@@ -195,7 +195,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         summary: 'List machine clients',
         authorize: manage(A.adminClientList),
         responses: { 200: { description: 'Clients', schema: z.object({ clients: z.array(Client) }) } },
-        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.adminClientList, (scope) => service.listClients(scope)) }),
+        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.adminClientList, (scope) => admin.clients.list(scope)) }),
       }),
       defineRoute({
         method: 'post',
@@ -209,7 +209,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         },
         handler: async ({ req, principal, params }) => ({
           status: 200,
-          body: await runner.run(req, A.adminClientDisable, (scope) => service.disableClient(scope, params.clientId, principal)),
+          body: await runner.run(req, A.adminClientDisable, (scope) => admin.clients.disable(scope, params.clientId, principal)),
         }),
       }),
 
@@ -221,7 +221,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         summary: 'Signing keys (kids and lifecycle, never key material)',
         authorize: manage(A.adminKeysList),
         responses: { 200: { description: 'Keys', schema: z.object({ keys: z.array(SigningKey) }) } },
-        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.adminKeysList, (scope) => service.listKeys(scope)) }),
+        handler: async ({ req }) => ({ status: 200, body: await runner.run(req, A.adminKeysList, (scope) => admin.keys.list(scope)) }),
       }),
       defineRoute({
         method: 'post',
@@ -231,7 +231,7 @@ export function adminRoutes({ pdp, runner, config, keys, logger }: Pick<AppDeps,
         authorize: manage(A.adminKeysRotate),
         responses: { 201: { description: 'Rotated', schema: KeyRotation } },
         handler: async ({ req }) => {
-          const rotated = await runner.run(req, A.adminKeysRotate, (scope) => service.rotateKeys(scope));
+          const rotated = await runner.run(req, A.adminKeysRotate, (scope) => admin.keys.rotate(scope));
           // This instance publishes the new key at once; others pick it up within their refresh interval
           // (as would this one if the reload failed: the rotation is committed either way).
           await keys.load().catch((err: unknown) => logger.warn({ requestId: req.id, err: errorSummary(err) }, 'signing keys not reloaded after rotation'));

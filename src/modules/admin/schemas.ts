@@ -31,7 +31,13 @@ export const roleName = z
 
 export const clientId = z.string().regex(CLIENT_ID, 'must be 1 to 128 letters, digits or . _ ~ : - starting with a letter or digit');
 
-export const createAgencyBody = z.strictObject({ slug: agencySlug, name: text(200), kind: z.enum(AGENCY_KINDS) });
+export const createAgencyBody = z.strictObject({
+  slug: agencySlug,
+  name: text(200),
+  kind: z.enum(AGENCY_KINDS),
+  // A 42 CFR Part 2 program: the identifiers it issues are shown only inside it.
+  part2Program: z.boolean().optional(),
+});
 export const inviteUserBody = z.strictObject({ username, agency: agencySlug, role: roleName });
 export const setRoleBody = z.strictObject({ role: roleName });
 /** A public JWK set; each key's type, size and members are checked at registration (normalizeClientJwks). */
@@ -63,7 +69,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.in
 // What the onboarding routes answer.
 
 export const Agency = z
-  .object({ id, slug: z.string(), name: z.string(), kind: oneOf(AGENCY_KINDS), disabledAt: at.nullable(), createdAt: at })
+  .object({ id, slug: z.string(), name: z.string(), kind: oneOf(AGENCY_KINDS), part2Program: z.boolean(), disabledAt: at.nullable(), createdAt: at })
   .meta({ id: 'Agency' });
 
 export const User = z

@@ -80,21 +80,29 @@ export async function accountDisclosures(db: Executor, policy: DisclosurePolicy,
     .filter((d) => !isExempt(d, policy));
 }
 
-// Allowed accesses of the counted kinds that name the person, or (a search) matched them.
+// The actions whose entries list people shown (`detail.matches`), when the policy counts them: a
+// search's results, a match's candidates, and the candidates of a creation refused as a possible
+// duplicate, which are a match's (counted with subject.match).
+function listingActions(policy: DisclosurePolicy): string[] {
+  const counted = new Set<string>(policy.count);
+  return [...(counted.has(A.subjectSearch) ? [A.subjectSearch] : []), ...(counted.has(A.subjectMatch) ? [A.subjectMatch, A.subjectCreate] : [])];
+}
+
+// Allowed accesses of the counted kinds that name the person, or (a search, a match) showed them.
 // Denials never count: nothing left the gateway.
 function loadDisclosingAccesses(db: Executor, policy: DisclosurePolicy, subjectId: string, from: Date, to: Date): Promise<LogRow[]> {
+  const listing = listingActions(policy);
   return db
     .select()
     .from(accessLog)
     .where(
       and(
         eq(accessLog.decision, 'allow'),
-        inArray(accessLog.action, [...policy.count]),
         gte(accessLog.at, from),
         lt(accessLog.at, to),
         or(
-          eq(accessLog.subjectId, subjectId),
-          and(eq(accessLog.action, A.subjectSearch), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([subjectId])}::jsonb`),
+          and(inArray(accessLog.action, [...policy.count]), eq(accessLog.subjectId, subjectId)),
+          listing.length ? and(inArray(accessLog.action, listing), sql`${accessLog.detail}->'matches' @> ${JSON.stringify([subjectId])}::jsonb`) : undefined,
         ),
       ),
     )
@@ -154,7 +162,7 @@ function disclosedParts(row: LogRow, c: Contributions): { kinds: string[]; contr
     kinds.add('risk-flags');
     for (const f of c.flags) if (f.createdAt <= row.at) contributors.add(f.agency);
   };
-  if (row.action === A.subjectSearch) kinds.add('demographics');
+  if (row.action === A.subjectSearch || row.action === A.subjectMatch || row.action === A.subjectCreate) kinds.add('demographics');
   else if (row.action === A.riskFlagRead) flagsThen();
   else if (row.action === A.consentRead) {
     // A listing discloses the consents it showed, which are their disclosers' to account for.

@@ -51,7 +51,8 @@ const organization = (slug: string, type: Json, requestor = false): Json => ({
 });
 
 export function auditEvent(subjectId: string, d: Disclosure, purposeOfUse: Record<string, string>): Json {
-  const search = d.action === A.subjectSearch;
+  // A match, and a creation refused with its candidates, list people as a search does.
+  const search = d.action === A.subjectSearch || d.action === A.subjectMatch || d.action === A.subjectCreate;
   const purposes = purposeConcepts(d, purposeOfUse);
   const recipient = coding(PARTICIPATION, 'IRCP', 'information recipient');
   const user = d.recipient.user ?? d.recipient.userId ?? 'unknown';

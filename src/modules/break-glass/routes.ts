@@ -6,8 +6,7 @@ import type { DecisionPoint } from '../../authz/decide.js';
 import { z } from 'zod';
 import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
-import { principalCeiling, type Policy } from '../../authz/policy.js';
-import { tierRank } from '../../authz/vocabulary.js';
+import type { Policy } from '../../authz/policy.js';
 import { breakGlassGrants, users } from '../../db/schema/index.js';
 import { Conflict, Forbidden, NotFound } from '../../errors/problems.js';
 import { idParams, text, validate } from '../../http/validate.js';
@@ -74,8 +73,7 @@ export async function declareBreakGlass(
   const { breakGlass } = pdp.policy;
   note({ subjectId, breakGlass: true, basis: [{ rule: 'break-glass' }] });
   if (!(await findSubject(tx, subjectId))) throw new NotFound('subject');
-  const ceiling = principalCeiling(pdp.policy, principal);
-  if (!ceiling || tierRank(ceiling) < tierRank(breakGlass.tier)) throw new Forbidden('break-glass-above-ceiling');
+  const tier = pdp.breakGlassTier(principal);
   // One declaration at a time per user: the live-grant rule and the daily cap cannot race.
   await tx.select({ id: users.id }).from(users).where(eq(users.id, principal.userId)).for('update');
   const now = new Date();
@@ -99,7 +97,7 @@ export async function declareBreakGlass(
   // The reason is free text and may name the person: it stays in the grant, not in the log.
   const [row] = await tx
     .insert(breakGlassGrants)
-    .values({ subjectId, userId: principal.userId, agencyId: principal.agencyId, tier: breakGlass.tier, reason, expiresAt })
+    .values({ subjectId, userId: principal.userId, agencyId: principal.agencyId, tier, reason, expiresAt })
     .returning({ id: breakGlassGrants.id, tier: breakGlassGrants.tier, expiresAt: breakGlassGrants.expiresAt });
   note({
     tier: row!.tier,

@@ -5,9 +5,8 @@ import type { DecisionPoint } from '../../authz/decide.js';
 import type { Executor } from '../../db/client.js';
 import { agencies, caseMembers, caseParticipants, cases, users } from '../../db/schema/index.js';
 import { Conflict, NotFound } from '../../errors/problems.js';
+import { isUuid } from '../../http/ids.js';
 import { findSubject } from '../subjects/repository.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function members(db: Executor, caseId: string) {
   return db
@@ -93,7 +92,7 @@ export class CaseService {
       .select({ id: users.id, role: users.role, kind: agencies.kind, disabledAt: users.disabledAt })
       .from(users)
       .innerJoin(agencies, eq(agencies.id, users.agencyId))
-      .where(UUID.test(user) ? or(eq(users.id, user), eq(users.username, user)) : eq(users.username, user))
+      .where(isUuid(user) ? or(eq(users.id, user), eq(users.username, user)) : eq(users.username, user))
       .limit(1);
     if (!target || target.disabledAt) throw new NotFound('user');
     if (!this.pdp.policy.roles[target.kind as keyof typeof this.pdp.policy.roles]?.[target.role]?.permissions.includes('read')) {

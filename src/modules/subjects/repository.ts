@@ -1,12 +1,10 @@
-import type { EntryGrant } from '../../authz/ability.js';
+import { releaseFilterParam, releaseFilterSql, type EntryGrant } from '../../authz/release.js';
 import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
-import type { Principal } from '../../auth/principal.js';
-import { CONTEXT_COLUMNS, contextColumns, contextFromColumns, contextParams, type ContextColumns } from '../../authz/context.js';
-import type { PrincipalRider } from '../../auth/principals.js';
 import { loggedRead } from '../../audit/append.js';
 import type { ReadScope } from '../../audit/audited.js';
-import type { EntryFacts } from '../../authz/decide.js';
+import type { EntryFactsRow } from './record-context.js';
+import { visibleIdentifiers, type Identifier } from './candidates.js';
 
 const basicColumns = {
   id: subjects.id,
@@ -26,61 +24,20 @@ const FLAGS_JSON = `(SELECT coalesce(json_agg(json_build_object('id', f.id, 'cod
                                              'contributedBy', fa.slug, 'createdAt', f.created_at) ORDER BY f.created_at, f.id), '[]')
                        FROM risk_flags f LEFT JOIN agencies fa ON fa.id = f.agency_id
                       WHERE f.subject_id = s.id) AS "riskFlags"`;
-// The grants' SQL filter over entries `e`, parameter `$n`: one JSON element per grant (EntryGrant's
-// fields), so the text never changes with the grants and the statement is planned once.
-const grantsAllow = (
-  n: number,
-) => `EXISTS (SELECT 1 FROM jsonb_to_recordset($${n}::jsonb) AS g(tiers text[], "agencyIds" uuid[], "authorUserId" uuid, categories text[])
-                         WHERE e.tier = ANY (g.tiers)
-                           AND (g."agencyIds" IS NULL OR e.agency_id = ANY (g."agencyIds"))
-                           AND (g."authorUserId" IS NULL OR e.created_by = g."authorUserId")
-                           AND e.sensitivity <@ coalesce(g.categories, '{}'))`;
-
 const FIND_SUBJECT: Statement = {
   name: 'tiergate_find_subject',
   text: `SELECT ${SUBJECT_COLUMNS} FROM subjects s WHERE s.id = $1::uuid LIMIT 1`,
 };
 // The person and their flags: the data of a risk-flag lookup, read with its log entry.
 const SUBJECT_FLAGS = loggedRead('tiergate_subject_flags', `SELECT ${SUBJECT_COLUMNS}, ${FLAGS_JSON} FROM subjects s WHERE s.id = $1::uuid`, 1);
-// The facts the policy needs of each of the person's entries, oldest first: no content, nothing
-// that leaves. The decision point, not SQL, picks which entries are carried. A person with more
-// than FACTS_WITH_CONTEXT entries gets null here: for a long record, reading and checking the facts
-// of entries no grant releases costs more than the round trip of the grants' own query
-// (ENTRY_FACTS, after the decision).
-const FACTS_WITH_CONTEXT = 64;
-const entryFactsColumn = (subject: string) => `
-  (SELECT CASE WHEN (SELECT count(*) FROM clinical_entries counted WHERE counted.subject_id = ${subject}) <= ${FACTS_WITH_CONTEXT} THEN
-     (SELECT coalesce(json_agg(json_build_object('id', e.id, 'kind', e.kind, 'tier', e.tier, 'sensitivity', e.sensitivity,
-                                                 'agencyId', e.agency_id, 'authorUserId', e.created_by) ORDER BY e.created_at, e.id), '[]')
-        FROM clinical_entries e WHERE e.subject_id = ${subject}) END) AS "entryFacts"`;
-// The facts of the entries some grant releases, for a long record.
+// The facts of the entries some grant releases, for a long record (see record-context.ts).
 const ENTRY_FACTS: Statement = {
   name: 'tiergate_entry_facts',
   text: `SELECT e.id, e.kind, e.tier, e.sensitivity, e.agency_id AS "agencyId", e.created_by AS "authorUserId"
            FROM clinical_entries e
-          WHERE e.subject_id = $1::uuid AND ${grantsAllow(2)}
+          WHERE e.subject_id = $1::uuid AND ${releaseFilterSql('e', '$2')}
           ORDER BY e.created_at, e.id`,
 };
-// What decides a record read, in one round trip: whether the person is known, the policy's
-// context, and the facts of the person's entries.
-const RECORD_CONTEXT: Statement = {
-  name: 'tiergate_record_context',
-  text: `SELECT ${CONTEXT_COLUMNS}, ${entryFactsColumn('s.id')} FROM subjects s WHERE s.id = $1::uuid`,
-};
-/**
- * The same, read with the principal of an API record read (`GET /v1/subjects/:id`): parameters
- * $4 the person, $5 now; the user and agency are the principal's own row. Saves the read a round
- * trip; `findRecordContext` is the fallback when it did not ride along.
- */
-export const RECORD_CONTEXT_RIDER: PrincipalRider = {
-  name: 'record_context',
-  columns: `$4::uuid::text AS "contextSubjectId", EXISTS (SELECT 1 FROM subjects s WHERE s.id = $4::uuid) AS "subjectFound",
-    ${contextColumns({ subject: '$4::uuid', user: 'u.id', agency: 'a.id', kind: 'a.kind', now: '$5::timestamptz' })},
-    ${entryFactsColumn('$4::uuid')}`,
-};
-/** A record's context row: the policy context and its entries' facts (null for a long record). */
-type RecordContextRow = ContextColumns & { entryFacts: EntryFactsRow[] | null };
-export type RiddenRecordContext = RecordContextRow & { contextSubjectId: string; subjectFound: boolean };
 // The record's data: the person, their flags and the entries the policy let through (by id, and
 // the grants' filter again), read with the log entry that names those entries.
 const RECORD = loggedRead(
@@ -90,27 +47,11 @@ const RECORD = loggedRead(
                                                       'content', e.content, 'contributedBy', a.slug, 'createdAt', e.created_at)
                                     ORDER BY e.created_at, e.id), '[]')
              FROM clinical_entries e JOIN agencies a ON a.id = e.agency_id
-            WHERE e.subject_id = s.id AND e.id = ANY ($2::uuid[]) AND ${grantsAllow(3)}) AS entries
+            WHERE e.subject_id = s.id AND e.id = ANY ($2::uuid[]) AND ${releaseFilterSql('e', '$3')}) AS entries,
+          ${visibleIdentifiers('$4::uuid')}
      FROM subjects s WHERE s.id = $1::uuid`,
-  3,
+  4,
 );
-// A search, read with its log entry, which names the people shown: all but the extra row that
-// only says the list was cut ($3 is one more than is shown), in the order they are shown.
-const SEARCH_SUBJECTS = loggedRead(
-  'tiergate_search_subjects',
-  `SELECT ${SUBJECT_COLUMNS} FROM subjects s
-    WHERE s.birth_date = $2::date AND (lower(s.family_name) = $1 OR lower(s.given_name || ' ' || s.family_name) = $1)
-    ORDER BY s.family_name, s.given_name, s.id LIMIT $3`,
-  3,
-  {
-    always: true,
-    detail: `jsonb_build_object('matches', coalesce((SELECT jsonb_agg(m.id ORDER BY m.n)
-                                                    FROM (SELECT r.id, row_number() OVER (ORDER BY r."familyName", r."givenName", r.id) AS n FROM r) m
-                                                   WHERE m.n < $3), '[]'::jsonb))
-             || CASE WHEN (SELECT count(*) FROM r) >= $3 THEN '{"truncated": true}'::jsonb ELSE '{}'::jsonb END`,
-  },
-);
-
 export type RiskFlag = { id: string; code: string; severity: string; note: string | null; contributedBy: string; createdAt: Date };
 type Dated<T> = Omit<T, 'createdAt'> & { createdAt: string };
 const dated = <T extends { createdAt: string }>(row: T) => ({ ...row, createdAt: new Date(row.createdAt) });
@@ -123,25 +64,10 @@ export async function readSubjectWithFlags(read: ReadScope['read'], id: string) 
   return { subject, riskFlags: flags.map(dated) };
 }
 
-/** What the decision point needs of an entry, and what its log entry names. */
-export type EntryFactsRow = EntryFacts & { id: string; kind: string };
-
-/**
- * The policy's context for `principal` on the person and the facts of all the person's entries
- * (undefined for a long record: see `listEntryFacts`); undefined for an unknown person. `ridden`
- * is the same read with the principal (used when it is for this person).
- */
-export async function findRecordContext(db: Executor, principal: Principal, id: string, ridden?: RiddenRecordContext) {
-  let row: RecordContextRow | undefined;
-  if (ridden?.contextSubjectId === id) row = ridden.subjectFound ? ridden : undefined;
-  else [row] = await runStatement<RecordContextRow>(db, RECORD_CONTEXT, [id, ...contextParams(principal, new Date())]);
-  return row && { context: contextFromColumns(id, row), entries: row.entryFacts ?? undefined };
-}
-
 /** The facts of the person's entries that some grant releases (the decision point checks each). No grant, no query. */
 export async function listEntryFacts(db: Executor, subjectId: string, grants: EntryGrant[]): Promise<EntryFactsRow[]> {
   if (grants.length === 0) return [];
-  return runStatement<EntryFactsRow>(db, ENTRY_FACTS, [subjectId, grantsFilter(grants)]);
+  return runStatement<EntryFactsRow>(db, ENTRY_FACTS, [subjectId, releaseFilterParam(grants)]);
 }
 
 export interface RecordEntry {
@@ -155,28 +81,49 @@ export interface RecordEntry {
   createdAt: Date;
 }
 
-/** The person, their flags and the entries `entryIds` (those the grants release), read with the request's entry. */
-export async function readRecord(read: ReadScope['read'], id: string, entryIds: string[], grants: EntryGrant[]) {
-  const [row] = await read<BasicSubject & { riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] }>(RECORD, [id, entryIds, grantsFilter(grants)]);
+/**
+ * The person (with the identifiers `agencyId` may see), their flags and the entries `entryIds`
+ * (those the grants release), read with the request's entry.
+ */
+export async function readRecord(read: ReadScope['read'], id: string, entryIds: string[], grants: EntryGrant[], agencyId: string) {
+  const [row] = await read<BasicSubject & { identifiers: Identifier[]; riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] }>(RECORD, [
+    id,
+    entryIds,
+    releaseFilterParam(grants),
+    agencyId,
+  ]);
   if (!row) return undefined;
   const { riskFlags: flags, entries, ...subject } = row;
   return { subject, riskFlags: flags.map(dated), entries: entries.map(dated) };
 }
-
-const grantsFilter = (grants: EntryGrant[]) =>
-  JSON.stringify(grants.map(({ tiers, agencyIds, authorUserId, categories }) => ({ tiers, agencyIds, authorUserId, categories })));
 
 export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {
   const [row] = await runStatement<BasicSubject>(db, FIND_SUBJECT, [id]);
   return row;
 }
 
-/**
- * Family name or "given family", case-insensitive, and the exact date of birth; at most `limit`
- * people, read with the request's entry (which names all but the last of a full list).
- */
-export async function searchSubjects(read: ReadScope['read'], name: string, dob: string, limit: number): Promise<BasicSubject[]> {
-  return read<BasicSubject>(SEARCH_SUBJECTS, [name.toLowerCase(), dob, limit]);
+// An identifier, unless its (system, folded value) is taken: then the row that holds it, so the
+// caller can tell "already this person's" from "another person's" in one round trip.
+const INSERT_IDENTIFIER: Statement = {
+  name: 'tiergate_insert_identifier',
+  text: `WITH added AS (
+           INSERT INTO subject_identifiers (subject_id, agency_id, value, added_by) VALUES ($1::uuid, $2::uuid, $3, $4::uuid)
+           ON CONFLICT (agency_id, value_key) DO NOTHING RETURNING id, subject_id)
+         SELECT id, subject_id AS "subjectId", true AS created FROM added
+         UNION ALL
+         SELECT id, subject_id, false FROM subject_identifiers
+          WHERE agency_id = $2::uuid AND value_key = tiergate_name_key($3) AND NOT EXISTS (SELECT 1 FROM added)`,
+};
+
+/** Adds an identifier; the row that holds it (`created` false when it was there already), or undefined when a concurrent insert holds it. */
+export async function insertIdentifier(db: Executor, values: { subjectId: string; agencyId: string; value: string; addedBy: string }) {
+  const [row] = await runStatement<{ id: string; subjectId: string; created: boolean }>(db, INSERT_IDENTIFIER, [
+    values.subjectId,
+    values.agencyId,
+    values.value,
+    values.addedBy,
+  ]);
+  return row;
 }
 
 export async function insertSubject(

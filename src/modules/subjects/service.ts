@@ -1,38 +1,120 @@
 import type { Principal } from '../../auth/principal.js';
 import type { AuditScope, ReadScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
-import { NotFound } from '../../errors/problems.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors/problems.js';
+import type { Executor } from '../../db/client.js';
+import { defaultMatchingPolicy, rankCandidates, rankSearch, type MatchPolicy, type Scored } from '../../matching/index.js';
 import * as repo from './repository.js';
+import { findRecordContext, type RecordContext } from './record-context.js';
+
+/** A record's context read with the principal, for this person (undefined: unknown person). */
+export interface HeldRecordContext {
+  subjectId: string;
+  record: RecordContext | undefined;
+}
+import {
+  blockCandidates,
+  findByIdentifier,
+  lockCreationsLike,
+  readShown,
+  rememberNotDuplicates,
+  searchBlockQuery,
+  type Identifier,
+  type ShownPerson,
+} from './candidates.js';
+import type { CreateSubject, SearchTerms } from './schemas.js';
 
 export const SEARCH_LIMIT = 20;
 const BASIC_BASIS = [{ tier: 'basic', rule: 'partner-read' }];
 
-export class SubjectService {
-  constructor(private readonly pdp: DecisionPoint) {}
+type MatchInput = Omit<CreateSubject, 'notDuplicateOf' | 'reason'>;
+export type GradedPerson = ShownPerson & Scored;
+/** A creation's outcome: the person, or the candidates that refused it (a 409). */
+export type Created = { created: repo.BasicSubject & { createdAt: Date; identifiers: Identifier[] } } | { duplicate: GradedPerson[] };
 
-  async search({ note, read }: ReadScope, name: string, dob: string) {
+/** The people shown, in the ranking's order, each with its grade, score and reasons. */
+function graded(shown: ShownPerson[], ranked: (Scored & { candidate: { id: string } })[]): GradedPerson[] {
+  const byId = new Map(shown.map((p) => [p.id, p]));
+  return ranked.flatMap(({ candidate, score, grade, reasons }) => {
+    const person = byId.get(candidate.id);
+    return person ? [{ ...person, grade, score, reasons }] : [];
+  });
+}
+
+export class SubjectService {
+  private readonly matching: MatchPolicy;
+
+  constructor(
+    private readonly pdp: DecisionPoint,
+    matching?: MatchPolicy,
+  ) {
+    this.matching = matching ?? defaultMatchingPolicy();
+  }
+
+  /**
+   * Search by name and date of birth, with the matcher's tolerances, or by one agency identifier.
+   * The block and its scoring decide who is shown (read on `db`, nothing of it leaves); the people
+   * shown are then read with the log entry that names them, best first, each with its grade.
+   */
+  async search({ db, note, read }: ReadScope, principal: Principal, terms: SearchTerms) {
     note({ tier: 'basic', basis: BASIC_BASIS });
-    // One more than is shown, to say whether the list was cut; the extra row never leaves.
-    const rows = await repo.searchSubjects(read, name, dob, SEARCH_LIMIT + 1);
-    const found = rows.slice(0, SEARCH_LIMIT);
-    const truncated = rows.length > SEARCH_LIMIT;
-    // The search terms are person data: the log keeps only which records were disclosed. Read
-    // with its entry, the statement wrote this from the rows; in a transaction the entry is
-    // written after the work, with this.
-    note({ detail: { matches: found.map((s) => s.id), ...(truncated ? { truncated } : {}) } });
-    return { subjects: found, truncated };
+    const block = (name: string, dob: string) => blockCandidates(db, principal.agencyId, searchBlockQuery(name, dob), this.matching);
+    const ranked =
+      'identifier' in terms
+        ? (await findByIdentifier(db, principal.agencyId, terms.identifier)).map((candidate) => ({
+            candidate,
+            score: 1,
+            grade: 'certain' as const,
+            reasons: [`identifier from ${terms.identifier.system} agrees`],
+          }))
+        : rankSearch({ name: terms.name, birthDate: terms.dob }, await block(terms.name, terms.dob), this.matching);
+    const found = ranked.slice(0, SEARCH_LIMIT);
+    const truncated = ranked.length > SEARCH_LIMIT;
+    // The search terms are person data: the log keeps only which records were disclosed.
+    note({ detail: { matches: found.map((r) => r.candidate.id), ...(truncated ? { truncated } : {}) } });
+    const shown = await readShown(
+      read,
+      principal.agencyId,
+      found.map((r) => r.candidate.id),
+    );
+    return { subjects: graded(shown, found), truncated };
+  }
+
+  /** Ranked candidates for a person about to be created: basic-tier disclosures, logged as such. */
+  async match({ db, note, read }: ReadScope, principal: Principal, body: MatchInput) {
+    note({ tier: 'basic', basis: BASIC_BASIS });
+    const ranked = (await this.rank(db, principal, body)).slice(0, SEARCH_LIMIT);
+    note({ detail: { matches: ranked.map((r) => r.candidate.id) } });
+    const shown = await readShown(
+      read,
+      principal.agencyId,
+      ranked.map((r) => r.candidate.id),
+    );
+    return { candidates: graded(shown, ranked) };
+  }
+
+  private async rank(db: Executor, principal: Principal, body: MatchInput) {
+    const input = { ...body, identifiers: body.identifiers ?? [] };
+    const block = await blockCandidates(
+      db,
+      principal.agencyId,
+      { names: [body.givenName, body.familyName], givenNames: [body.givenName, body.familyName], birthDate: body.birthDate, identifiers: input.identifiers },
+      this.matching,
+    );
+    return rankCandidates(input, block, this.matching);
   }
 
   /**
    * The record read. What decides it (the context, and the facts of the person's entries) is read
-   * first, in one statement (`ridden`: already read with the principal; a long record's facts in
-   * a second, narrowed by the grants); the decision point picks the entries to carry, so the log
-   * entry is then known in full, and the data that leaves (person, flags, those entries' content)
-   * is read with it in one statement. No entry's content is read unless the policy released it.
+   * first, in one statement (`held`: already read with the principal, by the API route's principal
+   * step; otherwise here, at this moment; a long record's facts in a second, narrowed by the
+   * grants); the decision point picks the entries to carry, so the log entry is then known in
+   * full, and the data that leaves (person, flags, those entries' content) is read with it in one
+   * statement. No entry's content is read unless the policy released it.
    */
-  async read({ db, note, read }: ReadScope, principal: Principal, id: string, ridden?: repo.RiddenRecordContext) {
+  async read({ db, note, read }: ReadScope, principal: Principal, id: string, held?: HeldRecordContext) {
     note({ subjectId: id });
-    const found = await repo.findRecordContext(db, principal, id, ridden);
+    const found = held?.subjectId === id ? held.record : await findRecordContext(db, principal, id, new Date());
     if (!found) throw new NotFound('subject');
     const decision = this.pdp.decideFromContext(principal, found.context);
     const facts = found.entries ?? (await repo.listEntryFacts(db, id, decision.entryGrants));
@@ -52,6 +134,7 @@ export class SubjectService {
       id,
       carried.map((e) => e.id),
       decision.entryGrants,
+      principal.agencyId,
     );
     if (!record) throw new NotFound('subject');
     return { subject: { ...record.subject, riskFlags: record.riskFlags, entries: record.entries }, access };
@@ -64,10 +147,59 @@ export class SubjectService {
     return { riskFlags: found.riskFlags };
   }
 
-  async create({ tx, note }: AuditScope, principal: Principal, body: Omit<repo.BasicSubject, 'id'>) {
-    const created = await repo.insertSubject(tx, { ...body, agencyId: principal.agencyId, createdBy: principal.userId });
-    note({ subjectId: created.id, basis: [{ rule: 'contribute-subject' }] });
-    return created;
+  /**
+   * A creation asks first (SPEC "One person, one record"), in the transaction of the insert and
+   * under the creation locks of the birth date (candidates.ts says what they cover): a certain or
+   * probable candidate refuses it (the refusal shows the candidates and is logged with them, so
+   * the transaction commits), unless `notDuplicateOf` names every such candidate, with a reason;
+   * those decisions are remembered. Identifiers given are the caller's agency's own.
+   */
+  async create({ tx, note, read }: AuditScope, principal: Principal, body: CreateSubject): Promise<Created> {
+    note({ basis: [{ rule: 'contribute-subject' }] });
+    const identifiers = body.identifiers ?? [];
+    if (identifiers.some((i) => i.system !== principal.agency))
+      throw new Forbidden('identifier-other-agency', 'An agency adds identifiers in its own system only.');
+    await lockCreationsLike(tx, body.birthDate);
+    const ranked = (await this.rank(tx, principal, body)).slice(0, SEARCH_LIMIT);
+    const declared = new Set(body.notDuplicateOf ?? []);
+    const unknown = [...declared].filter((id) => !ranked.some((r) => r.candidate.id === id));
+    if (unknown.length)
+      throw new BadRequest('The request body is invalid.', [{ path: 'notDuplicateOf', message: 'names someone who is not a candidate for this person' }]);
+    const refusing = ranked.filter((r) => (r.grade === 'certain' || r.grade === 'probable') && !declared.has(r.candidate.id));
+    if (refusing.length) {
+      note({ tier: 'basic', reason: 'possible-duplicate', detail: { matches: ranked.map((r) => r.candidate.id), refused: 'possible-duplicate' } });
+      const shown = await readShown(
+        read,
+        principal.agencyId,
+        ranked.map((r) => r.candidate.id),
+      );
+      return { duplicate: graded(shown, ranked) };
+    }
+    const { notDuplicateOf: _declared, reason, identifiers: _ids, ...person } = body;
+    const created = await repo.insertSubject(tx, { ...person, agencyId: principal.agencyId, createdBy: principal.userId });
+    for (const i of identifiers) await this.insertIdentifier(tx, principal, created.id, i.value);
+    const decisions = await rememberNotDuplicates(tx, created.id, [...declared], reason ?? '', principal.userId);
+    note({
+      subjectId: created.id,
+      detail: declared.size ? { notDuplicateOf: [...declared], decisions } : {},
+    });
+    return { created: { ...created, identifiers } };
+  }
+
+  /** Adds the caller's agency's identifier to a person; 409 when it is another person's. */
+  async addIdentifier({ tx, note }: AuditScope, principal: Principal, subjectId: string, body: Identifier) {
+    note({ subjectId, basis: [{ rule: 'contribute-identifier' }] });
+    if (body.system !== principal.agency) throw new Forbidden('identifier-other-agency', 'An agency adds identifiers in its own system only.');
+    if (!(await repo.findSubject(tx, subjectId))) throw new NotFound('subject');
+    const added = await this.insertIdentifier(tx, principal, subjectId, body.value);
+    note({ detail: { identifierId: added.id } });
+    return { created: added.created, identifier: { id: added.id, subjectId, system: principal.agency, value: body.value } };
+  }
+
+  private async insertIdentifier(tx: Executor, principal: Principal, subjectId: string, value: string) {
+    const row = await repo.insertIdentifier(tx, { subjectId, agencyId: principal.agencyId, value, addedBy: principal.userId });
+    if (!row || row.subjectId !== subjectId) throw new Conflict("This identifier is already held by another person in your agency's system.");
+    return row;
   }
 
   async addRiskFlag({ tx, note }: AuditScope, principal: Principal, subjectId: string, body: { code: string; severity: string; note?: string }) {
