@@ -6,7 +6,7 @@ import { createTestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 // The document the routes record (src/http/route.ts) against the one served before they did
-// (test/fixtures/openapi-before.json, dumped from main at ac4700e, when every operation was
+// (test/fixtures/openapi-before.json, dumped from main at 9e75bfd, when every operation was
 // written out by hand in src/http/openapi.ts): nothing lost, every change listed here with its
 // reason, and the whole validated as OpenAPI 3.1 by an independent validator.
 
