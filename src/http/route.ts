@@ -7,8 +7,8 @@ import type { Action, SubjectType } from '../authz/ability.js';
 import type { DecisionPoint } from '../authz/decide.js';
 import { parseInput } from './validate.js';
 
-// A /v1 route declared once, as fastify declares one: method, path, the guard, the input schemas,
-// the answers and the handler. defineRoute gives the handler typed input and types its answer by
+// A /v1 route declared once, as fastify declares one: method, path, the principal step, the guard,
+// the input schemas, the answers and the handler. defineRoute gives the handler typed input and types its answer by
 // the documented schema; mountRoutes registers the express route and records the OpenAPI
 // operation from the same options, so the document cannot list a route that is not served, nor
 // miss one that is.
@@ -32,7 +32,7 @@ type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 export interface RouteInput<P, Q, B> {
   req: Request;
   res: Response;
-  /** The verified caller: every /v1 route is behind the bearer strategy. */
+  /** The caller, from the route's principal step: every /v1 route has one. */
   principal: Principal;
   params: Parsed<P>;
   query: Parsed<Q>;
@@ -51,6 +51,11 @@ export interface RouteOptions<P extends z.ZodType | undefined, Q extends z.ZodTy
   operationId: string;
   summary: string;
   description?: string;
+  /**
+   * The route's own principal step, in place of the shared one (`requirePrincipal`): one that reads
+   * what the route needs with the principal, in the same statement (the record read's).
+   */
+  principal?: RequestHandler;
   /** The route guard, checked before the input: can this role do `action` on `type` at all? A refusal is logged as `audit`. */
   authorize: { action: Action; type: SubjectType; audit: AuditAction };
   params?: P;
@@ -125,13 +130,10 @@ function answerStep(options: Route['options']): RequestHandler {
 const openApiPath = (prefix: string, path: string) => (prefix + (path === '/' ? '' : path)).replace(/:(\w+)/g, '{$1}');
 
 /** What the document says of a route: its options but the guard, the steps and the handler. */
-export type OperationDoc = Omit<Route['options'], 'authorize' | 'before' | 'handler'>;
+export type OperationDoc = Omit<Route['options'], 'principal' | 'authorize' | 'before' | 'handler'>;
 
-/**
- * Records one /v1 operation. mountRoutes calls it for every route it mounts; a router not yet
- * declared with defineRoute (see src/app.ts) calls it for its own routes.
- */
-export function documentOperation(registry: OpenAPIRegistry, group: Pick<RouteGroup, 'prefix' | 'tag'>, o: OperationDoc): void {
+/** Records one /v1 operation in the registry, as mountRoutes does for every route it mounts. */
+function documentOperation(registry: OpenAPIRegistry, group: Pick<RouteGroup, 'prefix' | 'tag'>, o: OperationDoc): void {
   const statuses = new Set<ProblemStatus>([401, 403, 503, ...(o.problems ?? [])]);
   if (o.params || o.query || o.body) statuses.add(400);
   if (o.params) statuses.add(404);
@@ -165,18 +167,24 @@ export function documentOperation(registry: OpenAPIRegistry, group: Pick<RouteGr
 const mapValues = <T, U>(record: Record<string, T>, f: (value: T) => U): Record<string, U> =>
   Object.fromEntries(Object.entries(record).map(([k, v]) => [k, f(v)]));
 
+/** What every /v1 route is mounted with: the decision point, and the principal step of routes without their own. */
+export interface MountOptions {
+  pdp: DecisionPoint;
+  principal: RequestHandler;
+}
+
 /**
  * Mounts each group as its own router at its prefix (so the metrics' route label stays
- * `/v1/<prefix><path>`) and records every operation in `registry`. Per route: the guard, then the
- * input, then the route's own steps, then the handler.
+ * `/v1/<prefix><path>`) and records every operation in `registry`. Per route: the principal step
+ * (the route's own, or the shared one), the guard, the input, the route's own steps, the handler.
  */
-export function mountRoutes(v1: Router, pdp: DecisionPoint, registry: OpenAPIRegistry, groups: RouteGroup[]): void {
+export function mountRoutes(v1: Router, { pdp, principal }: MountOptions, registry: OpenAPIRegistry, groups: RouteGroup[]): void {
   for (const group of groups) {
     const router = Router();
     if (group.use?.length) router.use(...group.use);
     for (const { options } of group.routes) {
       const { action, type, audit } = options.authorize;
-      const steps = [pdp.authorize(action, type, audit)];
+      const steps = [options.principal ?? principal, pdp.authorize(action, type, audit)];
       // Exactly as before: a route that declares no part reads none, and is not walked.
       if (options.params || options.query || options.body) steps.push(inputStep(options));
       router[options.method](options.path, ...steps, ...(options.before ?? []), answerStep(options));

@@ -23,4 +23,15 @@ export { birthDateVariants, parseBirthDate } from './dates.js';
 export { givenNameEquivalents } from './equivalents.js';
 export { identifierKey, nameKey } from './normalize.js';
 export { DEFAULT_MATCHING_POLICY_FILE, LEVELS, defaultMatchingPolicy, loadMatchingPolicy, parseMatchingPolicy, type MatchPolicy } from './policy.js';
-export { gradeOf, rankCandidates, rankSearch, scorePair, scoreSearch, type Grade, type PersonFacts, type Scored, type SearchQuery } from './score.js';
+export {
+  gradeOf,
+  rankCandidates,
+  rankSearch,
+  scorePair,
+  scoreSearch,
+  type Grade,
+  type PersonFacts,
+  type Ranked,
+  type Scored,
+  type SearchQuery,
+} from './score.js';

@@ -17,6 +17,8 @@ export interface Scored {
   grade: Grade | null; // null: below possible
   reasons: string[];
 }
+/** A candidate the ranking kept: at least possible. */
+export type Ranked = Scored & { grade: Grade };
 export interface SearchQuery {
   name: string;
   birthDate: string;
@@ -89,8 +91,8 @@ export function scoreSearch(query: SearchQuery, candidate: PersonFacts, policy: 
 }
 
 /** Best first, below possible dropped, and certain only when unique: two certain both become probable. */
-function rank<T>(scoredCandidates: (Scored & { candidate: T })[], policy: MatchPolicy): (Scored & { candidate: T })[] {
-  const kept = scoredCandidates.filter((s) => s.grade !== null).sort((a, b) => b.score - a.score);
+function rank<T>(scoredCandidates: (Scored & { candidate: T })[], policy: MatchPolicy): (Ranked & { candidate: T })[] {
+  const kept = scoredCandidates.filter((s): s is Ranked & { candidate: T } => s.grade !== null).sort((a, b) => b.score - a.score);
   if (kept.filter((s) => s.grade === 'certain').length > 1) {
     for (const s of kept) {
       if (s.grade === 'certain') {
@@ -102,7 +104,7 @@ function rank<T>(scoredCandidates: (Scored & { candidate: T })[], policy: MatchP
   return kept;
 }
 
-export function rankCandidates<T extends PersonFacts>(input: PersonFacts, candidates: T[], policy: MatchPolicy): (Scored & { candidate: T })[] {
+export function rankCandidates<T extends PersonFacts>(input: PersonFacts, candidates: T[], policy: MatchPolicy): (Ranked & { candidate: T })[] {
   return rank(
     candidates.map((candidate) => ({ ...scorePair(input, candidate, policy), candidate })),
     policy,
@@ -110,7 +112,7 @@ export function rankCandidates<T extends PersonFacts>(input: PersonFacts, candid
 }
 
 /** rankCandidates for a search: the same order, threshold and uniqueness rule. */
-export function rankSearch<T extends PersonFacts>(query: SearchQuery, candidates: T[], policy: MatchPolicy): (Scored & { candidate: T })[] {
+export function rankSearch<T extends PersonFacts>(query: SearchQuery, candidates: T[], policy: MatchPolicy): (Ranked & { candidate: T })[] {
   return rank(
     candidates.map((candidate) => ({ ...scoreSearch(query, candidate, policy), candidate })),
     policy,

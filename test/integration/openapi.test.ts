@@ -85,20 +85,6 @@ function servedRoutes(stack: Layer[], prefix = ''): { key: string; declared: boo
   });
 }
 
-/** Routers still mounted the old way, their operations documented beside them; each with its reason. */
-const NOT_YET_DECLARED: Record<string, string> = {
-  'GET /v1/subjects/:id': 'subjects: converted next, with its own principal step',
-  'GET /v1/subjects': 'subjects: as above',
-  'POST /v1/subjects/search': 'subjects: as above',
-  'POST /v1/subjects/match': 'subjects: as above',
-  'POST /v1/subjects': 'subjects: as above',
-  'GET /v1/subjects/:id/risk-flags': 'subjects: as above',
-  'POST /v1/subjects/:id/risk-flags': 'subjects: as above',
-  'POST /v1/subjects/:id/identifiers': 'subjects: as above',
-  'POST /v1/subjects/:id/entries': 'subjects: as above',
-  'POST /v1/subjects/:id/break-glass': 'break-glass: as above',
-};
-
 // Formats are checked by the patterns zod writes next to them; Ajv takes the names as known.
 const ajvOptions = { strict: true, allErrors: true, formats: { uuid: true, date: true, 'date-time': true, uri: true } } as const;
 /** Request bodies: types as sent. */
@@ -150,10 +136,10 @@ describe('GET /openapi.json', () => {
     ).toEqual(served.map((r) => r.key.replace(/:(\w+)/g, '{$1}')).sort());
   });
 
-  it('declares every /v1 route with defineRoute (but those listed, with their reason)', () => {
+  it('declares every /v1 route with defineRoute', () => {
     const v1 = servedRoutes((t.app as unknown as { router: { stack: Layer[] } }).router.stack).filter((r) => r.key.split(' ')[1]!.startsWith('/v1/'));
     expect(v1.filter((r) => r.declared).length).toBeGreaterThan(25);
-    expect(v1.filter((r) => !r.declared).map((r) => r.key)).toEqual(Object.keys(NOT_YET_DECLARED));
+    expect(v1.filter((r) => !r.declared).map((r) => r.key)).toEqual([]);
     // And nothing outside /v1 claims to be declared: those operations are the document's frame.
     const outside = servedRoutes((t.app as unknown as { router: { stack: Layer[] } }).router.stack).filter((r) => !r.key.split(' ')[1]!.startsWith('/v1/'));
     expect(outside.filter((r) => r.declared)).toEqual([]);

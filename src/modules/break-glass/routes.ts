@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
 import { and, desc, eq, gt, sql } from 'drizzle-orm';
 import type { Principal } from '../../auth/principal.js';
 import type { AuditScope } from '../../audit/audited.js';
@@ -9,8 +9,10 @@ import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import type { Policy } from '../../authz/policy.js';
 import { breakGlassGrants, users } from '../../db/schema/index.js';
 import { Conflict, Forbidden, NotFound } from '../../errors/problems.js';
-import { idParams, text, validate } from '../../http/validate.js';
+import { defineRoute, type RouteGroup } from '../../http/route.js';
+import { idParams, text } from '../../http/validate.js';
 import { findSubject } from '../subjects/repository.js';
+import { BreakGlassGrant } from './schemas.js';
 
 type ReasonRules = Pick<Policy['breakGlass'], 'minReasonLength' | 'minReasonWords'>;
 
@@ -134,20 +136,39 @@ export function runBreakGlass({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>, 
 }
 
 /** POST /v1/subjects/:id/break-glass: a declared emergency, time-boxed, flagged and logged; every refusal about access is logged, the 409 included. */
-export function breakGlassRouter({ pdp, runner }: AppDeps): Router {
-  const { breakGlass } = pdp.policy;
-  const body = breakGlassBody(breakGlass);
-  const router = Router();
-
-  router.post('/:id/break-glass', pdp.authorize('create', 'BreakGlass', A.breakGlass), validate({ params: idParams, body }), async (req, res) => {
-    const principal = req.user!;
-    const subjectId: string = res.locals.params.id;
-    const { reason, renew } = req.body as z.infer<typeof body>;
-    const grant = await runBreakGlass({ pdp, runner }, req, subjectId, reason, renew);
-    res.status(201).json({ id: grant.id, subjectId, tier: grant.tier, expiresAt: grant.expiresAt, ...(grant.renewalOf ? { renewalOf: grant.renewalOf } : {}) });
-  });
-
-  return router;
+export function breakGlassRoutes({ pdp, runner }: Pick<AppDeps, 'pdp' | 'runner'>): RouteGroup {
+  return {
+    prefix: '/subjects',
+    tag: 'break-glass',
+    routes: [
+      defineRoute({
+        method: 'post',
+        path: '/:id/break-glass',
+        operationId: 'breakGlass',
+        summary: 'Declare an emergency: a temporary elevated tier, flagged in the log and queued for review',
+        description:
+          'One live grant per user and person: a second while one is live is 409 unless `renew` is true with a new reason (a renewal is flagged in the log and the review queue); at most `breakGlass.maxPerDay` declarations per user in any 24 hours (403).',
+        authorize: { action: 'create', type: 'BreakGlass', audit: A.breakGlass },
+        params: idParams,
+        body: breakGlassBody(pdp.policy.breakGlass),
+        problems: [409],
+        responses: { 201: { description: 'Granted', schema: BreakGlassGrant } },
+        handler: async ({ req, params, body }) => {
+          const grant = await runBreakGlass({ pdp, runner }, req, params.id, body.reason, body.renew);
+          return {
+            status: 201,
+            body: {
+              id: grant.id,
+              subjectId: params.id,
+              tier: grant.tier,
+              expiresAt: grant.expiresAt,
+              ...(grant.renewalOf ? { renewalOf: grant.renewalOf } : {}),
+            },
+          };
+        },
+      }),
+    ],
+  };
 }
 
 /** 409 for a declaration the live-grant rule refuses; `reason` goes to the log. */

@@ -76,7 +76,8 @@ export interface RecordEntry {
   tier: string;
   sensitivity: string[];
   summary: string;
-  content: unknown;
+  /** A JSON object: entries are created only with an object (createEntryBody). */
+  content: Record<string, unknown>;
   contributedBy: string;
   createdAt: Date;
 }

@@ -92,7 +92,11 @@ export const createRiskFlagBody = z.strictObject({
 });
 
 /** Clinical content is an object of bounded size; its keys and values are the contributor's. */
-const content = z.record(z.string().max(100), z.unknown()).refine((v) => JSON.stringify(v).length <= 32_000, 'must serialize to at most 32000 characters');
+const content = z
+  .record(z.string().max(100), z.unknown())
+  .refine((v) => JSON.stringify(v).length <= 32_000, 'must serialize to at most 32000 characters')
+  // The registry drops a record's key schema; the document states it as zod's own JSON Schema does.
+  .meta({ propertyNames: { type: 'string', maxLength: 100 } });
 
 export const createEntryBody = z.strictObject({
   kind: z.enum(ENTRY_KINDS),

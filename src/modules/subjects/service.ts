@@ -3,7 +3,7 @@ import type { AuditScope, ReadScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors/problems.js';
 import type { Executor } from '../../db/client.js';
-import { defaultMatchingPolicy, rankCandidates, rankSearch, type MatchPolicy, type Scored } from '../../matching/index.js';
+import { defaultMatchingPolicy, rankCandidates, rankSearch, type MatchPolicy, type Ranked } from '../../matching/index.js';
 import * as repo from './repository.js';
 import { findRecordContext, type RecordContext } from './record-context.js';
 
@@ -28,12 +28,12 @@ export const SEARCH_LIMIT = 20;
 const BASIC_BASIS = [{ tier: 'basic', rule: 'partner-read' }];
 
 type MatchInput = Omit<CreateSubject, 'notDuplicateOf' | 'reason'>;
-export type GradedPerson = ShownPerson & Scored;
+export type GradedPerson = ShownPerson & Ranked;
 /** A creation's outcome: the person, or the candidates that refused it (a 409). */
 export type Created = { created: repo.BasicSubject & { createdAt: Date; identifiers: Identifier[] } } | { duplicate: GradedPerson[] };
 
 /** The people shown, in the ranking's order, each with its grade, score and reasons. */
-function graded(shown: ShownPerson[], ranked: (Scored & { candidate: { id: string } })[]): GradedPerson[] {
+function graded(shown: ShownPerson[], ranked: (Ranked & { candidate: { id: string } })[]): GradedPerson[] {
   const byId = new Map(shown.map((p) => [p.id, p]));
   return ranked.flatMap(({ candidate, score, grade, reasons }) => {
     const person = byId.get(candidate.id);
