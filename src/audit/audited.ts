@@ -99,6 +99,7 @@ export class AuditedRunner {
     const unit = new Unit(req, action);
     try {
       const disclosure = await work(unit.scope(this.db));
+      if (!(disclosure instanceof Disclosure)) throw new Error('the work returned without its disclosure');
       const answer = await unit.disclosed(this.db, disclosure);
       if (!unit.written) await appendAccessLog(this.db, unit.entry);
       return answer;
