@@ -64,7 +64,8 @@ const DENIAL_STATUSES = new Set([401, 403, 404]);
  *
  * - `read`: work that discloses and writes nothing. It decides on `db` (each read its own
  *   statement), then returns its `Disclosure`: the data and the entry are one statement, which is
- *   its own transaction, without BEGIN and COMMIT.
+ *   its own transaction, without BEGIN and COMMIT. (A read that found nothing writes no entry;
+ *   work that answers all the same has its entry appended on its own before the answer leaves.)
  * - `run`: work in a transaction (`tx`): writes, and what they may disclose. The entry is appended
  *   at the end, or, when the work ends in a disclosure, written by the disclosing statement.
  *
@@ -75,11 +76,13 @@ const DENIAL_STATUSES = new Set([401, 403, 404]);
  * written nothing is disclosed (503). A refusal (401, 403, 404) before the entry is written is
  * logged as a denial on its own, again failing closed.
  *
- * Isolation. PostgreSQL runs at READ COMMITTED (the default; PGlite runs one statement at a
- * time): every statement reads its own snapshot, in a transaction or not, so the decision's reads
- * and the disclosing read do not share one. What is committed between them is seen by the second
- * only. The disclosing read takes the decision with it (the record read: the entries by id, and
- * the grants' filter again), so nothing the decision did not release can leave; but a consent
+ * Isolation. PostgreSQL runs at READ COMMITTED (the default; PGlite, one connection, interleaves
+ * requests statement by statement): every statement reads its own snapshot, in a transaction or
+ * not, so the decision's reads and the disclosing read do not share one. What is committed
+ * between them is seen by the second only. The disclosing read takes the decision with it (the
+ * record read: the entries by id, and the grants' filter again; a search: the people by id), so
+ * nothing the decision did not release can leave, and what vanished in between is named by the
+ * entry but not shown (the entry over-states, never under-states); but a consent
  * revoked, or a case closed, in the instant between the two statements still lets this one
  * request disclose what the decision released under it, and its entry names that consent or case
  * in `basis`. That is the order the two commits happened in (the decision read the consent
