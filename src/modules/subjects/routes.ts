@@ -81,7 +81,7 @@ export function subjectRecordRouter({ db, pdp, runner }: AppDeps): Router {
   const router = Router();
   router.use((req, _res, next) => next(req.method === 'HEAD' ? 'router' : undefined));
   router.get('/:id', recordReadPrincipal({ db, runner }), pdp.authorize('read', 'Subject', A.subjectRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.once(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id, res.locals.recordContext)));
+    res.json(await runner.read(req, A.subjectRead, (scope) => service.read(scope, req.user!, res.locals.params.id, res.locals.recordContext)));
   });
   return router;
 }
@@ -109,13 +109,13 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   // body for callers that keep person data out of URLs. Results best first, each with its grade.
   const search: RequestHandler = async (req, res) => {
     const terms = (req.method === 'GET' ? res.locals.query : req.body) as SearchTerms;
-    res.json(await runner.once(req, A.subjectSearch, (scope) => service.search(scope, req.user!, terms)));
+    res.json(await runner.read(req, A.subjectSearch, (scope) => service.search(scope, req.user!, terms)));
   };
   router.get('/', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ query: searchRequestQuery }), search);
   router.post('/search', pdp.authorize('search', 'Subject', A.subjectSearch), validate({ body: searchBody }), search);
 
   router.post('/match', pdp.authorize('create', 'Subject', A.subjectMatch), validate({ body: matchBody }), async (req, res) => {
-    res.json(await runner.once(req, A.subjectMatch, (scope) => service.match(scope, req.user!, req.body)));
+    res.json(await runner.read(req, A.subjectMatch, (scope) => service.match(scope, req.user!, req.body)));
   });
 
   router.post('/', pdp.authorize('create', 'Subject', A.subjectCreate), validate({ body: createSubjectBody }), async (req, res) => {
@@ -125,7 +125,7 @@ export function subjectsRouter({ pdp, runner }: AppDeps): Router {
   });
 
   router.get('/:id/risk-flags', pdp.authorize('read', 'Subject', A.riskFlagRead), validate({ params: idParams }), async (req, res) => {
-    res.json(await runner.once(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
+    res.json(await runner.read(req, A.riskFlagRead, (scope) => service.riskFlags(scope, res.locals.params.id)));
   });
 
   router.post(
