@@ -3,7 +3,7 @@
 // A refusal rolls the work back and is logged as a denial of its own, as the runner does.
 import { randomUUID } from 'node:crypto';
 import { appendAccessLog } from '../src/audit/append.js';
-import { loggedDenial, transactionScope, type AuditFacts, type AuditScope } from '../src/audit/audited.js';
+import { Disclosure, loggedDenial, transactionScope, type AuditFacts, type AuditScope } from '../src/audit/audited.js';
 import type { AuditAction } from '../src/audit/vocabulary.js';
 import type { Db } from '../src/db/client.js';
 
@@ -17,6 +17,8 @@ export async function auditedCli<T>(db: Db, action: AuditAction, work: (scope: A
   try {
     return await db.transaction(async (tx) => {
       const result = await work(transactionScope(tx, (f) => Object.assign(facts, f)));
+      // The commands administer; none discloses person data, so none may end in a disclosure.
+      if (result instanceof Disclosure) throw new Error('a command-line tool does not disclose person data');
       await appendAccessLog(tx, { ...entry(), decision: 'allow' });
       return result;
     });

@@ -10,10 +10,9 @@ const clean = (s: string | null | undefined) => (s == null ? s : s.replace(CONTR
 const ENTRY_COLUMNS = `request_id, client_request_id, actor_user_id, actor_username, actor_agency, actor_role, actor_client,
                        subject_id, action, decision, tier, basis, break_glass, reason, detail`;
 /** The entry's values in ENTRY_COLUMNS order, as the 15 parameters after the first `offset` (see entryParams). */
-const entryValues = (offset: number, detailFromRows?: string) => {
+const entryValues = (offset: number) => {
   const $ = (n: number) => `$${offset + n}`;
-  const detail = detailFromRows ? `(${$(14)}::jsonb || ${detailFromRows})` : `${$(14)}::jsonb`;
-  return `${$(1)}, ${$(15)}, ${$(2)}::uuid, ${$(3)}, ${$(4)}, ${$(5)}, ${$(6)}, ${$(7)}::uuid, ${$(8)}, ${$(9)}, ${$(10)}, ${$(11)}::jsonb, ${$(12)}::boolean, ${$(13)}, ${detail}`;
+  return `${$(1)}, ${$(15)}, ${$(2)}::uuid, ${$(3)}, ${$(4)}, ${$(5)}, ${$(6)}, ${$(7)}::uuid, ${$(8)}, ${$(9)}, ${$(10)}, ${$(11)}::jsonb, ${$(12)}::boolean, ${$(13)}, ${$(14)}::jsonb`;
 };
 
 // The entry and its seal-queue row in one statement: one round trip, and an entry is never
@@ -29,15 +28,15 @@ export const appendAccessLog = (db: Executor, entry: AuditEntry): Promise<void> 
   observed(entry, () => runStatement(db, APPEND, entryParams(entry))).then(() => undefined);
 
 /**
- * A read that can carry its own log entry: `plain` is the SELECT (parameters $1..$n), run in a
- * transaction that appends the entry afterwards; `withEntry` is the same SELECT with the entry
- * and its seal-queue row written by the same statement, only when the SELECT finds a row (or
- * always, for a read such as a search whose empty answer is a disclosure too). A statement is
- * one transaction, so the entry commits with the read or neither happens (SPEC principle 3)
- * without the BEGIN and COMMIT round trips.
+ * A read that carries its own log entry: the SELECT (parameters $1..$n) with the entry and its
+ * seal-queue row written by the same statement, only when the SELECT finds a row (or always, for
+ * a read such as a search whose empty answer is a disclosure too). Outside a transaction a
+ * statement is one, so the entry commits with the read or neither happens (SPEC principle 3)
+ * without the BEGIN and COMMIT round trips; in a transaction, with the transaction. The entry's
+ * facts are all known when it runs: they are the caller's (`AuditedRunner`'s `disclose`), never
+ * computed from the rows, so the entry says the same whoever runs the read.
  */
 export interface LoggedRead {
-  plain: Statement;
   withEntry: Statement;
   /** The entry is written even when the read finds nothing. */
   always: boolean;
@@ -45,20 +44,14 @@ export interface LoggedRead {
 
 export interface LoggedReadOptions {
   always?: boolean;
-  /**
-   * A jsonb expression over the read's rows `r`, merged into the entry's `detail`: what the entry
-   * says of the rows found (the ids a search disclosed), when the caller cannot know it before.
-   */
-  detail?: string;
 }
 
 export function loggedRead(name: string, select: string, params: number, options: LoggedReadOptions = {}): LoggedRead {
   return {
-    plain: { name, text: select },
     withEntry: {
       name: `${name}_logged`,
       text: `WITH r AS MATERIALIZED (${select}),
-                  e AS (INSERT INTO access_log (${ENTRY_COLUMNS}) SELECT ${entryValues(params, options.detail)}${options.always ? '' : ' WHERE EXISTS (SELECT 1 FROM r)'} RETURNING id, seq),
+                  e AS (INSERT INTO access_log (${ENTRY_COLUMNS}) SELECT ${entryValues(params)}${options.always ? '' : ' WHERE EXISTS (SELECT 1 FROM r)'} RETURNING id, seq),
                   q AS (INSERT INTO audit_seal_queue (entry_id, seq) SELECT id, seq FROM e)
              SELECT * FROM r`,
     },

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe as vitestDescribe, expect, it } from 'vitest';
 import { sealAndCheckpoint } from '../../src/audit/seal.js';
 import { totpCode } from '../../src/auth/totp.js';
 import { seedDemo } from '../../src/db/seed/demo.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { launch, person, review, signIn } from './browser.js';
+import { browserSuiteRuns, launch, person, review, signIn } from './browser.js';
 
 // The web console as people use it: real headless Chromium against the real app on a real
 // socket, elements found by their accessible names, an axe-core scan and a screenshot of every
@@ -34,7 +34,12 @@ async function tick(box: Locator) {
   expect(await box.isChecked()).toBe(true);
 }
 
+// Without chromium (and outside CI) every test here is skipped, with a line saying how to run them.
+const runs = browserSuiteRuns();
+const describe = runs ? vitestDescribe : vitestDescribe.skip;
+
 beforeAll(async () => {
+  if (!runs) return;
   database = await openTestDatabase();
   t = await createTestApp(database.app);
   await seedDemo(t.deps.db, PASSWORD);

@@ -104,7 +104,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
       return form(req, res, id, { values, errors }, 400);
     }
     // Whose name the preview shows comes from the same audited read as the person page.
-    const person = await runner.run(req, A.subjectRead, (scope) => subjects.read(scope, req.user!, id));
+    const person = await runner.read(req, A.subjectRead, (scope) => subjects.read(scope, req.user!, id));
     req.session.pending = { consentFor: id, consent: parsed.data, values };
     render(req, res, 'consents/check', {
       title: 'Check the consent before you save it',

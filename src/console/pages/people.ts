@@ -80,7 +80,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
       return searchPage(req, res, { values, errors }, 400);
     }
-    const found = await runner.run(req, A.subjectSearch, (scope) => service.search(scope, req.user!, parsed.data));
+    const found = await runner.read(req, A.subjectSearch, (scope) => service.search(scope, req.user!, parsed.data));
     req.session.searchResults = sealResults({ at: Date.now(), values, results: found.subjects.map(inWords), truncated: found.truncated });
     await redirectSaved(req, res, '/people');
   });
@@ -132,10 +132,9 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   /** The person page: the same read as GET /v1/subjects/:id (one decision, one log entry), worded. */
   router.get('/people/:id', requireUser, pdp.authorize('read', 'Subject', A.subjectRead), async (req, res) => {
     const id = idParam(req);
-    const { record, facts } = await runner.run(req, A.subjectRead, async (scope) => {
-      const read = await service.read(scope, req.user!, id);
-      return { record: read, facts: await describeBasis(scope.tx, read.access.basis) };
-    });
+    const record = await runner.read(req, A.subjectRead, (scope) => service.read(scope, req.user!, id));
+    // In words, what the logged read rested on: only the consents, cases and grants it names.
+    const facts = await describeBasis(deps.db, record.access.basis);
     const flags = [...record.subject.riskFlags].sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9));
     const grant = [...facts.breakGlass.values()][0];
     render(req, res, 'people/show', {

@@ -12,7 +12,7 @@ export interface BasisFacts {
 /**
  * The dates, names and titles behind an `access.basis` (the consents, cases and break-glass
  * grants the decision rested on), so a person can be told in words why they see what they see.
- * Only ids the decision point already granted on are looked up; run it in the read's transaction.
+ * Only ids the decision point already granted on are looked up, after the read whose entry names them.
  */
 export async function describeBasis(db: Executor, basis: Basis[]): Promise<BasisFacts> {
   const ids = (key: 'consentId' | 'caseId' | 'breakGlassId') => [...new Set(basis.flatMap((b) => (b[key] ? [b[key]] : [])))];

@@ -1,5 +1,5 @@
 import { loggedRead } from '../../audit/append.js';
-import type { ReadScope } from '../../audit/audited.js';
+import type { DisclosingRead } from '../../audit/audited.js';
 import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { birthDateVariants, givenNameEquivalents, nameKey, parseBirthDate, type MatchPolicy } from '../../matching/index.js';
 
@@ -90,7 +90,7 @@ const BY_IDENTIFIER: Statement = {
 };
 /**
  * The people shown ($1, in that order) with what tells them apart, read with the request's log
- * entry (which names them: the caller notes `matches` before). Agencies that are Part 2 programs
+ * entry (which names them: the caller's facts give `matches`). Agencies that are Part 2 programs
  * are named only to themselves ($2, the caller's agency).
  */
 const SHOWN = loggedRead(
@@ -171,9 +171,9 @@ export async function findByIdentifier(db: Executor, agencyId: string, identifie
   return runStatement<Candidate>(db, BY_IDENTIFIER, [identifier.system, identifier.value, agencyId]);
 }
 
-/** The people `ids` as shown, in that order, read with the request's entry (noted by the caller). */
-export function readShown(read: ReadScope['read'], agencyId: string, ids: string[]): Promise<ShownPerson[]> {
-  return read<ShownPerson>(SHOWN, [ids, agencyId]);
+/** The people `ids` as shown, in that order, to read with the request's entry (which names them). */
+export function shown(agencyId: string, ids: string[]): DisclosingRead<ShownPerson[]> {
+  return { read: SHOWN, values: [ids, agencyId], shape: (rows: ShownPerson[]) => rows };
 }
 
 // Creations that could be the same person are serialised on advisory locks, one per birth year:

@@ -2,7 +2,7 @@ import { releaseFilterParam, releaseFilterSql, type EntryGrant } from '../../aut
 import { runStatement, type Executor, type Statement } from '../../db/client.js';
 import { clinicalEntries, riskFlags, subjects } from '../../db/schema/index.js';
 import { loggedRead } from '../../audit/append.js';
-import type { ReadScope } from '../../audit/audited.js';
+import type { DisclosingRead } from '../../audit/audited.js';
 import type { EntryFactsRow } from './record-context.js';
 import { visibleIdentifiers, type Identifier } from './candidates.js';
 
@@ -56,12 +56,17 @@ export type RiskFlag = { id: string; code: string; severity: string; note: strin
 type Dated<T> = Omit<T, 'createdAt'> & { createdAt: string };
 const dated = <T extends { createdAt: string }>(row: T) => ({ ...row, createdAt: new Date(row.createdAt) });
 
-/** The person and their risk flags, read with the request's entry; undefined for an unknown person. */
-export async function readSubjectWithFlags(read: ReadScope['read'], id: string) {
-  const [row] = await read<BasicSubject & { riskFlags: Dated<RiskFlag>[] }>(SUBJECT_FLAGS, [id]);
-  if (!row) return undefined;
-  const { riskFlags: flags, ...subject } = row;
-  return { subject, riskFlags: flags.map(dated) };
+/** The person and their risk flags, to read with the request's entry; undefined for an unknown person. */
+export function subjectWithFlags(id: string) {
+  return {
+    read: SUBJECT_FLAGS,
+    values: [id],
+    shape([row]: (BasicSubject & { riskFlags: Dated<RiskFlag>[] })[]) {
+      if (!row) return undefined;
+      const { riskFlags: flags, ...subject } = row;
+      return { subject, riskFlags: flags.map(dated) };
+    },
+  } satisfies DisclosingRead<unknown>;
 }
 
 /** The facts of the person's entries that some grant releases (the decision point checks each). No grant, no query. */
@@ -82,20 +87,22 @@ export interface RecordEntry {
   createdAt: Date;
 }
 
+type RecordRow = BasicSubject & { identifiers: Identifier[]; riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] };
+
 /**
  * The person (with the identifiers `agencyId` may see), their flags and the entries `entryIds`
- * (those the grants release), read with the request's entry.
+ * (those the grants release), to read with the request's entry; undefined for an unknown person.
  */
-export async function readRecord(read: ReadScope['read'], id: string, entryIds: string[], grants: EntryGrant[], agencyId: string) {
-  const [row] = await read<BasicSubject & { identifiers: Identifier[]; riskFlags: Dated<RiskFlag>[]; entries: Dated<RecordEntry>[] }>(RECORD, [
-    id,
-    entryIds,
-    releaseFilterParam(grants),
-    agencyId,
-  ]);
-  if (!row) return undefined;
-  const { riskFlags: flags, entries, ...subject } = row;
-  return { subject, riskFlags: flags.map(dated), entries: entries.map(dated) };
+export function record(id: string, entryIds: string[], grants: EntryGrant[], agencyId: string) {
+  return {
+    read: RECORD,
+    values: [id, entryIds, releaseFilterParam(grants), agencyId],
+    shape([row]: RecordRow[]) {
+      if (!row) return undefined;
+      const { riskFlags: flags, entries, ...subject } = row;
+      return { subject, riskFlags: flags.map(dated), entries: entries.map(dated) };
+    },
+  } satisfies DisclosingRead<unknown>;
 }
 
 export async function findSubject(db: Executor, id: string): Promise<BasicSubject | undefined> {

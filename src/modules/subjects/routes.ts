@@ -106,7 +106,7 @@ export function subjectsRoutes({ db, pdp, runner }: Pick<AppDeps, 'db' | 'pdp' |
   // body for callers that keep person data out of URLs. Results best first, each with its grade.
   const search = async (req: Parameters<RequestHandler>[0], principal: Parameters<SubjectService['search']>[1], terms: SearchTerms) => ({
     status: 200 as const,
-    body: await runner.once(req, A.subjectSearch, (scope) => service.search(scope, principal, terms)),
+    body: await runner.read(req, A.subjectSearch, (scope) => service.search(scope, principal, terms)),
   });
   return {
     prefix: '/subjects',
@@ -124,7 +124,7 @@ export function subjectsRoutes({ db, pdp, runner }: Pick<AppDeps, 'db' | 'pdp' |
         responses: { 200: { description: 'The record', schema: SubjectRecord } },
         handler: async ({ req, res, principal, params }) => ({
           status: 200,
-          body: await runner.once(req, A.subjectRead, (scope) => service.read(scope, principal, params.id, res.locals.recordContext)),
+          body: await runner.read(req, A.subjectRead, (scope) => service.read(scope, principal, params.id, res.locals.recordContext)),
         }),
       }),
       defineRoute({
@@ -161,7 +161,7 @@ export function subjectsRoutes({ db, pdp, runner }: Pick<AppDeps, 'db' | 'pdp' |
         responses: { 200: { description: 'Candidates, best first (at most 20)', schema: MatchResults } },
         handler: async ({ req, principal, body }) => ({
           status: 200,
-          body: await runner.once(req, A.subjectMatch, (scope) => service.match(scope, principal, body)),
+          body: await runner.read(req, A.subjectMatch, (scope) => service.match(scope, principal, body)),
         }),
       }),
       defineRoute({
@@ -196,7 +196,7 @@ export function subjectsRoutes({ db, pdp, runner }: Pick<AppDeps, 'db' | 'pdp' |
         responses: { 200: { description: 'Risk flags', schema: RiskFlags } },
         handler: async ({ req, params }) => ({
           status: 200,
-          body: await runner.once(req, A.riskFlagRead, (scope) => service.riskFlags(scope, params.id)),
+          body: await runner.read(req, A.riskFlagRead, (scope) => service.riskFlags(scope, params.id)),
         }),
       }),
       defineRoute({

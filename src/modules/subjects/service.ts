@@ -1,5 +1,5 @@
 import type { Principal } from '../../auth/principal.js';
-import type { AuditScope, ReadScope } from '../../audit/audited.js';
+import type { AuditScope, Disclosure, ReadScope } from '../../audit/audited.js';
 import type { DecisionPoint } from '../../authz/decide.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors/problems.js';
 import type { Executor } from '../../db/client.js';
@@ -16,7 +16,7 @@ import {
   blockCandidates,
   findByIdentifier,
   lockCreationsLike,
-  readShown,
+  shown,
   rememberNotDuplicates,
   searchBlockQuery,
   type Identifier,
@@ -56,8 +56,7 @@ export class SubjectService {
    * The block and its scoring decide who is shown (read on `db`, nothing of it leaves); the people
    * shown are then read with the log entry that names them, best first, each with its grade.
    */
-  async search({ db, note, read }: ReadScope, principal: Principal, terms: SearchTerms) {
-    note({ tier: 'basic', basis: BASIC_BASIS });
+  async search({ db, disclose }: ReadScope, principal: Principal, terms: SearchTerms) {
     const block = (name: string, dob: string) => blockCandidates(db, principal.agencyId, searchBlockQuery(name, dob), this.matching);
     const ranked =
       'identifier' in terms
@@ -70,27 +69,18 @@ export class SubjectService {
         : rankSearch({ name: terms.name, birthDate: terms.dob }, await block(terms.name, terms.dob), this.matching);
     const found = ranked.slice(0, SEARCH_LIMIT);
     const truncated = ranked.length > SEARCH_LIMIT;
+    const ids = found.map((r) => r.candidate.id);
     // The search terms are person data: the log keeps only which records were disclosed.
-    note({ detail: { matches: found.map((r) => r.candidate.id), ...(truncated ? { truncated } : {}) } });
-    const shown = await readShown(
-      read,
-      principal.agencyId,
-      found.map((r) => r.candidate.id),
-    );
-    return { subjects: graded(shown, found), truncated };
+    const facts = { tier: 'basic', basis: BASIC_BASIS, detail: { matches: ids, ...(truncated ? { truncated } : {}) } };
+    return disclose(shown(principal.agencyId, ids), facts).map((people) => ({ subjects: graded(people, found), truncated }));
   }
 
   /** Ranked candidates for a person about to be created: basic-tier disclosures, logged as such. */
-  async match({ db, note, read }: ReadScope, principal: Principal, body: MatchInput) {
-    note({ tier: 'basic', basis: BASIC_BASIS });
+  async match({ db, disclose }: ReadScope, principal: Principal, body: MatchInput) {
     const ranked = (await this.rank(db, principal, body)).slice(0, SEARCH_LIMIT);
-    note({ detail: { matches: ranked.map((r) => r.candidate.id) } });
-    const shown = await readShown(
-      read,
-      principal.agencyId,
-      ranked.map((r) => r.candidate.id),
-    );
-    return { candidates: graded(shown, ranked) };
+    const ids = ranked.map((r) => r.candidate.id);
+    const facts = { tier: 'basic', basis: BASIC_BASIS, detail: { matches: ids } };
+    return disclose(shown(principal.agencyId, ids), facts).map((people) => ({ candidates: graded(people, ranked) }));
   }
 
   private async rank(db: Executor, principal: Principal, body: MatchInput) {
@@ -112,7 +102,7 @@ export class SubjectService {
    * full, and the data that leaves (person, flags, those entries' content) is read with it in one
    * statement. No entry's content is read unless the policy released it.
    */
-  async read({ db, note, read }: ReadScope, principal: Principal, id: string, held?: HeldRecordContext) {
+  async read({ db, note, disclose }: ReadScope, principal: Principal, id: string, held?: HeldRecordContext) {
     note({ subjectId: id });
     const found = held?.subjectId === id ? held.record : await findRecordContext(db, principal, id, new Date());
     if (!found) throw new NotFound('subject');
@@ -120,7 +110,7 @@ export class SubjectService {
     const facts = found.entries ?? (await repo.listEntryFacts(db, id, decision.entryGrants));
     const carried = facts.filter((e) => decision.canSeeEntry(e));
     const access = decision.describe(carried);
-    note({
+    const entry = {
       tier: access.tier,
       basis: access.basis,
       breakGlass: decision.breakGlass,
@@ -128,23 +118,25 @@ export class SubjectService {
         entries: carried.map((e) => ({ id: e.id, kind: e.kind, tier: e.tier })),
         ...(access.notices ? { notices: access.notices.map((n) => ({ code: n.code, statement: n.statement })) } : {}),
       },
-    });
-    const record = await repo.readRecord(
-      read,
+    };
+    const record = repo.record(
       id,
       carried.map((e) => e.id),
       decision.entryGrants,
       principal.agencyId,
     );
-    if (!record) throw new NotFound('subject');
-    return { subject: { ...record.subject, riskFlags: record.riskFlags, entries: record.entries }, access };
+    return disclose(record, entry).map((found) => {
+      if (!found) throw new NotFound('subject');
+      return { subject: { ...found.subject, riskFlags: found.riskFlags, entries: found.entries }, access };
+    });
   }
 
-  async riskFlags({ note, read }: ReadScope, id: string) {
-    note({ subjectId: id, tier: 'basic', basis: BASIC_BASIS });
-    const found = await repo.readSubjectWithFlags(read, id);
-    if (!found) throw new NotFound('subject');
-    return { riskFlags: found.riskFlags };
+  async riskFlags({ note, disclose }: ReadScope, id: string) {
+    note({ subjectId: id });
+    return disclose(repo.subjectWithFlags(id), { tier: 'basic', basis: BASIC_BASIS }).map((found) => {
+      if (!found) throw new NotFound('subject');
+      return { riskFlags: found.riskFlags };
+    });
   }
 
   /**
@@ -154,7 +146,7 @@ export class SubjectService {
    * the transaction commits), unless `notDuplicateOf` names every such candidate, with a reason;
    * those decisions are remembered. Identifiers given are the caller's agency's own.
    */
-  async create({ tx, note, read }: AuditScope, principal: Principal, body: CreateSubject): Promise<Created> {
+  async create({ tx, note, disclose }: AuditScope, principal: Principal, body: CreateSubject): Promise<Created | Disclosure<Created>> {
     note({ basis: [{ rule: 'contribute-subject' }] });
     const identifiers = body.identifiers ?? [];
     if (identifiers.some((i) => i.system !== principal.agency))
@@ -167,13 +159,9 @@ export class SubjectService {
       throw new BadRequest('The request body is invalid.', [{ path: 'notDuplicateOf', message: 'names someone who is not a candidate for this person' }]);
     const refusing = ranked.filter((r) => (r.grade === 'certain' || r.grade === 'probable') && !declared.has(r.candidate.id));
     if (refusing.length) {
-      note({ tier: 'basic', reason: 'possible-duplicate', detail: { matches: ranked.map((r) => r.candidate.id), refused: 'possible-duplicate' } });
-      const shown = await readShown(
-        read,
-        principal.agencyId,
-        ranked.map((r) => r.candidate.id),
-      );
-      return { duplicate: graded(shown, ranked) };
+      const ids = ranked.map((r) => r.candidate.id);
+      const facts = { tier: 'basic', reason: 'possible-duplicate', detail: { matches: ids, refused: 'possible-duplicate' } };
+      return disclose(shown(principal.agencyId, ids), facts).map((people): Created => ({ duplicate: graded(people, ranked) }));
     }
     const { notDuplicateOf: _declared, reason, identifiers: _ids, ...person } = body;
     const created = await repo.insertSubject(tx, { ...person, agencyId: principal.agencyId, createdBy: principal.userId });
