@@ -91,3 +91,38 @@ export function list(body: unknown, key: string): string[] {
   const v = (body as Record<string, unknown> | undefined)?.[key];
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' && v ? [v] : [];
 }
+
+/** What a three-field date came to: the ISO date, or the error in words and which parts are wrong. */
+export interface DateAnswer {
+  values: Record<string, string>;
+  iso?: string;
+  error?: string;
+  parts?: string;
+}
+
+/**
+ * A memorable-date field (`<name>-day`, `-month`, `-year`) read as GOV.UK does: each part a number,
+ * the error names what is missing or wrong ("Date of birth must include a year", "Enter a real
+ * date of birth"), and the values come back as typed. `label` is the field's name in a sentence.
+ */
+export function dateField(body: unknown, name: string, label: string, { optional = false, past = false } = {}): DateAnswer {
+  const typed = { day: str(body, `${name}-day`), month: str(body, `${name}-month`), year: str(body, `${name}-year`) };
+  const values = { [`${name}-day`]: typed.day, [`${name}-month`]: typed.month, [`${name}-year`]: typed.year };
+  const Label = label[0]!.toUpperCase() + label.slice(1);
+  const missing = (['day', 'month', 'year'] as const).filter((p) => !typed[p]);
+  if (missing.length === 3) return optional ? { values } : { values, error: `Enter the ${label}`, parts: 'day month year' };
+  if (missing.length) return { values, error: `${Label} must include a ${missing.join(' and a ')}`, parts: missing.join(' ') };
+  const [d, m, y] = [typed.day, typed.month, typed.year].map((x) => (/^\d+$/.test(x) ? Number(x) : NaN)) as [number, number, number];
+  const at = new Date(Date.UTC(y, m - 1, d));
+  if (!(typed.year.length === 4 && at.getUTCFullYear() === y && at.getUTCMonth() === m - 1 && at.getUTCDate() === d))
+    return { values, error: `Enter a real ${label}`, parts: 'day month year' };
+  if (past && at.getTime() > Date.now()) return { values, error: `${Label} must be in the past`, parts: 'day month year' };
+  return { values, iso: at.toISOString().slice(0, 10) };
+}
+
+/** A date answer's error on a form's errors (the fieldset's message, and the parts the partial marks). */
+export function dateError(errors: FieldErrors, name: string, answer: DateAnswer): void {
+  if (!answer.error) return;
+  errors[name] = answer.error;
+  errors[`${name}-parts`] = answer.parts ?? 'day month year';
+}

@@ -34,6 +34,15 @@ async function tick(box: Locator) {
   expect(await box.isChecked()).toBe(true);
 }
 
+/** Types a date as its hint shows ("For example, 3 2 1985"): day, month and year in the named fieldset. */
+async function fillDate(page: Page, group: string, iso: string) {
+  const [year, month, day] = iso.split('-').map((n) => String(Number(n)));
+  const fields = page.getByRole('group', { name: group });
+  await fields.getByLabel('Day').fill(day!);
+  await fields.getByLabel('Month').fill(month!);
+  await fields.getByLabel('Year').fill(year!);
+}
+
 // Without chromium (and outside CI) every test here is skipped, with a line saying how to run them.
 const runs = browserSuiteRuns();
 const describe = runs ? vitestDescribe : vitestDescribe.skip;
@@ -71,7 +80,7 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('link', { name: 'Find a person' }).first().click();
     await page.getByLabel('Name').fill('Lovelace');
-    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await fillDate(page, 'Date of birth', '1985-02-03');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('link', { name: 'Ada Lovelace' }).click();
     const flags = page.getByRole('region', { name: 'Risk flags' }).or(page.locator('section[aria-labelledby="risk-heading"]'));
@@ -93,7 +102,7 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     await poll(() => page.getByText('Calm voice, no uniforms at the door').count()).toBe(1);
     // The tier and its basis in words; the withheld tier named without a hint of what it holds.
     const access = page.getByRole('region', { name: 'What you are shown' });
-    await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ from Harbor Mental Health, valid until \d+ \w+/);
+    await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ \d{4} from Harbor Mental Health, valid until \d+ \w+ \d{4}/);
     await poll(() => access.textContent()).toMatch(/Not shared with you: Full\. This does not say whether such records exist\./);
     // Ada's substance-use record from Harbor MH reaches the police by consent: 42 CFR 2.32's Statement 1 comes with it.
     await poll(() => access.textContent()).toMatch(/substance-use treatment records under 42 CFR part 2/);
@@ -197,7 +206,7 @@ describe('console: a search with too many matches', { timeout: 120_000 }, () => 
     const search = async (name: string, dob: string) => {
       await page.goto('/people');
       await page.getByLabel('Name').fill(name);
-      await page.getByLabel('Date of birth').fill(dob);
+      await fillDate(page, 'Date of birth', dob);
       await page.getByRole('button', { name: 'Search' }).click();
     };
     await search('Hopper', '1906-12-09');
@@ -211,6 +220,39 @@ describe('console: a search with too many matches', { timeout: 120_000 }, () => 
   });
 });
 
+describe('console: a date typed as its hint shows', { timeout: 120_000 }, () => {
+  it('finds Ada from “3 2 1985” in Day, Month, Year; a date without a year, or not a real one, is refused in plain words and keeps what was typed', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await page.goto('/people');
+    const dob = page.getByRole('group', { name: 'Date of birth' });
+    await dob.getByText('For example, 3 2 1985').waitFor();
+    await page.getByLabel('Name').fill('Lovelace');
+    await dob.getByLabel('Day').fill('3');
+    await dob.getByLabel('Month').fill('2');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const summary = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+    await summary.getByRole('link', { name: 'Date of birth must include a year' }).waitFor();
+    expect(await dob.getByLabel('Day').inputValue()).toBe('3');
+    expect(await dob.getByLabel('Month').inputValue()).toBe('2');
+    expect(await dob.getByLabel('Year').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.getByLabel('Name').inputValue()).toBe('Lovelace');
+    await review(page, '02c-clerk-search-date-error');
+
+    await dob.getByLabel('Day').fill('31');
+    await dob.getByLabel('Year').fill('1985');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await summary.getByRole('link', { name: 'Enter a real date of birth' }).waitFor();
+
+    await dob.getByLabel('Day').fill('3');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('heading', { name: '1 person found' }).waitFor();
+    await poll(() => page.getByRole('listitem').filter({ hasText: 'Ada Lovelace' }).textContent()).toMatch(/born 3 February 1985/);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }, () => {
   it('posts name and date of birth: no URL the browser requests, lands on or keeps in its history holds them, and an old GET link with them searches nothing', async () => {
     const { page, context } = await person(browser, base);
@@ -220,7 +262,7 @@ describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }
     await signIn(page, 'clerk@metro-police', PASSWORD);
     await page.goto('/people');
     await page.getByLabel('Name').fill('Lovelace');
-    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await fillDate(page, 'Date of birth', '1985-02-03');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('link', { name: 'Ada Lovelace' }).click();
     await page.getByRole('heading', { name: 'Ada Lovelace', level: 1 }).waitFor();
@@ -276,13 +318,13 @@ describe('console: adding someone who is already recorded', { timeout: 120_000 }
     await page.goto('/people/new');
     await page.getByLabel('Given name').fill('Ada');
     await page.getByLabel('Family name').fill('Lovelace');
-    await page.getByLabel('Date of birth').fill('1985-03-02');
+    await fillDate(page, 'Date of birth', '1985-03-02');
     await page.getByLabel('Sex').selectOption('female');
     await page.getByRole('button', { name: 'Add person' }).click();
     const table = page.getByRole('table', { name: 'Possible matches, best first' });
     await table.waitFor();
     const row = table.getByRole('row').filter({ hasText: 'Ada Lovelace' });
-    await poll(() => row.textContent()).toMatch(/1985-02-03.*(Certainly|Probably) the same person.*harbor-mh/s);
+    await poll(() => row.textContent()).toMatch(/3 February 1985.*(Certainly|Probably) the same person.*harbor-mh/s);
     expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
     await review(page, '05b-clinician-possible-duplicate');
 
@@ -291,7 +333,7 @@ describe('console: adding someone who is already recorded', { timeout: 120_000 }
     await table.waitFor();
     expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
 
-    await tick(page.getByRole('checkbox', { name: /Ada Lovelace, born 1985-02-03/ }));
+    await tick(page.getByRole('checkbox', { name: /Ada Lovelace, born 3 February 1985/ }));
     await page.getByLabel('Why this is a different person').fill('Her cousin of the same name, checked with the family');
     await page.getByRole('button', { name: 'Add as a different person' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Ada Lovelace');
@@ -310,13 +352,13 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await page.getByRole('link', { name: 'Add a person' }).first().click();
     await page.getByLabel('Given name').fill('Barbara');
     await page.getByLabel('Family name').fill('Liskov');
-    await page.getByLabel('Date of birth').fill('2999-01-01');
+    await fillDate(page, 'Date of birth', '2999-01-01');
     await page.getByLabel('Sex').selectOption('female');
     await page.getByRole('button', { name: 'Add person' }).click();
     await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
     expect(await page.getByLabel('Given name').inputValue()).toBe('Barbara');
     await review(page, '06-clinician-new-person-error');
-    await page.getByLabel('Date of birth').fill('1939-11-07');
+    await fillDate(page, 'Date of birth', '1939-11-07');
     await page.getByRole('button', { name: 'Add person' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Barbara Liskov');
 
@@ -342,7 +384,7 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
       .getByRole('link', { name: /witness/i })
       .waitFor();
     await page.getByLabel(/^Witness/).fill('J. Ortiz, nurse');
-    await page.getByLabel('Valid until').fill('2027-06-30');
+    await fillDate(page, 'Valid until', '2027-06-30');
     await review(page, '08-clinician-consent-form');
     await page.getByRole('button', { name: 'Continue' }).click();
     const preview = page.getByRole('region', { name: 'What this consent releases, to whom' });

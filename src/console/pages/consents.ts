@@ -5,8 +5,8 @@ import { createConsentBody, revokeConsentBody } from '../../modules/consents/sch
 import { ConsentService } from '../../modules/consents/service.js';
 import { SubjectService } from '../../modules/subjects/service.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
-import { fieldErrors, list, str } from '../render.js';
-import { day, humanize } from '../words.js';
+import { dateError, dateField, fieldErrors, list, str } from '../render.js';
+import { date, day, humanize, personWords } from '../words.js';
 import { idParam } from './people.js';
 
 const KIND_WORDS: Record<string, string> = { police: 'every police agency', mental_health: 'every mental-health agency', hospital: 'every hospital' };
@@ -48,7 +48,7 @@ function preview(c: ConsentInput, discloser: string, person: string): string[] {
       ? `This includes ${c.sensitiveCategories.map((s) => CATEGORY_WORDS[s] ?? s).join(' and ')}.`
       : 'Substance-use treatment records and psychotherapy notes stay withheld.',
     `Purpose: ${humanize(c.purpose)}.`,
-    `From ${c.validFrom ? day(c.validFrom) : 'today'} ${c.validUntil ? `until ${day(c.validUntil)}` : 'with no end date, until revoked'}.`,
+    `From ${c.validFrom ? date(c.validFrom) : 'today'} ${c.validUntil ? `until ${date(c.validUntil)}` : 'with no end date, until revoked'}.`,
     `Evidence: ${c.evidence.form} consent${c.evidence.witness ? `, witnessed by ${c.evidence.witness}` : ''}.`,
     'Full-tier records (case notes, contacts) are not released by a consent.',
   ];
@@ -66,7 +66,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
   router.get('/people/:id/consents', requireUser, pdp.authorize('read', 'Consent', A.consentRead), async (req, res) => {
     const id = idParam(req);
     const { consents } = await runner.run(req, A.consentRead, (scope) => service.list(scope, req.user!, id));
-    render(req, res, 'consents/list', { title: 'Consents', id, consents, w: { day, humanize } });
+    render(req, res, 'consents/list', { title: 'Consents', id, consents, w: { date, day, humanize } });
   });
 
   const form = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
@@ -78,29 +78,36 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
 
   router.post('/people/:id/consents/check', requireUser, guard, async (req, res) => {
     const id = idParam(req);
+    const from = dateField(req.body, 'validFrom', 'start date', { optional: true });
+    const until = dateField(req.body, 'validUntil', 'end date', { optional: true });
     const values = {
       agencies: str(req.body, 'agencies'),
       kinds: list(req.body, 'kinds'),
       categories: list(req.body, 'categories'),
       purpose: str(req.body, 'purpose'),
-      validFrom: str(req.body, 'validFrom'),
-      validUntil: str(req.body, 'validUntil'),
+      ...from.values,
+      ...until.values,
       form: str(req.body, 'form'),
       witness: str(req.body, 'witness'),
       reference: str(req.body, 'reference'),
     };
-    const parsed = createConsentBody.safeParse(consentBody(values));
-    if (!parsed.success) {
-      const errors = fieldErrors(parsed.error, {
-        recipients: 'agencies',
-        sensitiveCategories: 'categories',
-        'evidence.form': 'form',
-        'evidence.witness': 'witness',
-        'evidence.reference': 'reference',
-      });
+    const parsed = createConsentBody.safeParse(consentBody({ ...values, validFrom: from.iso ?? '', validUntil: until.iso ?? '' }));
+    if (!parsed.success || from.error || until.error) {
+      const errors = parsed.success
+        ? {}
+        : fieldErrors(parsed.error, {
+            recipients: 'agencies',
+            sensitiveCategories: 'categories',
+            'evidence.form': 'form',
+            'evidence.witness': 'witness',
+            'evidence.reference': 'reference',
+          });
       if (errors.agencies) errors.agencies = 'Name at least one recipient: an agency such as city-hospital, or a kind of agency';
       if (errors.form) errors.form = 'Say whether the consent was written or verbal';
-      if (errors.validFrom) errors.validFrom = 'Enter the start date as year-month-day';
+      if (errors.purpose) errors.purpose = 'Choose the purpose the consent is given for';
+      if (errors.validUntil) dateError(errors, 'validUntil', { ...until, error: 'The end date must be after the start date' });
+      dateError(errors, 'validFrom', from);
+      dateError(errors, 'validUntil', until);
       return form(req, res, id, { values, errors }, 400);
     }
     // Whose name the preview shows comes from the same audited read as the person page.

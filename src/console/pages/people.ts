@@ -10,13 +10,13 @@ import { SEARCH_LIMIT, SubjectService, type GradedPerson } from '../../modules/s
 import { done, redirectSaved, requireUser, type ConsoleContext } from '../context.js';
 import { save } from '../session.js';
 import { openSecret, sealSecret } from '../../auth/keys.js';
-import { fieldErrors, list, str } from '../render.js';
-import { basisWords, day, humanize, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
+import { dateError, dateField, fieldErrors, list, str, type FieldErrors } from '../render.js';
+import { basisWords, date, day, humanize, personWords, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
 
 /** A search's answer, kept sealed in the session for the GET after the post. */
 interface SearchShown {
   at: number;
-  values: { name: string; dob: string };
+  values: Record<string, string>;
   results: unknown[];
   truncated: boolean;
 }
@@ -61,7 +61,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     }
   };
   const searchPage = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/search', { title: 'Find a person', values: { name: '', dob: '' }, limit: SEARCH_LIMIT, ...extra }, status);
+    render(req, res, 'people/search', { title: 'Find a person', values: {}, limit: SEARCH_LIMIT, w: { date }, ...extra }, status);
   router.get('/people', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
     if ('name' in req.query || 'dob' in req.query) return res.redirect(303, '/people');
     const shown = openResults(req.session.searchResults);
@@ -72,12 +72,14 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     searchPage(req, res, shown ? { values: shown.values, results: shown.results, truncated: shown.truncated } : {});
   });
   router.post('/people/search', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
-    const values = { name: str(req.body, 'name'), dob: str(req.body, 'dob') };
-    const parsed = searchQuery.safeParse(values);
-    if (!parsed.success) {
-      const errors = fieldErrors(parsed.error);
-      if (errors.name) errors.name = 'Enter a name, for example Lovelace';
-      if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
+    const dob = dateField(req.body, 'dob', 'date of birth', { past: true });
+    const values = { name: str(req.body, 'name'), ...dob.values };
+    const parsed = searchQuery.safeParse({ name: values.name, dob: dob.iso ?? '' });
+    if (!parsed.success || dob.error) {
+      const errors: FieldErrors = {};
+      if (parsed.error?.issues.some((i) => i.path[0] === 'name')) errors.name = 'Enter a name, for example Lovelace';
+      if (dob.error) dateError(errors, 'dob', dob);
+      else if (parsed.error?.issues.some((i) => i.path[0] === 'dob')) dateError(errors, 'dob', { ...dob, error: 'Enter a real date of birth' });
       return searchPage(req, res, { values, errors }, 400);
     }
     const found = await runner.read(req, A.subjectSearch, (scope) => service.search(scope, req.user!, parsed.data));
@@ -86,17 +88,18 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   });
 
   router.get('/people/new', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), (req, res) =>
-    render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES }),
+    render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, w: { date } }),
   );
 
   // Adding a person asks first: a probable duplicate comes back to the form with the candidates
   // side by side (who added each, how many risk flags) and the choice "a different person,
   // because …", which resubmits with notDuplicateOf and the reason.
   router.post('/people', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), async (req, res) => {
+    const born = dateField(req.body, 'birthDate', 'date of birth', { past: true });
     const values = {
       givenName: str(req.body, 'givenName'),
       familyName: str(req.body, 'familyName'),
-      birthDate: str(req.body, 'birthDate'),
+      ...born.values,
       sex: str(req.body, 'sex'),
       reason: str(req.body, 'reason'),
     };
@@ -104,14 +107,21 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     const parsed = createSubjectBody.safeParse({
       givenName: values.givenName,
       familyName: values.familyName,
-      birthDate: values.birthDate,
+      birthDate: born.iso ?? '',
       sex: values.sex,
       ...(notDuplicateOf.length || values.reason ? { notDuplicateOf, reason: values.reason } : {}),
     });
     const form = (extra: Record<string, unknown>, status: number) =>
-      render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, ...extra }, status);
-    if (!parsed.success) {
-      const errors = fieldErrors(parsed.error);
+      render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, w: { date }, ...extra }, status);
+    if (!parsed.success || born.error) {
+      const errors = parsed.success ? {} : fieldErrors(parsed.error);
+      delete errors.birthDate;
+      if (born.error) dateError(errors, 'birthDate', born);
+      else if (!parsed.success && parsed.error.issues.some((i) => i.path[0] === 'birthDate'))
+        dateError(errors, 'birthDate', { ...born, error: 'Enter a real date of birth' });
+      if (errors.givenName) errors.givenName = 'Enter the given name';
+      if (errors.familyName) errors.familyName = 'Enter the family name';
+      if (errors.sex) errors.sex = 'Choose the sex as recorded';
       if (errors.reason) errors.reason = 'Say in words, at least 10 characters, why this is a different person';
       return form({ errors }, 400);
     }
@@ -126,7 +136,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       );
     }
     const created = outcome.created;
-    await done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
+    await done(req, res, `/people/${created.id}`, `${personWords(created)} was added.`);
   });
 
   /** The person page: the same read as GET /v1/subjects/:id (one decision, one log entry), worded. */
@@ -151,7 +161,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       cases: [...facts.cases.entries()].map(([caseId, c]) => ({ id: caseId, ...c })),
       breakGlassLeft: grant ? { minutes: minutesLeft(grant.expiresAt), until: stamp(grant.expiresAt), at: new Date(grant.expiresAt).toISOString() } : undefined,
       offerBreakGlass: tierRank(record.access.tier) < tierRank(breakGlass.tier),
-      w: { day, humanize, tierName, severity: SEVERITY_WORDS },
+      w: { date, day, humanize, tierName, severity: SEVERITY_WORDS },
     });
   });
 
