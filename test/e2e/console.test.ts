@@ -43,6 +43,12 @@ async function fillDate(page: Page, group: string, iso: string) {
   await fields.getByLabel('Year').fill(year!);
 }
 
+/** The page's heading names whom it acts on, in its caption ("Ada Lovelace, born 3 February 1985"). */
+const names = (page: Page, who: string | RegExp) => poll(() => page.getByRole('heading', { level: 1 }).textContent()).toMatch(who);
+const ADA = 'Ada Lovelace, born 3 February 1985';
+const EDSGER = /^Edsger Dijkstra, born \d{1,2} [A-Z][a-z]+ \d{4}/;
+const BARBARA = 'Barbara Liskov, born 7 November 1939';
+
 // Without chromium (and outside CI) every test here is skipped, with a line saying how to run them.
 const runs = browserSuiteRuns();
 const describe = runs ? vitestDescribe : vitestDescribe.skip;
@@ -289,6 +295,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await signIn(page, 'officer@metro-police', PASSWORD);
     await page.goto(`/people/${edsger}`);
     await page.getByRole('link', { name: 'Add a risk flag' }).click();
+    await names(page, EDSGER);
     await page.getByLabel('Risk', { exact: true }).fill('Not A Code');
     await page.getByLabel('Note').fill('Dog in the yard');
     const before = (await log(`SELECT count(*)::int AS n FROM risk_flags`))[0]!.n;
@@ -297,6 +304,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await summary.waitFor();
     await poll(() => page.getByLabel('Note').inputValue()).toBe('Dog in the yard');
     await poll(() => page.getByLabel('Risk', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await names(page, EDSGER);
     await review(page, '05-officer-flag-errors');
     await summary.getByRole('link', { name: 'Choose how serious the risk is' }).click();
     expect((await log(`SELECT count(*)::int AS n FROM risk_flags`))[0]!.n).toBe(before);
@@ -304,7 +312,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await page.getByLabel('Risk', { exact: true }).fill('dog-on-premises');
     await tick(page.getByRole('radio', { name: 'Medium risk' }));
     await page.getByRole('button', { name: 'Add risk flag' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/risk flag “dog on premises” was added/);
+    await poll(() => flash(page).textContent()).toMatch(/^Risk flag “dog on premises” added for Edsger Dijkstra, born \d{1,2} [A-Z][a-z]+ \d{4}\.$/);
     await poll(() => page.getByText('Dog in the yard').count()).toBe(1);
     await context.close();
   });
@@ -363,16 +371,20 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Barbara Liskov');
 
     await page.getByRole('link', { name: 'Add an entry' }).click();
+    await names(page, BARBARA);
     await page.getByLabel('Kind of entry').selectOption('diagnosis');
     await tick(page.getByRole('radio', { name: 'Intermediate' }));
     await tick(page.getByRole('checkbox', { name: /Substance-use/ }));
     await page.getByLabel('Summary').fill('Alcohol use disorder, in remission');
     await review(page, '07-clinician-entry');
     await page.getByRole('button', { name: 'Add entry' }).click();
-    await poll(() => page.getByText('Alcohol use disorder, in remission').count()).toBe(1);
+    await poll(() => flash(page).textContent()).toBe(`Entry “Alcohol use disorder, in remission” added for ${BARBARA}.`);
+    await poll(() => page.getByRole('cell', { name: 'Alcohol use disorder, in remission' }).count()).toBe(1);
 
     await page.getByRole('link', { name: 'Consents' }).click();
+    await names(page, BARBARA);
     await page.getByRole('link', { name: 'Record a consent' }).click();
+    await names(page, BARBARA);
     await page.getByLabel('Recipient agencies').fill('city-hospital');
     await tick(page.getByRole('checkbox', { name: 'Police agencies' }));
     await tick(page.getByRole('radio', { name: /Verbally/ }));
@@ -383,6 +395,7 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
       .filter({ hasText: 'There is a problem' })
       .getByRole('link', { name: /witness/i })
       .waitFor();
+    await names(page, BARBARA);
     await page.getByLabel(/^Witness/).fill('J. Ortiz, nurse');
     await fillDate(page, 'Valid until', '2027-06-30');
     await review(page, '08-clinician-consent-form');
@@ -391,17 +404,20 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await poll(() => preview.textContent()).toMatch(/city-hospital and every police agency will see Barbara Liskov’s intermediate-tier records/);
     await poll(() => preview.textContent()).toMatch(/Substance-use treatment records and psychotherapy notes stay withheld/);
     expect((await log(`SELECT count(*)::int AS n FROM consents c JOIN subjects s ON s.id = c.subject_id WHERE s.family_name = 'Liskov'`))[0]!.n).toBe(0);
+    await names(page, BARBARA);
     await review(page, '09-clinician-consent-check');
     await page.getByRole('button', { name: 'Save consent' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/consent was recorded/);
+    await poll(() => flash(page).textContent()).toBe(`Consent recorded for ${BARBARA}. It takes effect at once.`);
     await poll(() => page.getByRole('cell', { name: 'active' }).count()).toBe(1);
     await review(page, '10-clinician-consents');
 
     await page.getByRole('link', { name: 'Back to the person' }).click();
     await page.getByRole('link', { name: 'Open a case' }).click();
+    await names(page, BARBARA);
     await page.getByLabel('Case title').fill('Crisis follow-up');
     await page.getByRole('button', { name: 'Open case' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Crisis follow-up');
+    await poll(() => flash(page).textContent()).toBe(`Case “Crisis follow-up” opened for ${BARBARA}. You are on its team.`);
     await page.getByLabel('Username').fill('nobody@nowhere');
     await page.getByRole('button', { name: 'Add member' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Not found');
@@ -466,12 +482,14 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await signIn(page, 'doctor@city-hospital', PASSWORD);
     await page.goto(`/people/${edsger}`);
     await page.getByRole('link', { name: 'Emergency access (break glass)' }).click();
+    await names(page, EDSGER);
     await page.getByLabel('Reason for emergency access').fill('short');
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
     expect(await page.getByLabel('Reason for emergency access').inputValue()).toBe('short');
     await page.getByLabel('Reason for emergency access').fill('Unresponsive in the emergency department, no history');
     await page.getByRole('button', { name: 'Continue' }).click();
+    await names(page, EDSGER);
     await review(page, '12-break-glass-check');
     expect((await log(`SELECT count(*)::int AS n FROM break_glass_grants WHERE subject_id = $1`, [edsger]))[0]!.n).toBe(0);
     await page.getByRole('button', { name: 'Confirm emergency access' }).click();
@@ -498,7 +516,9 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     expect(await page.getByRole('checkbox', { name: 'Renew my live emergency access' }).isChecked()).toBe(true);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('button', { name: 'Confirm emergency access' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/Emergency access renewed/);
+    await poll(() => flash(page).textContent()).toMatch(
+      /^Emergency access renewed to Edsger Dijkstra, born \d{1,2} [A-Z][a-z]+ \d{4}, at the Intermediate tier until/,
+    );
     expect(await grants()).toBe(2);
     await context.close();
   });
@@ -516,11 +536,14 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
       .getByRole('link', { name: /^Revoke/ })
       .first()
       .click();
+    await names(page, ADA);
+    await review(page, '14a-clinician-revoke');
     await page.getByRole('button', { name: 'Revoke consent' }).click();
     await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await names(page, ADA);
     await page.getByLabel('Reason').fill('The person withdrew consent by phone');
     await page.getByRole('button', { name: 'Revoke consent' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/consent was revoked/);
+    await poll(() => flash(page).textContent()).toBe(`Consent revoked for ${ADA}. From now on no one gets what it released.`);
 
     await clerk.page.reload();
     const access = clerk.page.getByRole('region', { name: 'What you are shown' });

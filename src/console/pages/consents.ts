@@ -7,7 +7,8 @@ import { SubjectService } from '../../modules/subjects/service.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
 import { dateError, dateField, fieldErrors, list, str } from '../render.js';
 import { date, day, humanize, personWords } from '../words.js';
-import { idParam } from './people.js';
+import { idParam, namePerson } from './people.js';
+import { uuid } from '../../http/validate.js';
 
 const KIND_WORDS: Record<string, string> = { police: 'every police agency', mental_health: 'every mental-health agency', hospital: 'every hospital' };
 const CATEGORY_WORDS: Record<string, string> = {
@@ -66,11 +67,11 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
   router.get('/people/:id/consents', requireUser, pdp.authorize('read', 'Consent', A.consentRead), async (req, res) => {
     const id = idParam(req);
     const { consents } = await runner.run(req, A.consentRead, (scope) => service.list(scope, req.user!, id));
-    render(req, res, 'consents/list', { title: 'Consents', id, consents, w: { date, day, humanize } });
+    render(req, res, 'consents/list', { title: 'Consents', id, person: await namePerson(deps, req, id), consents, w: { date, day, humanize } });
   });
 
-  const form = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'consents/new', { title: 'Record a consent', id, kinds: KINDS, purposes, ...extra }, status);
+  const form = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'consents/new', { title: 'Record a consent', id, person: await namePerson(deps, req, id), kinds: KINDS, purposes, ...extra }, status);
   const guard = pdp.authorize('create', 'Consent', A.consentCreate);
   router.get('/people/:id/consents/new', requireUser, guard, (req, res) =>
     form(req, res, idParam(req), { values: { form: 'written', purpose: 'care-coordination' } }),
@@ -116,6 +117,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
     render(req, res, 'consents/check', {
       title: 'Check the consent before you save it',
       id,
+      person: personWords(person.subject),
       lines: preview(parsed.data, req.user!.agency, `${person.subject.givenName} ${person.subject.familyName}`),
     });
   });
@@ -123,7 +125,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
   router.post('/people/:id/consents/edit', requireUser, guard, (req, res) => {
     const id = idParam(req);
     const pending = req.session.pending as { consentFor?: string; values?: Record<string, unknown> } | undefined;
-    form(req, res, id, { values: pending?.consentFor === id ? pending.values : {} });
+    return form(req, res, id, { values: pending?.consentFor === id ? pending.values : {} });
   });
 
   router.post('/people/:id/consents', requireUser, guard, async (req, res) => {
@@ -131,6 +133,7 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
     const pending = req.session.pending as { consentFor?: string; consent?: ConsentInput; values?: Record<string, unknown> } | undefined;
     if (pending?.consentFor !== id || !pending.consent) return res.redirect(303, `/people/${id}/consents/new`);
     const consent = pending.consent;
+    const who = await namePerson(deps, req, id);
     try {
       await runner.run(req, A.consentCreate, (scope) => service.create(scope, req.user!, id, consent));
     } catch (err) {
@@ -145,17 +148,19 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
       );
     }
     delete req.session.pending;
-    await done(req, res, `/people/${id}/consents`, 'The consent was recorded. It applies from the next request.');
+    await done(req, res, `/people/${id}/consents`, `Consent recorded for ${who}. It takes effect at once.`);
   });
 
-  const revokeForm = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) =>
-    render(
-      req,
-      res,
-      'consents/revoke',
-      { title: 'Revoke a consent', consentId: idParam(req), subjectId: str(req.query, 'subject') || str(req.body, 'subject'), ...extra },
-      status,
-    );
+  // The person is named only when the consent is theirs: the link's `subject` is only a hint.
+  const revokeForm = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
+    const consentId = idParam(req);
+    const hinted = uuid.safeParse(str(req.query, 'subject') || str(req.body, 'subject'));
+    const subjectId = hinted.success ? hinted.data.toLowerCase() : '';
+    const theirs =
+      subjectId && (await runner.run(req, A.consentRead, (scope) => service.list(scope, req.user!, subjectId))).consents.some((c) => c.id === consentId);
+    const person = theirs ? await namePerson(deps, req, subjectId) : undefined;
+    render(req, res, 'consents/revoke', { title: 'Revoke a consent', consentId, subjectId: theirs ? subjectId : '', person, ...extra }, status);
+  };
   const guardRevoke = pdp.authorize('revoke', 'Consent', A.consentRevoke);
   router.get('/consents/:id/revoke', requireUser, guardRevoke, (req, res) => revokeForm(req, res));
   router.post('/consents/:id/revoke', requireUser, guardRevoke, async (req, res) => {
@@ -164,7 +169,8 @@ export function consentPages({ deps, render }: ConsoleContext): Router {
     const parsed = revokeConsentBody.safeParse(values);
     if (!parsed.success) return revokeForm(req, res, { values, errors: { reason: 'Give the reason the consent is revoked' } }, 400);
     const revoked = await runner.run(req, A.consentRevoke, (scope) => service.revoke(scope, req.user!, consentId, parsed.data.reason));
-    await done(req, res, `/people/${revoked.subjectId}/consents`, 'The consent was revoked. It no longer applies from the next request.');
+    const who = await namePerson(deps, req, revoked.subjectId);
+    await done(req, res, `/people/${revoked.subjectId}/consents`, `Consent revoked for ${who}. From now on no one gets what it released.`);
   });
 
   return router;

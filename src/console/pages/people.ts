@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { ENTRY_KINDS, ENTRY_TIERS, RISK_SEVERITIES, SENSITIVE_CATEGORIES, SEXES, tierRank } from '../../authz/vocabulary.js';
 import { Forbidden, HttpProblem, NotFound } from '../../errors/problems.js';
@@ -35,6 +36,16 @@ export function idParam(req: Request, name = 'id'): string {
   const parsed = uuid.safeParse(req.params[name]);
   if (!parsed.success) throw new NotFound('subject');
   return parsed.data.toLowerCase();
+}
+
+/**
+ * Who a page acts on, in words ("Ada Lovelace, born 3 February 1985"), so a tired reader sees
+ * whom before acting. It is the same audited read as the person page (one decision, one log
+ * entry), so a page names only someone its user may read.
+ */
+export async function namePerson(deps: AppDeps, req: Request, id: string): Promise<string> {
+  const record = await deps.runner.read(req, A.subjectRead, (scope) => new SubjectService(deps.pdp).read(scope, req.user!, id));
+  return personWords(record.subject);
 }
 
 /** Search, the person page, and the contributions a role may make to it. */
@@ -165,8 +176,14 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     });
   });
 
-  const flagForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/risk-flag', { title: 'Add a risk flag', id, severities: RISK_SEVERITIES, ...extra }, status);
+  const flagForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(
+      req,
+      res,
+      'people/risk-flag',
+      { title: 'Add a risk flag', id, person: await namePerson(deps, req, id), severities: RISK_SEVERITIES, ...extra },
+      status,
+    );
   router.get('/people/:id/risk-flags/new', requireUser, pdp.authorize('create', 'RiskFlag', A.riskFlagCreate), (req, res) => flagForm(req, res, idParam(req)));
   router.post('/people/:id/risk-flags', requireUser, pdp.authorize('create', 'RiskFlag', A.riskFlagCreate), async (req, res) => {
     const id = idParam(req);
@@ -177,12 +194,27 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.severity) errors.severity = 'Choose how serious the risk is';
       return flagForm(req, res, id, { values, errors }, 400);
     }
+    const who = await namePerson(deps, req, id);
     await runner.run(req, A.riskFlagCreate, (scope) => service.addRiskFlag(scope, req.user!, id, parsed.data));
-    await done(req, res, `/people/${id}`, `The risk flag “${humanize(parsed.data.code)}” was added.`);
+    await done(req, res, `/people/${id}`, `Risk flag “${humanize(parsed.data.code)}” added for ${who}.`);
   });
 
-  const entryForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/entry', { title: 'Add an entry', id, kinds: ENTRY_KINDS, tiers: ENTRY_TIERS, categories: SENSITIVE_CATEGORIES, ...extra }, status);
+  const entryForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(
+      req,
+      res,
+      'people/entry',
+      {
+        title: 'Add an entry',
+        id,
+        person: await namePerson(deps, req, id),
+        kinds: ENTRY_KINDS,
+        tiers: ENTRY_TIERS,
+        categories: SENSITIVE_CATEGORIES,
+        ...extra,
+      },
+      status,
+    );
   router.get('/people/:id/entries/new', requireUser, pdp.authorize('create', 'Entry', A.entryCreate), (req, res) => entryForm(req, res, idParam(req)));
   router.post('/people/:id/entries', requireUser, pdp.authorize('create', 'Entry', A.entryCreate), async (req, res) => {
     const id = idParam(req);
@@ -206,18 +238,26 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.tier) errors.tier = 'Choose who may see this entry';
       return entryForm(req, res, id, { values, errors }, 400);
     }
+    const who = await namePerson(deps, req, id);
     await runner.run(req, A.entryCreate, (scope) => service.addEntry(scope, req.user!, id, parsed.data));
-    await done(req, res, `/people/${id}`, 'The entry was added.');
+    await done(req, res, `/people/${id}`, `Entry “${parsed.data.summary}” added for ${who}.`);
   });
 
   // Break glass: the reason, then "check your answers", then the grant (flagged, reviewed, time-boxed).
   // A live grant of one's own is renewed, never doubled: `renew` with a new reason replaces it.
-  const bgForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+  const bgForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
     render(
       req,
       res,
       'people/break-glass',
-      { title: 'Emergency access', id, breakGlass, renewOptions: [['yes', 'Renew my live emergency access']], ...extra },
+      {
+        title: 'Emergency access',
+        id,
+        person: await namePerson(deps, req, id),
+        breakGlass,
+        renewOptions: [['yes', 'Renew my live emergency access']],
+        ...extra,
+      },
       status,
     );
   const guardBg = pdp.authorize('create', 'BreakGlass', A.breakGlass);
@@ -242,7 +282,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
         400,
       );
     req.session.pending = { breakGlass: id, reason: parsed.data.reason, renew: values.renew === 'yes' };
-    bgForm(req, res, id, { values, check: true });
+    return bgForm(req, res, id, { values, check: true });
   });
   /** What the live-grant rule and the daily cap refuse, said at the reason (the refusal is logged already). */
   const bgRefusal = (err: unknown): { reason: string; renew?: boolean } | undefined => {
@@ -278,7 +318,8 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       return bgForm(req, res, id, { values: { reason, renew: (refused.renew ?? renew) ? 'yes' : '' }, errors: { reason: refused.reason } }, status);
     }
     const what = grant.renewalOf ? 'Emergency access renewed' : 'Emergency access granted';
-    await done(req, res, `/people/${id}`, `${what} at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
+    const who = await namePerson(deps, req, id);
+    await done(req, res, `/people/${id}`, `${what} to ${who}, at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
   });
 
   return router;
