@@ -126,3 +126,33 @@ export function dateError(errors: FieldErrors, name: string, answer: DateAnswer)
   errors[name] = answer.error;
   errors[`${name}-parts`] = answer.parts ?? 'day month year';
 }
+
+/** What a confirmation page says: the question, the consequence, the "Yes, …" box and where to go back. */
+export interface Confirmation {
+  heading: string;
+  consequence: string[];
+  yes: string;
+  button: string;
+  action: string;
+  back: string;
+  person?: string;
+}
+
+/**
+ * Whether the post of an irreversible step carries its ticked "Yes, …" box. If not, the
+ * confirmation page is shown instead (with an error when it was shown already and the box left
+ * empty), and nothing is changed.
+ */
+export function confirmed(req: Request, res: Response, policy: Policy, ask: Confirmation): boolean {
+  if (list(req.body, 'confirm').includes('yes')) return true;
+  const asked = str(req.body, 'asked') === 'yes';
+  page(
+    policy,
+    req,
+    res,
+    'confirm',
+    { title: ask.heading, ...ask, errors: asked ? { confirm: `Tick “${ask.yes}” to go on, or cancel` } : {} },
+    asked ? 400 : 200,
+  );
+  return false;
+}

@@ -456,9 +456,24 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await review(doctor.page, '11b-doctor-joins-case');
     await doctor.context.close();
 
+    // Closing cannot be undone: a confirmation page names the person and the consequence, and
+    // the box left empty closes nothing.
     await page.reload();
     await page.getByRole('button', { name: 'Close case' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/case is closed/);
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe(`${BARBARA} Close the case “Crisis follow-up”?`);
+    await page.getByText('A closed case cannot be reopened. The team loses the full tier at once.').waitFor();
+    await review(page, '11c-clinician-close-confirm');
+    await page.getByRole('button', { name: 'Close case' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'There is a problem' })
+      .getByRole('link', { name: /Tick “Yes, close this case”/ })
+      .waitFor();
+    expect(await log(`SELECT status FROM cases WHERE title = 'Crisis follow-up'`)).toEqual([{ status: 'open' }]);
+    await tick(page.getByRole('checkbox', { name: 'Yes, close this case' }));
+    await page.getByRole('button', { name: 'Close case' }).click();
+    await poll(() => flash(page).textContent()).toBe(`Case “Crisis follow-up” closed for ${BARBARA}. Its team no longer has full-tier access.`);
+    expect(await log(`SELECT status FROM cases WHERE title = 'Crisis follow-up'`)).toEqual([{ status: 'closed' }]);
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -654,8 +669,16 @@ describe('console: the operator, the approving compliance officer and a newly in
     await page.getByRole('link', { name: 'Clients' }).first().click();
     await review(page, '23-admin-clients');
     await page.getByRole('link', { name: 'Keys' }).first().click();
+    const keysBefore = Number((await log(`SELECT count(*)::int AS n FROM signing_keys`))[0]!.n);
+    await page.getByRole('button', { name: 'Rotate the signing key' }).click();
+    await page.getByRole('heading', { name: 'Rotate the signing key?', level: 1 }).waitFor();
+    await page.getByText('A rotation cannot be undone.').waitFor();
+    await review(page, '24a-admin-rotate-confirm');
+    expect((await log(`SELECT count(*)::int AS n FROM signing_keys`))[0]!.n).toBe(keysBefore);
+    await tick(page.getByRole('checkbox', { name: 'Yes, rotate the signing key' }));
     await page.getByRole('button', { name: 'Rotate the signing key' }).click();
     await poll(() => flash(page).textContent()).toMatch(/new signing key/);
+    expect((await log(`SELECT count(*)::int AS n FROM signing_keys`))[0]!.n).toBe(keysBefore + 1);
     await review(page, '24-admin-keys');
 
     // Before the approval, the operator's code alone enrols no one (the answer does not say why).
@@ -745,6 +768,49 @@ describe('console: the operator, the approving compliance officer and a newly in
     await medic.page.getByRole('button', { name: 'Finish set-up' }).click();
     await medic.page.getByText(/Your account is set up/).waitFor();
     await medic.context.close();
+    await context.close();
+  });
+});
+
+describe('console: what cannot be undone is asked first', { timeout: 120_000 }, () => {
+  it('disabling an agency or a user shows the consequence and needs the “Yes, …” box; the box left empty changes nothing', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'admin@gateway', PASSWORD);
+    await page.goto('/admin/agencies');
+    await page.getByLabel('Code').fill('old-clinic');
+    await page.getByLabel('Name').fill('Old Clinic');
+    await page.getByLabel('Kind').selectOption('mental_health');
+    await page.getByRole('button', { name: 'Add agency' }).click();
+    await page.getByRole('cell', { name: 'Old Clinic' }).waitFor();
+    await page.getByRole('button', { name: 'Disable old-clinic' }).click();
+    await page.getByRole('heading', { name: 'Disable the agency old-clinic?', level: 1 }).waitFor();
+    await page.getByText('The console cannot enable an agency again.').waitFor();
+    await review(page, '25-admin-agency-disable-confirm');
+    await page.getByRole('button', { name: 'Disable agency' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await log(`SELECT disabled_at FROM agencies WHERE slug = 'old-clinic'`)).toEqual([{ disabled_at: null }]);
+    await tick(page.getByRole('checkbox', { name: 'Yes, disable old-clinic' }));
+    await page.getByRole('button', { name: 'Disable agency' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/old-clinic/);
+    expect((await log(`SELECT disabled_at FROM agencies WHERE slug = 'old-clinic'`))[0]!.disabled_at).not.toBeNull();
+
+    await page.goto('/admin/users');
+    await page.getByLabel('Username', { exact: true }).fill('temp@harbor-mh');
+    await page.getByLabel('Agency code').fill('harbor-mh');
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'clinician (mental health)' });
+    await page.getByRole('button', { name: 'Invite user' }).click();
+    await page.getByRole('row', { name: /temp@harbor-mh/ }).waitFor();
+    await page.getByRole('button', { name: 'Disable temp@harbor-mh' }).click();
+    await page.getByRole('heading', { name: 'Disable temp@harbor-mh?', level: 1 }).waitFor();
+    await page.getByText('temp@harbor-mh is signed out everywhere at once and can no longer sign in.').waitFor();
+    await review(page, '26-admin-user-disable-confirm');
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await log(`SELECT disabled_at FROM users WHERE username = 'temp@harbor-mh'`)).toEqual([{ disabled_at: null }]);
+    await tick(page.getByRole('checkbox', { name: 'Yes, disable temp@harbor-mh' }));
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await poll(() => flash(page).textContent()).toBe('temp@harbor-mh was disabled and signed out everywhere.');
+    expect((await log(`SELECT disabled_at FROM users WHERE username = 'temp@harbor-mh'`))[0]!.disabled_at).not.toBeNull();
     await context.close();
   });
 });

@@ -13,7 +13,7 @@ import { idParam } from './people.js';
 const humanRole = (role: string) => role.replaceAll('_', ' ');
 
 /** The operator's pages: agencies, users (invite, role, disable, MFA reset), clients and keys. */
-export function adminPages({ deps, render }: ConsoleContext): Router {
+export function adminPages({ deps, render, confirmed }: ConsoleContext): Router {
   const { pdp, runner, config, keys, logger } = deps;
   const admin = adminServices(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const router = Router();
@@ -50,6 +50,18 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const parsed = agencySlug.safeParse(req.params.slug);
     if (!parsed.success) throw new NotFound('agency');
     const slug = parsed.data;
+    const ask = {
+      heading: `Disable the agency ${slug}?`,
+      consequence: [
+        `Every token of ${slug}’s users and clients stops working at once, and none of them can sign in or get a new one.`,
+        'The console cannot enable an agency again.',
+      ],
+      yes: `Yes, disable ${slug}`,
+      button: 'Disable agency',
+      action: `/admin/agencies/${slug}/disable`,
+      back: '/admin/agencies',
+    };
+    if (!confirmed(req, res, ask)) return;
     await runner.run(req, A.adminAgencyDisable, (scope) => admin.agencies.disable(scope, slug, req.user));
     await done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
   });
@@ -101,8 +113,21 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   });
   router.post('/admin/users/:id/disable', ...guard(A.adminUserDisable), async (req, res) => {
     const id = idParam(req);
+    // The name on the question comes from the user list, never from the form.
+    const { users } = await runner.run(req, A.adminUserList, (scope) => admin.users.list(scope, {}));
+    const target = users.find((u) => u.id === id);
+    if (!target) throw new NotFound('user');
+    const ask = {
+      heading: `Disable ${target.username}?`,
+      consequence: [`${target.username} is signed out everywhere at once and can no longer sign in.`, 'The console cannot enable a user again.'],
+      yes: `Yes, disable ${target.username}`,
+      button: 'Disable user',
+      action: `/admin/users/${id}/disable`,
+      back: '/admin/users',
+    };
+    if (!confirmed(req, res, ask)) return;
     await runner.run(req, A.adminUserDisable, (scope) => admin.users.disable(scope, { id }, req.user));
-    await done(req, res, '/admin/users', 'The user was disabled and signed out everywhere.');
+    await done(req, res, '/admin/users', `${target.username} was disabled and signed out everywhere.`);
   });
   router.post('/admin/users/:id/reset-mfa', ...guard(A.adminUserResetMfa), async (req, res) => {
     const id = idParam(req);
@@ -164,6 +189,18 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     render(req, res, 'admin/keys', { title: 'Signing keys', keys: list, w: { stamp } });
   });
   router.post('/admin/keys/rotate', ...guard(A.adminKeysRotate), async (req, res) => {
+    const ask = {
+      heading: 'Rotate the signing key?',
+      consequence: [
+        'A new key is made and signs every new token after a short delay; the current key is retired once its tokens have expired.',
+        'A rotation cannot be undone.',
+      ],
+      yes: 'Yes, rotate the signing key',
+      button: 'Rotate the signing key',
+      action: '/admin/keys/rotate',
+      back: '/admin/keys',
+    };
+    if (!confirmed(req, res, ask)) return;
     const rotated = await runner.run(req, A.adminKeysRotate, (scope) => admin.keys.rotate(scope));
     await keys.load().catch((err: unknown) => logger.warn({ requestId: req.id, err: errorSummary(err) }, 'signing keys not reloaded after rotation'));
     await done(req, res, '/admin/keys', `A new signing key ${rotated.kid} was created; it signs tokens after ${rotated.publishDelaySeconds} seconds.`);

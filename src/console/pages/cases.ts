@@ -10,7 +10,7 @@ import { day } from '../words.js';
 import { idParam, namePerson } from './people.js';
 
 /** Open a case for a person, staff its team, join it from one's agency, close it (each offered only where the ability allows). */
-export function casePages({ deps, render }: ConsoleContext): Router {
+export function casePages({ deps, render, confirmed }: ConsoleContext): Router {
   const { pdp, runner } = deps;
   const service = new CaseService(pdp);
   const router = Router();
@@ -69,8 +69,23 @@ export function casePages({ deps, render }: ConsoleContext): Router {
 
   router.post('/cases/:id/close', requireUser, pdp.authorize('close', 'Case', A.caseClose), async (req, res) => {
     const caseId = idParam(req);
+    if (str(req.body, 'confirm') !== 'yes') {
+      const c = await runner.run(req, A.caseRead, (scope) => service.show(scope, req.user!, caseId));
+      const person = await namePerson(deps, req, c.subjectId);
+      const ask = {
+        heading: `Close the case “${c.title}”?`,
+        person,
+        consequence: ['A closed case cannot be reopened. The team loses the full tier at once.'],
+        yes: 'Yes, close this case',
+        button: 'Close case',
+        action: `/cases/${caseId}/close`,
+        back: `/cases/${caseId}`,
+      };
+      if (!confirmed(req, res, ask)) return;
+    }
     const closed = await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, caseId));
-    await done(req, res, `/people/${closed.subjectId}`, 'The case is closed. Its team no longer has full-tier access.');
+    const who = await namePerson(deps, req, closed.subjectId);
+    await done(req, res, `/people/${closed.subjectId}`, `Case “${closed.title}” closed for ${who}. Its team no longer has full-tier access.`);
   });
 
   return router;
