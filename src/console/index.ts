@@ -83,8 +83,10 @@ export function consoleRouter(deps: AppDeps): Router {
   );
 
   router.use(authPages(ctx));
+  // The people pages answer `/` first for a role whose home is the search; every other role gets the cards.
+  router.use(peoplePages(ctx));
   router.get('/', requireUser, (req, res) => ctx.render(req, res, 'home', { title: 'Start' }));
-  router.use(peoplePages(ctx), consentPages(ctx), casePages(ctx), compliancePages(ctx), adminPages(ctx));
+  router.use(consentPages(ctx), casePages(ctx), compliancePages(ctx), adminPages(ctx));
   router.use(consoleErrors(ctx));
   return router;
 }

@@ -44,21 +44,35 @@ export function offers(policy: Policy, req: Request) {
   return { can, canOn, nav };
 }
 
+/** The navigation item the page belongs to: the longest href the path is, or is under (one only). */
+export function currentItem(nav: NavItem[], path: string): string | undefined {
+  const under = nav.filter((i) => path === i.href || path.startsWith(`${i.href}/`));
+  return under.sort((a, b) => b.href.length - a.href.length)[0]?.href;
+}
+
+/** A role whose one job in the console is finding a person (records staff, dispatcher): its home is the search. */
+export function searchIsHome(policy: Policy, req: Request): boolean {
+  const { nav } = offers(policy, req);
+  return nav.length === 1 && nav[0]!.href === '/people';
+}
+
 /** Renders a page inside the layout with what every page needs (user, nav, CSRF token, idle timer). */
 export function page(policy: Policy, req: Request, res: Response, view: string, data: Record<string, unknown> = {}, status = 200): void {
   const flash = req.session?.flash;
   if (flash) delete req.session.flash;
+  const offered = offers(policy, req);
   const html = eta.render(view, {
     errors: {},
     values: {},
     ...data,
     user: req.user,
     path: req.path,
+    current: currentItem(offered.nav, req.path),
     flash,
     csrf: (res.locals.csrf as string | undefined) ?? '',
     idleSeconds: IDLE_MS / 1000,
     warnSeconds: WARN_BEFORE_MS / 1000,
-    ...offers(policy, req),
+    ...offered,
   });
   const send = () => res.status(status).type('html').send(html);
   // The page may carry a pending step ("check your answers") its next post relies on: store it

@@ -259,6 +259,32 @@ describe('console: a date typed as its hint shows', { timeout: 120_000 }, () => 
   });
 });
 
+describe('console: the clerk’s home is the search, and focus goes where the job starts', { timeout: 120_000 }, () => {
+  it('lands on the search with the name field focused; after a search focus is on the results heading; after an error on the error summary', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await poll(() => page.url()).toBe(`${base}/`);
+    await page.getByRole('heading', { name: 'Find a person', level: 1 }).waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.id ?? '');
+    await poll(focused).toBe('name');
+    await review(page, '02d-clerk-home-is-search');
+    // Typed straight away, without a Tab: the name field has the focus.
+    await page.keyboard.type('Lovelace');
+    await fillDate(page, 'Date of birth', '1985-02-03');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('heading', { name: '1 person found' }).waitFor();
+    await poll(focused).toBe('results-heading');
+    await page.getByLabel('Name').fill('Lovelace');
+    await page.getByRole('group', { name: 'Date of birth' }).getByLabel('Year').fill('');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await poll(focused).toBe('error-summary');
+    await review(page, '02e-clerk-search-error-focus');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }, () => {
   it('posts name and date of birth: no URL the browser requests, lands on or keeps in its history holds them, and an old GET link with them searches nothing', async () => {
     const { page, context } = await person(browser, base);

@@ -11,7 +11,7 @@ import { SEARCH_LIMIT, SubjectService, type GradedPerson } from '../../modules/s
 import { done, redirectSaved, requireUser, type ConsoleContext } from '../context.js';
 import { save } from '../session.js';
 import { openSecret, sealSecret } from '../../auth/keys.js';
-import { dateError, dateField, fieldErrors, list, str, type FieldErrors } from '../render.js';
+import { dateError, dateField, fieldErrors, list, searchIsHome, str, type FieldErrors } from '../render.js';
 import { basisWords, date, day, humanize, personWords, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
 
 /** A search's answer, kept sealed in the session for the GET after the post. */
@@ -73,6 +73,8 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   };
   const searchPage = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) =>
     render(req, res, 'people/search', { title: 'Find a person', values: {}, limit: SEARCH_LIMIT, w: { date }, ...extra }, status);
+  // For a role whose one job is finding a person, the home is the search itself (its nav's one item).
+  router.get('/', requireUser, (req, res, next) => (searchIsHome(pdp.policy, req) ? searchPage(req, res) : next()));
   router.get('/people', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
     if ('name' in req.query || 'dob' in req.query) return res.redirect(303, '/people');
     const shown = openResults(req.session.searchResults);
