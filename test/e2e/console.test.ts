@@ -384,6 +384,9 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     const { page, context, problems } = await person(browser, base);
     await signIn(page, 'clinician@harbor-mh', PASSWORD);
     await page.getByRole('link', { name: 'Add a person' }).first().click();
+    // One navigation item is current, though /people/new is also under /people.
+    await page.getByRole('heading', { name: 'Add a person', level: 1 }).waitFor();
+    expect(await page.getByRole('navigation', { name: 'Primary' }).locator('[aria-current="page"]').allTextContents()).toEqual(['Add a person']);
     await page.getByLabel('Given name').fill('Barbara');
     await page.getByLabel('Family name').fill('Liskov');
     await fillDate(page, 'Date of birth', '2999-01-01');
@@ -680,10 +683,12 @@ describe('console: the operator, the approving compliance officer and a newly in
     await page.getByRole('link', { name: 'Users' }).first().click();
     await page.getByLabel('Username', { exact: true }).fill('medic@county-ems');
     await page.getByLabel('Agency code').fill('county-ems');
-    await page.getByLabel('Role', { exact: true }).selectOption('social_worker');
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'social worker (hospital)' });
     await page.getByRole('button', { name: 'Invite user' }).click();
     const code = (await page.locator('[data-enrolment-code]').textContent())!.trim();
     expect(code).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    // Never broken mid-code: the code is one line.
+    expect(await page.locator('[data-enrolment-code]').evaluate((el) => getComputedStyle(el).whiteSpace)).toBe('nowrap');
     // Into a partner agency the invitation waits for a compliance officer.
     await poll(() => page.locator('[data-awaits-approval]').textContent()).toMatch(/waits for a compliance officer’s approval/);
     await poll(() => page.getByRole('row', { name: /medic@county-ems/ }).textContent()).toMatch(/Waiting for approval/);
@@ -826,6 +831,10 @@ describe('console: what cannot be undone is asked first', { timeout: 120_000 }, 
     await page.getByLabel('Role', { exact: true }).selectOption({ label: 'clinician (mental health)' });
     await page.getByRole('button', { name: 'Invite user' }).click();
     await page.getByRole('row', { name: /temp@harbor-mh/ }).waitFor();
+    // A Harbor (mental-health) clinician's row offers only mental-health roles, its own preselected.
+    const harborRole = page.getByLabel('Role of clinician@harbor-mh');
+    expect(await harborRole.locator('option:checked').textContent()).toBe('clinician (mental health)');
+    expect(await harborRole.locator('option').allTextContents()).toEqual(['clinician (mental health)', 'peer specialist (mental health)']);
     await page.getByRole('button', { name: 'Disable temp@harbor-mh' }).click();
     await page.getByRole('heading', { name: 'Disable temp@harbor-mh?', level: 1 }).waitFor();
     await page.getByText('temp@harbor-mh is signed out everywhere at once and can no longer sign in.').waitFor();

@@ -18,8 +18,10 @@ export function adminPages({ deps, render, confirmed }: ConsoleContext): Router 
   const admin = adminServices(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const router = Router();
   const guard = (action: AuditAction) => [requireUser, pdp.authorize('manage', 'Admin', action)];
+  // One option per agency kind and role: `clinician` is a role of mental-health agencies and of
+  // hospitals, so a row's own select offers only its agency's kind (one option per value).
   const roles = Object.entries(pdp.policy.roles).flatMap(([kind, rs]) =>
-    Object.keys(rs as object).map((r) => [r, `${r.replaceAll('_', ' ')} (${kind.replace('_', ' ')})`]),
+    Object.keys(rs as object).map((r) => [r, `${r.replaceAll('_', ' ')} (${kind.replace('_', ' ')})`, kind]),
   );
   /** A refusal from the service (unknown agency, role not valid for the kind) shown on the form, nothing changed. */
   const formProblem = (err: unknown): FieldErrors | undefined => {
@@ -68,15 +70,32 @@ export function adminPages({ deps, render, confirmed }: ConsoleContext): Router 
 
   const usersPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     const { users } = await runner.run(req, A.adminUserList, (scope) => admin.users.list(scope, {}));
-    render(req, res, 'admin/users', { title: 'Users', users, roles, w: { stamp }, ...extra }, status);
+    const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => admin.agencies.list(scope));
+    const kindOf = new Map(agencies.map((a) => [a.slug, a.kind]));
+    const rolesOf = (agency: string) => roles.filter(([, , kind]) => kind === kindOf.get(agency)).map(([r, l]) => [r, l]);
+    const inviteRoles = roles.map(([r, l, kind]) => [`${kind}.${r}`, l]);
+    render(req, res, 'admin/users', { title: 'Users', users, roles: inviteRoles, rolesOf, w: { stamp }, ...extra }, status);
   };
   /** A new enrolment code is shown once, on the page that made it, never stored for later. */
   const showCode = (req: Request, res: Response, username: string, code: string, expires: Date | null, awaitsApproval = false) =>
     usersPage(req, res, { issued: { username, code, expires: expires ? stamp(expires) : undefined, awaitsApproval } });
   router.get('/admin/users', ...guard(A.adminUserList), (req, res) => usersPage(req, res));
   router.post('/admin/users', ...guard(A.adminUserInvite), async (req, res) => {
+    // The invite's role select posts `kind.role` (one value per option); the kind must be the agency's.
     const values = { username: str(req.body, 'username'), agency: str(req.body, 'agency'), role: str(req.body, 'role') };
-    const parsed = inviteUserBody.safeParse(values);
+    const [kind, role] = values.role.includes('.') ? values.role.split('.', 2) : ['', values.role];
+    const parsed = inviteUserBody.safeParse({ ...values, role });
+    if (parsed.success && kind) {
+      const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => admin.agencies.list(scope));
+      const agencyKind = agencies.find((a) => a.slug === parsed.data.agency)?.kind;
+      if (agencyKind && agencyKind !== kind)
+        return usersPage(
+          req,
+          res,
+          { values, errors: { role: `Choose a role of a ${agencyKind.replace('_', '-')} agency: ${parsed.data.agency} is one` } },
+          400,
+        );
+    }
     if (!parsed.success) return usersPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
     let invited;
     try {
