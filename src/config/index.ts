@@ -91,6 +91,18 @@ const schema = z.object({
   WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** `pretty` (coloured lines), `json` (JSON lines) or `auto`: pretty in a terminal outside production, else JSON. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** IANA time zone the console shows times in ("21:50 EST"); the log itself keeps UTC. */
+  CONSOLE_TIME_ZONE: z
+    .string()
+    .default('UTC')
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en-GB', { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone such as America/New_York'),
 });
 
 export type Config = z.infer<typeof schema> & { demoMode: boolean; keyEncryptionKey: Buffer };

@@ -17,6 +17,7 @@ import { consentPages } from './pages/consents.js';
 import { peoplePages } from './pages/people.js';
 import { ASSETS_DIR, USWDS_DIST } from './paths.js';
 import { identify, sessions, type SessionEnd } from './session.js';
+import { useTimeZone } from './words.js';
 
 // The API's own paths never reach the console (its 404s stay problem+json).
 const API_PATHS = /^\/(v1|oauth|\.well-known|openapi\.json|healthz|readyz)(\/|$)/;
@@ -43,6 +44,7 @@ const consoleCsp = helmet.contentSecurityPolicy({
  * needs a signed CSRF token.
  */
 export function consoleRouter(deps: AppDeps): Router {
+  useTimeZone(deps.config.CONSOLE_TIME_ZONE);
   const ctx = consoleContext(deps);
   const router = Router();
   router.use((req, _res, next) => (API_PATHS.test(req.path) ? next('router') : next()));
@@ -81,8 +83,10 @@ export function consoleRouter(deps: AppDeps): Router {
   );
 
   router.use(authPages(ctx));
+  // The people pages answer `/` first for a role whose home is the search; every other role gets the cards.
+  router.use(peoplePages(ctx));
   router.get('/', requireUser, (req, res) => ctx.render(req, res, 'home', { title: 'Start' }));
-  router.use(peoplePages(ctx), consentPages(ctx), casePages(ctx), compliancePages(ctx), adminPages(ctx));
+  router.use(consentPages(ctx), casePages(ctx), compliancePages(ctx), adminPages(ctx));
   router.use(consoleErrors(ctx));
   return router;
 }

@@ -34,6 +34,21 @@ async function tick(box: Locator) {
   expect(await box.isChecked()).toBe(true);
 }
 
+/** Types a date as its hint shows ("For example, 3 2 1985"): day, month and year in the named fieldset. */
+async function fillDate(page: Page, group: string, iso: string) {
+  const [year, month, day] = iso.split('-').map((n) => String(Number(n)));
+  const fields = page.getByRole('group', { name: group });
+  await fields.getByLabel('Day').fill(day!);
+  await fields.getByLabel('Month').fill(month!);
+  await fields.getByLabel('Year').fill(year!);
+}
+
+/** The page's heading names whom it acts on, in its caption ("Ada Lovelace, born 3 February 1985"). */
+const names = (page: Page, who: string | RegExp) => poll(() => page.getByRole('heading', { level: 1 }).textContent()).toMatch(who);
+const ADA = 'Ada Lovelace, born 3 February 1985';
+const EDSGER = /^Edsger Dijkstra, born \d{1,2} [A-Z][a-z]+ \d{4}/;
+const BARBARA = 'Barbara Liskov, born 7 November 1939';
+
 // Without chromium (and outside CI) every test here is skipped, with a line saying how to run them.
 const runs = browserSuiteRuns();
 const describe = runs ? vitestDescribe : vitestDescribe.skip;
@@ -71,7 +86,7 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('link', { name: 'Find a person' }).first().click();
     await page.getByLabel('Name').fill('Lovelace');
-    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await fillDate(page, 'Date of birth', '1985-02-03');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('link', { name: 'Ada Lovelace' }).click();
     const flags = page.getByRole('region', { name: 'Risk flags' }).or(page.locator('section[aria-labelledby="risk-heading"]'));
@@ -93,7 +108,7 @@ describe('console: the clerk on a live call', { timeout: 120_000 }, () => {
     await poll(() => page.getByText('Calm voice, no uniforms at the door').count()).toBe(1);
     // The tier and its basis in words; the withheld tier named without a hint of what it holds.
     const access = page.getByRole('region', { name: 'What you are shown' });
-    await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ from Harbor Mental Health, valid until \d+ \w+/);
+    await poll(() => access.textContent()).toMatch(/Intermediate, by consent of \d+ \w+ \d{4} from Harbor Mental Health, valid until \d+ \w+ \d{4}/);
     await poll(() => access.textContent()).toMatch(/Not shared with you: Full\. This does not say whether such records exist\./);
     // Ada's substance-use record from Harbor MH reaches the police by consent: 42 CFR 2.32's Statement 1 comes with it.
     await poll(() => access.textContent()).toMatch(/substance-use treatment records under 42 CFR part 2/);
@@ -197,7 +212,7 @@ describe('console: a search with too many matches', { timeout: 120_000 }, () => 
     const search = async (name: string, dob: string) => {
       await page.goto('/people');
       await page.getByLabel('Name').fill(name);
-      await page.getByLabel('Date of birth').fill(dob);
+      await fillDate(page, 'Date of birth', dob);
       await page.getByRole('button', { name: 'Search' }).click();
     };
     await search('Hopper', '1906-12-09');
@@ -211,6 +226,65 @@ describe('console: a search with too many matches', { timeout: 120_000 }, () => 
   });
 });
 
+describe('console: a date typed as its hint shows', { timeout: 120_000 }, () => {
+  it('finds Ada from “3 2 1985” in Day, Month, Year; a date without a year, or not a real one, is refused in plain words and keeps what was typed', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await page.goto('/people');
+    const dob = page.getByRole('group', { name: 'Date of birth' });
+    await dob.getByText('For example, 3 2 1985').waitFor();
+    await page.getByLabel('Name').fill('Lovelace');
+    await dob.getByLabel('Day').fill('3');
+    await dob.getByLabel('Month').fill('2');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const summary = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+    await summary.getByRole('link', { name: 'Date of birth must include a year' }).waitFor();
+    expect(await dob.getByLabel('Day').inputValue()).toBe('3');
+    expect(await dob.getByLabel('Month').inputValue()).toBe('2');
+    expect(await dob.getByLabel('Year').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.getByLabel('Name').inputValue()).toBe('Lovelace');
+    await review(page, '02c-clerk-search-date-error');
+
+    await dob.getByLabel('Day').fill('31');
+    await dob.getByLabel('Year').fill('1985');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await summary.getByRole('link', { name: 'Enter a real date of birth' }).waitFor();
+
+    await dob.getByLabel('Day').fill('3');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('heading', { name: '1 person found' }).waitFor();
+    await poll(() => page.getByRole('listitem').filter({ hasText: 'Ada Lovelace' }).textContent()).toMatch(/born 3 February 1985/);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('console: the clerk’s home is the search, and focus goes where the job starts', { timeout: 120_000 }, () => {
+  it('lands on the search with the name field focused; after a search focus is on the results heading; after an error on the error summary', async () => {
+    const { page, context, problems } = await person(browser, base);
+    await signIn(page, 'clerk@metro-police', PASSWORD);
+    await poll(() => page.url()).toBe(`${base}/`);
+    await page.getByRole('heading', { name: 'Find a person', level: 1 }).waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.id ?? '');
+    await poll(focused).toBe('name');
+    await review(page, '02d-clerk-home-is-search');
+    // Typed straight away, without a Tab: the name field has the focus.
+    await page.keyboard.type('Lovelace');
+    await fillDate(page, 'Date of birth', '1985-02-03');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('heading', { name: '1 person found' }).waitFor();
+    await poll(focused).toBe('results-heading');
+    await page.getByLabel('Name').fill('Lovelace');
+    await page.getByRole('group', { name: 'Date of birth' }).getByLabel('Year').fill('');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await poll(focused).toBe('error-summary');
+    await review(page, '02e-clerk-search-error-focus');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }, () => {
   it('posts name and date of birth: no URL the browser requests, lands on or keeps in its history holds them, and an old GET link with them searches nothing', async () => {
     const { page, context } = await person(browser, base);
@@ -220,7 +294,7 @@ describe('console: the search keeps its terms out of URLs', { timeout: 120_000 }
     await signIn(page, 'clerk@metro-police', PASSWORD);
     await page.goto('/people');
     await page.getByLabel('Name').fill('Lovelace');
-    await page.getByLabel('Date of birth').fill('1985-02-03');
+    await fillDate(page, 'Date of birth', '1985-02-03');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('link', { name: 'Ada Lovelace' }).click();
     await page.getByRole('heading', { name: 'Ada Lovelace', level: 1 }).waitFor();
@@ -247,6 +321,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await signIn(page, 'officer@metro-police', PASSWORD);
     await page.goto(`/people/${edsger}`);
     await page.getByRole('link', { name: 'Add a risk flag' }).click();
+    await names(page, EDSGER);
     await page.getByLabel('Risk', { exact: true }).fill('Not A Code');
     await page.getByLabel('Note').fill('Dog in the yard');
     const before = (await log(`SELECT count(*)::int AS n FROM risk_flags`))[0]!.n;
@@ -255,6 +330,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await summary.waitFor();
     await poll(() => page.getByLabel('Note').inputValue()).toBe('Dog in the yard');
     await poll(() => page.getByLabel('Risk', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await names(page, EDSGER);
     await review(page, '05-officer-flag-errors');
     await summary.getByRole('link', { name: 'Choose how serious the risk is' }).click();
     expect((await log(`SELECT count(*)::int AS n FROM risk_flags`))[0]!.n).toBe(before);
@@ -262,7 +338,7 @@ describe('console: the officer', { timeout: 120_000 }, () => {
     await page.getByLabel('Risk', { exact: true }).fill('dog-on-premises');
     await tick(page.getByRole('radio', { name: 'Medium risk' }));
     await page.getByRole('button', { name: 'Add risk flag' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/risk flag “dog on premises” was added/);
+    await poll(() => flash(page).textContent()).toMatch(/^Risk flag “dog on premises” added for Edsger Dijkstra, born \d{1,2} [A-Z][a-z]+ \d{4}\.$/);
     await poll(() => page.getByText('Dog in the yard').count()).toBe(1);
     await context.close();
   });
@@ -276,13 +352,13 @@ describe('console: adding someone who is already recorded', { timeout: 120_000 }
     await page.goto('/people/new');
     await page.getByLabel('Given name').fill('Ada');
     await page.getByLabel('Family name').fill('Lovelace');
-    await page.getByLabel('Date of birth').fill('1985-03-02');
+    await fillDate(page, 'Date of birth', '1985-03-02');
     await page.getByLabel('Sex').selectOption('female');
     await page.getByRole('button', { name: 'Add person' }).click();
     const table = page.getByRole('table', { name: 'Possible matches, best first' });
     await table.waitFor();
     const row = table.getByRole('row').filter({ hasText: 'Ada Lovelace' });
-    await poll(() => row.textContent()).toMatch(/1985-02-03.*(Certainly|Probably) the same person.*harbor-mh/s);
+    await poll(() => row.textContent()).toMatch(/3 February 1985.*(Certainly|Probably) the same person.*harbor-mh/s);
     expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
     await review(page, '05b-clinician-possible-duplicate');
 
@@ -291,7 +367,7 @@ describe('console: adding someone who is already recorded', { timeout: 120_000 }
     await table.waitFor();
     expect((await log(`SELECT count(*)::int AS n FROM subjects`))[0]!.n).toBe(before);
 
-    await tick(page.getByRole('checkbox', { name: /Ada Lovelace, born 1985-02-03/ }));
+    await tick(page.getByRole('checkbox', { name: /Ada Lovelace, born 3 February 1985/ }));
     await page.getByLabel('Why this is a different person').fill('Her cousin of the same name, checked with the family');
     await page.getByRole('button', { name: 'Add as a different person' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Ada Lovelace');
@@ -308,29 +384,36 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     const { page, context, problems } = await person(browser, base);
     await signIn(page, 'clinician@harbor-mh', PASSWORD);
     await page.getByRole('link', { name: 'Add a person' }).first().click();
+    // One navigation item is current, though /people/new is also under /people.
+    await page.getByRole('heading', { name: 'Add a person', level: 1 }).waitFor();
+    expect(await page.getByRole('navigation', { name: 'Primary' }).locator('[aria-current="page"]').allTextContents()).toEqual(['Add a person']);
     await page.getByLabel('Given name').fill('Barbara');
     await page.getByLabel('Family name').fill('Liskov');
-    await page.getByLabel('Date of birth').fill('2999-01-01');
+    await fillDate(page, 'Date of birth', '2999-01-01');
     await page.getByLabel('Sex').selectOption('female');
     await page.getByRole('button', { name: 'Add person' }).click();
     await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
     expect(await page.getByLabel('Given name').inputValue()).toBe('Barbara');
     await review(page, '06-clinician-new-person-error');
-    await page.getByLabel('Date of birth').fill('1939-11-07');
+    await fillDate(page, 'Date of birth', '1939-11-07');
     await page.getByRole('button', { name: 'Add person' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Barbara Liskov');
 
     await page.getByRole('link', { name: 'Add an entry' }).click();
+    await names(page, BARBARA);
     await page.getByLabel('Kind of entry').selectOption('diagnosis');
     await tick(page.getByRole('radio', { name: 'Intermediate' }));
     await tick(page.getByRole('checkbox', { name: /Substance-use/ }));
     await page.getByLabel('Summary').fill('Alcohol use disorder, in remission');
     await review(page, '07-clinician-entry');
     await page.getByRole('button', { name: 'Add entry' }).click();
-    await poll(() => page.getByText('Alcohol use disorder, in remission').count()).toBe(1);
+    await poll(() => flash(page).textContent()).toBe(`Entry “Alcohol use disorder, in remission” added for ${BARBARA}.`);
+    await poll(() => page.getByRole('cell', { name: 'Alcohol use disorder, in remission' }).count()).toBe(1);
 
     await page.getByRole('link', { name: 'Consents' }).click();
+    await names(page, BARBARA);
     await page.getByRole('link', { name: 'Record a consent' }).click();
+    await names(page, BARBARA);
     await page.getByLabel('Recipient agencies').fill('city-hospital');
     await tick(page.getByRole('checkbox', { name: 'Police agencies' }));
     await tick(page.getByRole('radio', { name: /Verbally/ }));
@@ -341,25 +424,29 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
       .filter({ hasText: 'There is a problem' })
       .getByRole('link', { name: /witness/i })
       .waitFor();
+    await names(page, BARBARA);
     await page.getByLabel(/^Witness/).fill('J. Ortiz, nurse');
-    await page.getByLabel('Valid until').fill('2027-06-30');
+    await fillDate(page, 'Valid until', '2027-06-30');
     await review(page, '08-clinician-consent-form');
     await page.getByRole('button', { name: 'Continue' }).click();
     const preview = page.getByRole('region', { name: 'What this consent releases, to whom' });
     await poll(() => preview.textContent()).toMatch(/city-hospital and every police agency will see Barbara Liskov’s intermediate-tier records/);
     await poll(() => preview.textContent()).toMatch(/Substance-use treatment records and psychotherapy notes stay withheld/);
     expect((await log(`SELECT count(*)::int AS n FROM consents c JOIN subjects s ON s.id = c.subject_id WHERE s.family_name = 'Liskov'`))[0]!.n).toBe(0);
+    await names(page, BARBARA);
     await review(page, '09-clinician-consent-check');
     await page.getByRole('button', { name: 'Save consent' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/consent was recorded/);
+    await poll(() => flash(page).textContent()).toBe(`Consent recorded for ${BARBARA}. It takes effect at once.`);
     await poll(() => page.getByRole('cell', { name: 'active' }).count()).toBe(1);
     await review(page, '10-clinician-consents');
 
     await page.getByRole('link', { name: 'Back to the person' }).click();
     await page.getByRole('link', { name: 'Open a case' }).click();
+    await names(page, BARBARA);
     await page.getByLabel('Case title').fill('Crisis follow-up');
     await page.getByRole('button', { name: 'Open case' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Crisis follow-up');
+    await poll(() => flash(page).textContent()).toBe(`Case “Crisis follow-up” opened for ${BARBARA}. You are on its team.`);
     await page.getByLabel('Username').fill('nobody@nowhere');
     await page.getByRole('button', { name: 'Add member' }).click();
     await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Not found');
@@ -398,9 +485,24 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await review(doctor.page, '11b-doctor-joins-case');
     await doctor.context.close();
 
+    // Closing cannot be undone: a confirmation page names the person and the consequence, and
+    // the box left empty closes nothing.
     await page.reload();
     await page.getByRole('button', { name: 'Close case' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/case is closed/);
+    await poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe(`${BARBARA} Close the case “Crisis follow-up”?`);
+    await page.getByText('A closed case cannot be reopened. The team loses the full tier at once.').waitFor();
+    await review(page, '11c-clinician-close-confirm');
+    await page.getByRole('button', { name: 'Close case' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'There is a problem' })
+      .getByRole('link', { name: /Tick “Yes, close this case”/ })
+      .waitFor();
+    expect(await log(`SELECT status FROM cases WHERE title = 'Crisis follow-up'`)).toEqual([{ status: 'open' }]);
+    await tick(page.getByRole('checkbox', { name: 'Yes, close this case' }));
+    await page.getByRole('button', { name: 'Close case' }).click();
+    await poll(() => flash(page).textContent()).toBe(`Case “Crisis follow-up” closed for ${BARBARA}. Its team no longer has full-tier access.`);
+    expect(await log(`SELECT status FROM cases WHERE title = 'Crisis follow-up'`)).toEqual([{ status: 'closed' }]);
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -424,12 +526,14 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     await signIn(page, 'doctor@city-hospital', PASSWORD);
     await page.goto(`/people/${edsger}`);
     await page.getByRole('link', { name: 'Emergency access (break glass)' }).click();
+    await names(page, EDSGER);
     await page.getByLabel('Reason for emergency access').fill('short');
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
     expect(await page.getByLabel('Reason for emergency access').inputValue()).toBe('short');
     await page.getByLabel('Reason for emergency access').fill('Unresponsive in the emergency department, no history');
     await page.getByRole('button', { name: 'Continue' }).click();
+    await names(page, EDSGER);
     await review(page, '12-break-glass-check');
     expect((await log(`SELECT count(*)::int AS n FROM break_glass_grants WHERE subject_id = $1`, [edsger]))[0]!.n).toBe(0);
     await page.getByRole('button', { name: 'Confirm emergency access' }).click();
@@ -456,7 +560,9 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
     expect(await page.getByRole('checkbox', { name: 'Renew my live emergency access' }).isChecked()).toBe(true);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('button', { name: 'Confirm emergency access' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/Emergency access renewed/);
+    await poll(() => flash(page).textContent()).toMatch(
+      /^Emergency access renewed to Edsger Dijkstra, born \d{1,2} [A-Z][a-z]+ \d{4}, at the Intermediate tier until/,
+    );
     expect(await grants()).toBe(2);
     await context.close();
   });
@@ -474,11 +580,14 @@ describe('console: the clinician', { timeout: 180_000 }, () => {
       .getByRole('link', { name: /^Revoke/ })
       .first()
       .click();
+    await names(page, ADA);
+    await review(page, '14a-clinician-revoke');
     await page.getByRole('button', { name: 'Revoke consent' }).click();
     await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    await names(page, ADA);
     await page.getByLabel('Reason').fill('The person withdrew consent by phone');
     await page.getByRole('button', { name: 'Revoke consent' }).click();
-    await poll(() => flash(page).textContent()).toMatch(/consent was revoked/);
+    await poll(() => flash(page).textContent()).toBe(`Consent revoked for ${ADA}. From now on no one gets what it released.`);
 
     await clerk.page.reload();
     const access = clerk.page.getByRole('region', { name: 'What you are shown' });
@@ -574,10 +683,12 @@ describe('console: the operator, the approving compliance officer and a newly in
     await page.getByRole('link', { name: 'Users' }).first().click();
     await page.getByLabel('Username', { exact: true }).fill('medic@county-ems');
     await page.getByLabel('Agency code').fill('county-ems');
-    await page.getByLabel('Role', { exact: true }).selectOption('social_worker');
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'social worker (hospital)' });
     await page.getByRole('button', { name: 'Invite user' }).click();
     const code = (await page.locator('[data-enrolment-code]').textContent())!.trim();
     expect(code).toMatch(/^[a-z2-7]{5}(-[a-z2-7]{5}){3}$/);
+    // Never broken mid-code: the code is one line.
+    expect(await page.locator('[data-enrolment-code]').evaluate((el) => getComputedStyle(el).whiteSpace)).toBe('nowrap');
     // Into a partner agency the invitation waits for a compliance officer.
     await poll(() => page.locator('[data-awaits-approval]').textContent()).toMatch(/waits for a compliance officer’s approval/);
     await poll(() => page.getByRole('row', { name: /medic@county-ems/ }).textContent()).toMatch(/Waiting for approval/);
@@ -589,8 +700,16 @@ describe('console: the operator, the approving compliance officer and a newly in
     await page.getByRole('link', { name: 'Clients' }).first().click();
     await review(page, '23-admin-clients');
     await page.getByRole('link', { name: 'Keys' }).first().click();
+    const keysBefore = Number((await log(`SELECT count(*)::int AS n FROM signing_keys`))[0]!.n);
+    await page.getByRole('button', { name: 'Rotate the signing key' }).click();
+    await page.getByRole('heading', { name: 'Rotate the signing key?', level: 1 }).waitFor();
+    await page.getByText('A rotation cannot be undone.').waitFor();
+    await review(page, '24a-admin-rotate-confirm');
+    expect((await log(`SELECT count(*)::int AS n FROM signing_keys`))[0]!.n).toBe(keysBefore);
+    await tick(page.getByRole('checkbox', { name: 'Yes, rotate the signing key' }));
     await page.getByRole('button', { name: 'Rotate the signing key' }).click();
     await poll(() => flash(page).textContent()).toMatch(/new signing key/);
+    expect((await log(`SELECT count(*)::int AS n FROM signing_keys`))[0]!.n).toBe(keysBefore + 1);
     await review(page, '24-admin-keys');
 
     // Before the approval, the operator's code alone enrols no one (the answer does not say why).
@@ -680,6 +799,53 @@ describe('console: the operator, the approving compliance officer and a newly in
     await medic.page.getByRole('button', { name: 'Finish set-up' }).click();
     await medic.page.getByText(/Your account is set up/).waitFor();
     await medic.context.close();
+    await context.close();
+  });
+});
+
+describe('console: what cannot be undone is asked first', { timeout: 120_000 }, () => {
+  it('disabling an agency or a user shows the consequence and needs the “Yes, …” box; the box left empty changes nothing', async () => {
+    const { page, context } = await person(browser, base);
+    await signIn(page, 'admin@gateway', PASSWORD);
+    await page.goto('/admin/agencies');
+    await page.getByLabel('Code').fill('old-clinic');
+    await page.getByLabel('Name').fill('Old Clinic');
+    await page.getByLabel('Kind').selectOption('mental_health');
+    await page.getByRole('button', { name: 'Add agency' }).click();
+    await page.getByRole('cell', { name: 'Old Clinic' }).waitFor();
+    await page.getByRole('button', { name: 'Disable old-clinic' }).click();
+    await page.getByRole('heading', { name: 'Disable the agency old-clinic?', level: 1 }).waitFor();
+    await page.getByText('The console cannot enable an agency again.').waitFor();
+    await review(page, '25-admin-agency-disable-confirm');
+    await page.getByRole('button', { name: 'Disable agency' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await log(`SELECT disabled_at FROM agencies WHERE slug = 'old-clinic'`)).toEqual([{ disabled_at: null }]);
+    await tick(page.getByRole('checkbox', { name: 'Yes, disable old-clinic' }));
+    await page.getByRole('button', { name: 'Disable agency' }).click();
+    await poll(() => flash(page).textContent()).toMatch(/old-clinic/);
+    expect((await log(`SELECT disabled_at FROM agencies WHERE slug = 'old-clinic'`))[0]!.disabled_at).not.toBeNull();
+
+    await page.goto('/admin/users');
+    await page.getByLabel('Username', { exact: true }).fill('temp@harbor-mh');
+    await page.getByLabel('Agency code').fill('harbor-mh');
+    await page.getByLabel('Role', { exact: true }).selectOption({ label: 'clinician (mental health)' });
+    await page.getByRole('button', { name: 'Invite user' }).click();
+    await page.getByRole('row', { name: /temp@harbor-mh/ }).waitFor();
+    // A Harbor (mental-health) clinician's row offers only mental-health roles, its own preselected.
+    const harborRole = page.getByLabel('Role of clinician@harbor-mh');
+    expect(await harborRole.locator('option:checked').textContent()).toBe('clinician (mental health)');
+    expect(await harborRole.locator('option').allTextContents()).toEqual(['clinician (mental health)', 'peer specialist (mental health)']);
+    await page.getByRole('button', { name: 'Disable temp@harbor-mh' }).click();
+    await page.getByRole('heading', { name: 'Disable temp@harbor-mh?', level: 1 }).waitFor();
+    await page.getByText('temp@harbor-mh is signed out everywhere at once and can no longer sign in.').waitFor();
+    await review(page, '26-admin-user-disable-confirm');
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
+    expect(await log(`SELECT disabled_at FROM users WHERE username = 'temp@harbor-mh'`)).toEqual([{ disabled_at: null }]);
+    await tick(page.getByRole('checkbox', { name: 'Yes, disable temp@harbor-mh' }));
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await poll(() => flash(page).textContent()).toBe('temp@harbor-mh was disabled and signed out everywhere.');
+    expect((await log(`SELECT disabled_at FROM users WHERE username = 'temp@harbor-mh'`))[0]!.disabled_at).not.toBeNull();
     await context.close();
   });
 });

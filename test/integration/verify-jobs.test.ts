@@ -113,7 +113,7 @@ describe('the integrity page offers what the role may do', () => {
     expect(page.text).not.toContain(`/admin/users/${admin.userId}/`);
     expect(page.text).toContain(`/admin/users/${clerk.userId}/role`);
     // What the form would have done: refused.
-    expect((await operator.post(`/admin/users/${admin.userId}/disable`)).status).toBe(409);
+    expect((await operator.post(`/admin/users/${admin.userId}/disable`, { confirm: 'yes' })).status).toBe(409);
   });
 });
 

@@ -4,7 +4,8 @@ import { JSDOM } from 'jsdom';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { loadPolicy } from '../../src/authz/policy.js';
-import { page } from '../../src/console/render.js';
+import { dateField, page } from '../../src/console/render.js';
+import { date, day, personWords, stamp, useTimeZone } from '../../src/console/words.js';
 
 // The console's partials (src/console/views/partials), rendered by the console's own `page()`
 // (so with its Eta instance and defaults: autoEscape, the empty `errors` and `values`, the CSRF
@@ -304,5 +305,82 @@ describe('partials/csrf', () => {
     const { html, body } = await render('csrf', {}, HOSTILE);
     expectInert(body, html);
     expect(body.querySelector('input')!.getAttribute('value')).toBe(HOSTILE);
+  });
+});
+
+describe('the memorable date (GOV.UK: Day, Month, Year in a fieldset)', () => {
+  it('is a group named by its legend with three labelled numeric fields and the hint that shows how to type it', async () => {
+    const { body } = await render('date', { name: 'dob', label: 'Date of birth' });
+    const group = within(body).getByRole('group', { name: 'Date of birth' });
+    expect(group.getAttribute('aria-describedby')).toBe('dob-hint');
+    expect(body.querySelector('#dob-hint')!.textContent).toBe('For example, 3 2 1985');
+    for (const [label, name] of [
+      ['Day', 'dob-day'],
+      ['Month', 'dob-month'],
+      ['Year', 'dob-year'],
+    ]) {
+      const input = within(group).getByLabelText(label!) as HTMLInputElement;
+      expect(input.name).toBe(name);
+      expect(input.getAttribute('inputmode')).toBe('numeric');
+      expect(input.getAttribute('aria-invalid')).toBeNull();
+    }
+  });
+
+  it('an error names what is wrong, marks only the missing part, and keeps what was typed (escaped)', async () => {
+    const { body } = await render('date', {
+      name: 'dob',
+      label: 'Date of birth',
+      errors: { dob: 'Date of birth must include a year', 'dob-parts': 'year' },
+      values: { 'dob-day': '3', 'dob-month': HOSTILE },
+    });
+    const group = within(body).getByRole('group', { name: 'Date of birth' });
+    expect(group.getAttribute('aria-describedby')).toBe('dob-hint dob-error');
+    expect(body.querySelector('#dob-error')!.textContent).toBe('Error: Date of birth must include a year');
+    expect((within(group).getByLabelText('Day') as HTMLInputElement).value).toBe('3');
+    expect((within(group).getByLabelText('Month') as HTMLInputElement).value).toBe(HOSTILE);
+    expect(within(group).getByLabelText('Year').getAttribute('aria-invalid')).toBe('true');
+    expect(within(group).getByLabelText('Day').getAttribute('aria-invalid')).toBeNull();
+    expect(body.querySelector('script, img')).toBeNull();
+  });
+
+  it('the error summary lists the date once (not the marked parts)', async () => {
+    const { body } = await render('error-summary', { errors: { dob: 'Enter a real date of birth', 'dob-parts': 'day month year' } });
+    expect(
+      within(body)
+        .getAllByRole('listitem')
+        .map((li) => li.textContent),
+    ).toEqual(['Enter a real date of birth']);
+  });
+
+  it('reads the three fields as an ISO date, or says in plain words what is wrong', () => {
+    const read = (day: string, month: string, year: string, options = {}) =>
+      dateField({ 'dob-day': day, 'dob-month': month, 'dob-year': year }, 'dob', 'date of birth', options);
+    expect(read('3', '2', '1985').iso).toBe('1985-02-03');
+    expect(read('03', '02', '1985').iso).toBe('1985-02-03');
+    expect(read('3', '2', '').error).toBe('Date of birth must include a year');
+    expect(read('', '2', '').error).toBe('Date of birth must include a day and a year');
+    expect(read('31', '2', '1985').error).toBe('Enter a real date of birth');
+    expect(read('3', '2', '85').error).toBe('Enter a real date of birth');
+    expect(read('x', '2', '1985').error).toBe('Enter a real date of birth');
+    expect(read('1', '1', '2999', { past: true }).error).toBe('Date of birth must be in the past');
+    expect(read('', '', '').error).toBe('Enter the date of birth');
+    expect(read('', '', '', { optional: true })).toEqual({ values: { 'dob-day': '', 'dob-month': '', 'dob-year': '' } });
+  });
+});
+
+describe('dates and times in words', () => {
+  it('shows calendar dates in full, and instants in the deployment’s zone with the zone named', () => {
+    expect(date('1985-02-03')).toBe('3 February 1985');
+    const at = new Date('2026-01-15T02:50:00Z');
+    try {
+      useTimeZone('America/New_York');
+      expect(stamp(at)).toBe('14 January 2026 at 21:50 EST');
+      expect(day(at)).toBe('14 January 2026');
+      useTimeZone('UTC');
+      expect(stamp(at)).toBe('15 January 2026 at 02:50 UTC');
+      expect(personWords({ givenName: 'Ada', familyName: 'Lovelace', birthDate: '1985-02-03' })).toBe('Ada Lovelace, born 3 February 1985');
+    } finally {
+      useTimeZone('UTC');
+    }
   });
 });

@@ -90,7 +90,12 @@
     window.setTimeout(poll, 300);
   }
 
-  // After a failed form post, move focus to the error summary so it is read first.
+  // Where the page's job starts, so a keyboard or screen-reader user need not Tab to it (GOV.UK):
+  // after a failed post the error summary; after a search its results heading; on the search
+  // itself the name field.
   var summary = document.getElementById('error-summary');
-  if (summary) summary.focus();
+  var results = document.querySelector('[data-focus-on-load]');
+  var search = document.querySelector('form[data-focus-field]');
+  var start = summary || results || (search && document.getElementById(search.getAttribute('data-focus-field')));
+  if (start) start.focus();
 })();

@@ -13,13 +13,15 @@ import { idParam } from './people.js';
 const humanRole = (role: string) => role.replaceAll('_', ' ');
 
 /** The operator's pages: agencies, users (invite, role, disable, MFA reset), clients and keys. */
-export function adminPages({ deps, render }: ConsoleContext): Router {
+export function adminPages({ deps, render, confirmed }: ConsoleContext): Router {
   const { pdp, runner, config, keys, logger } = deps;
   const admin = adminServices(pdp.policy, { keyEncryptionKey: config.keyEncryptionKey, tokenTtlSeconds: config.TOKEN_TTL_SECONDS });
   const router = Router();
   const guard = (action: AuditAction) => [requireUser, pdp.authorize('manage', 'Admin', action)];
+  // One option per agency kind and role: `clinician` is a role of mental-health agencies and of
+  // hospitals, so a row's own select offers only its agency's kind (one option per value).
   const roles = Object.entries(pdp.policy.roles).flatMap(([kind, rs]) =>
-    Object.keys(rs as object).map((r) => [r, `${r.replaceAll('_', ' ')} (${kind.replace('_', ' ')})`]),
+    Object.keys(rs as object).map((r) => [r, `${r.replaceAll('_', ' ')} (${kind.replace('_', ' ')})`, kind]),
   );
   /** A refusal from the service (unknown agency, role not valid for the kind) shown on the form, nothing changed. */
   const formProblem = (err: unknown): FieldErrors | undefined => {
@@ -50,21 +52,50 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     const parsed = agencySlug.safeParse(req.params.slug);
     if (!parsed.success) throw new NotFound('agency');
     const slug = parsed.data;
+    const ask = {
+      heading: `Disable the agency ${slug}?`,
+      consequence: [
+        `Every token of ${slug}’s users and clients stops working at once, and none of them can sign in or get a new one.`,
+        'The console cannot enable an agency again.',
+      ],
+      yes: `Yes, disable ${slug}`,
+      button: 'Disable agency',
+      action: `/admin/agencies/${slug}/disable`,
+      back: '/admin/agencies',
+    };
+    if (!confirmed(req, res, ask)) return;
     await runner.run(req, A.adminAgencyDisable, (scope) => admin.agencies.disable(scope, slug, req.user));
     await done(req, res, '/admin/agencies', `Agency ${slug} was disabled.`);
   });
 
   const usersPage = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
     const { users } = await runner.run(req, A.adminUserList, (scope) => admin.users.list(scope, {}));
-    render(req, res, 'admin/users', { title: 'Users', users, roles, w: { stamp }, ...extra }, status);
+    const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => admin.agencies.list(scope));
+    const kindOf = new Map(agencies.map((a) => [a.slug, a.kind]));
+    const rolesOf = (agency: string) => roles.filter(([, , kind]) => kind === kindOf.get(agency)).map(([r, l]) => [r, l]);
+    const inviteRoles = roles.map(([r, l, kind]) => [`${kind}.${r}`, l]);
+    render(req, res, 'admin/users', { title: 'Users', users, roles: inviteRoles, rolesOf, w: { stamp }, ...extra }, status);
   };
   /** A new enrolment code is shown once, on the page that made it, never stored for later. */
   const showCode = (req: Request, res: Response, username: string, code: string, expires: Date | null, awaitsApproval = false) =>
     usersPage(req, res, { issued: { username, code, expires: expires ? stamp(expires) : undefined, awaitsApproval } });
   router.get('/admin/users', ...guard(A.adminUserList), (req, res) => usersPage(req, res));
   router.post('/admin/users', ...guard(A.adminUserInvite), async (req, res) => {
+    // The invite's role select posts `kind.role` (one value per option); the kind must be the agency's.
     const values = { username: str(req.body, 'username'), agency: str(req.body, 'agency'), role: str(req.body, 'role') };
-    const parsed = inviteUserBody.safeParse(values);
+    const [kind, role] = values.role.includes('.') ? values.role.split('.', 2) : ['', values.role];
+    const parsed = inviteUserBody.safeParse({ ...values, role });
+    if (parsed.success && kind) {
+      const { agencies } = await runner.run(req, A.adminAgencyList, (scope) => admin.agencies.list(scope));
+      const agencyKind = agencies.find((a) => a.slug === parsed.data.agency)?.kind;
+      if (agencyKind && agencyKind !== kind)
+        return usersPage(
+          req,
+          res,
+          { values, errors: { role: `Choose a role of a ${agencyKind.replace('_', '-')} agency: ${parsed.data.agency} is one` } },
+          400,
+        );
+    }
     if (!parsed.success) return usersPage(req, res, { values, errors: fieldErrors(parsed.error) }, 400);
     let invited;
     try {
@@ -101,8 +132,21 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
   });
   router.post('/admin/users/:id/disable', ...guard(A.adminUserDisable), async (req, res) => {
     const id = idParam(req);
+    // The name on the question comes from the user list, never from the form.
+    const { users } = await runner.run(req, A.adminUserList, (scope) => admin.users.list(scope, {}));
+    const target = users.find((u) => u.id === id);
+    if (!target) throw new NotFound('user');
+    const ask = {
+      heading: `Disable ${target.username}?`,
+      consequence: [`${target.username} is signed out everywhere at once and can no longer sign in.`, 'The console cannot enable a user again.'],
+      yes: `Yes, disable ${target.username}`,
+      button: 'Disable user',
+      action: `/admin/users/${id}/disable`,
+      back: '/admin/users',
+    };
+    if (!confirmed(req, res, ask)) return;
     await runner.run(req, A.adminUserDisable, (scope) => admin.users.disable(scope, { id }, req.user));
-    await done(req, res, '/admin/users', 'The user was disabled and signed out everywhere.');
+    await done(req, res, '/admin/users', `${target.username} was disabled and signed out everywhere.`);
   });
   router.post('/admin/users/:id/reset-mfa', ...guard(A.adminUserResetMfa), async (req, res) => {
     const id = idParam(req);
@@ -164,6 +208,18 @@ export function adminPages({ deps, render }: ConsoleContext): Router {
     render(req, res, 'admin/keys', { title: 'Signing keys', keys: list, w: { stamp } });
   });
   router.post('/admin/keys/rotate', ...guard(A.adminKeysRotate), async (req, res) => {
+    const ask = {
+      heading: 'Rotate the signing key?',
+      consequence: [
+        'A new key is made and signs every new token after a short delay; the current key is retired once its tokens have expired.',
+        'A rotation cannot be undone.',
+      ],
+      yes: 'Yes, rotate the signing key',
+      button: 'Rotate the signing key',
+      action: '/admin/keys/rotate',
+      back: '/admin/keys',
+    };
+    if (!confirmed(req, res, ask)) return;
     const rotated = await runner.run(req, A.adminKeysRotate, (scope) => admin.keys.rotate(scope));
     await keys.load().catch((err: unknown) => logger.warn({ requestId: req.id, err: errorSummary(err) }, 'signing keys not reloaded after rotation'));
     await done(req, res, '/admin/keys', `A new signing key ${rotated.kid} was created; it signs tokens after ${rotated.publishDelaySeconds} seconds.`);

@@ -7,16 +7,16 @@ import { CaseService } from '../../modules/cases/service.js';
 import { done, requireUser, type ConsoleContext } from '../context.js';
 import { str } from '../render.js';
 import { day } from '../words.js';
-import { idParam } from './people.js';
+import { idParam, namePerson } from './people.js';
 
 /** Open a case for a person, staff its team, join it from one's agency, close it (each offered only where the ability allows). */
-export function casePages({ deps, render }: ConsoleContext): Router {
+export function casePages({ deps, render, confirmed }: ConsoleContext): Router {
   const { pdp, runner } = deps;
   const service = new CaseService(pdp);
   const router = Router();
 
-  const newForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'cases/new', { title: 'Open a case', id, ...extra }, status);
+  const newForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(req, res, 'cases/new', { title: 'Open a case', id, person: await namePerson(deps, req, id), ...extra }, status);
   const guardCreate = pdp.authorize('create', 'Case', A.caseCreate);
   router.get('/people/:id/cases/new', requireUser, guardCreate, (req, res) => newForm(req, res, idParam(req)));
   router.post('/people/:id/cases', requireUser, guardCreate, async (req, res) => {
@@ -24,8 +24,9 @@ export function casePages({ deps, render }: ConsoleContext): Router {
     const values = { title: str(req.body, 'title') };
     const parsed = createCaseBody.safeParse({ subjectId, ...values });
     if (!parsed.success) return newForm(req, res, subjectId, { values, errors: { title: 'Give the case a title, at most 200 characters' } }, 400);
+    const who = await namePerson(deps, req, subjectId);
     const opened = await runner.run(req, A.caseCreate, (scope) => service.create(scope, req.user!, parsed.data));
-    await done(req, res, `/cases/${opened.id}`, 'The case is open. You are on its team.');
+    await done(req, res, `/cases/${opened.id}`, `Case “${opened.title}” opened for ${who}. You are on its team.`);
   });
 
   const show = async (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) => {
@@ -68,8 +69,23 @@ export function casePages({ deps, render }: ConsoleContext): Router {
 
   router.post('/cases/:id/close', requireUser, pdp.authorize('close', 'Case', A.caseClose), async (req, res) => {
     const caseId = idParam(req);
+    if (str(req.body, 'confirm') !== 'yes') {
+      const c = await runner.run(req, A.caseRead, (scope) => service.show(scope, req.user!, caseId));
+      const person = await namePerson(deps, req, c.subjectId);
+      const ask = {
+        heading: `Close the case “${c.title}”?`,
+        person,
+        consequence: ['A closed case cannot be reopened. The team loses the full tier at once.'],
+        yes: 'Yes, close this case',
+        button: 'Close case',
+        action: `/cases/${caseId}/close`,
+        back: `/cases/${caseId}`,
+      };
+      if (!confirmed(req, res, ask)) return;
+    }
     const closed = await runner.run(req, A.caseClose, (scope) => service.close(scope, req.user!, caseId));
-    await done(req, res, `/people/${closed.subjectId}`, 'The case is closed. Its team no longer has full-tier access.');
+    const who = await namePerson(deps, req, closed.subjectId);
+    await done(req, res, `/people/${closed.subjectId}`, `Case “${closed.title}” closed for ${who}. Its team no longer has full-tier access.`);
   });
 
   return router;

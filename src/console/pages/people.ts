@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
 import { ENTRY_KINDS, ENTRY_TIERS, RISK_SEVERITIES, SENSITIVE_CATEGORIES, SEXES, tierRank } from '../../authz/vocabulary.js';
 import { Forbidden, HttpProblem, NotFound } from '../../errors/problems.js';
@@ -10,13 +11,13 @@ import { SEARCH_LIMIT, SubjectService, type GradedPerson } from '../../modules/s
 import { done, redirectSaved, requireUser, type ConsoleContext } from '../context.js';
 import { save } from '../session.js';
 import { openSecret, sealSecret } from '../../auth/keys.js';
-import { fieldErrors, list, str } from '../render.js';
-import { basisWords, day, humanize, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
+import { dateError, dateField, fieldErrors, list, searchIsHome, str, type FieldErrors } from '../render.js';
+import { basisWords, date, day, humanize, personWords, minutesLeft, SEVERITY_ORDER, SEVERITY_WORDS, stamp, tierName } from '../words.js';
 
 /** A search's answer, kept sealed in the session for the GET after the post. */
 interface SearchShown {
   at: number;
-  values: { name: string; dob: string };
+  values: Record<string, string>;
   results: unknown[];
   truncated: boolean;
 }
@@ -35,6 +36,16 @@ export function idParam(req: Request, name = 'id'): string {
   const parsed = uuid.safeParse(req.params[name]);
   if (!parsed.success) throw new NotFound('subject');
   return parsed.data.toLowerCase();
+}
+
+/**
+ * Who a page acts on, in words ("Ada Lovelace, born 3 February 1985"), so a tired reader sees
+ * whom before acting. It is the same audited read as the person page (one decision, one log
+ * entry), so a page names only someone its user may read.
+ */
+export async function namePerson(deps: AppDeps, req: Request, id: string): Promise<string> {
+  const record = await deps.runner.read(req, A.subjectRead, (scope) => new SubjectService(deps.pdp).read(scope, req.user!, id));
+  return personWords(record.subject);
 }
 
 /** Search, the person page, and the contributions a role may make to it. */
@@ -61,7 +72,9 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     }
   };
   const searchPage = (req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/search', { title: 'Find a person', values: { name: '', dob: '' }, limit: SEARCH_LIMIT, ...extra }, status);
+    render(req, res, 'people/search', { title: 'Find a person', values: {}, limit: SEARCH_LIMIT, w: { date }, ...extra }, status);
+  // For a role whose one job is finding a person, the home is the search itself (its nav's one item).
+  router.get('/', requireUser, (req, res, next) => (searchIsHome(pdp.policy, req) ? searchPage(req, res) : next()));
   router.get('/people', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
     if ('name' in req.query || 'dob' in req.query) return res.redirect(303, '/people');
     const shown = openResults(req.session.searchResults);
@@ -72,12 +85,14 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     searchPage(req, res, shown ? { values: shown.values, results: shown.results, truncated: shown.truncated } : {});
   });
   router.post('/people/search', requireUser, pdp.authorize('search', 'Subject', A.subjectSearch), async (req, res) => {
-    const values = { name: str(req.body, 'name'), dob: str(req.body, 'dob') };
-    const parsed = searchQuery.safeParse(values);
-    if (!parsed.success) {
-      const errors = fieldErrors(parsed.error);
-      if (errors.name) errors.name = 'Enter a name, for example Lovelace';
-      if (errors.dob) errors.dob = 'Enter the date of birth as year-month-day, for example 1985-02-03';
+    const dob = dateField(req.body, 'dob', 'date of birth', { past: true });
+    const values = { name: str(req.body, 'name'), ...dob.values };
+    const parsed = searchQuery.safeParse({ name: values.name, dob: dob.iso ?? '' });
+    if (!parsed.success || dob.error) {
+      const errors: FieldErrors = {};
+      if (parsed.error?.issues.some((i) => i.path[0] === 'name')) errors.name = 'Enter a name, for example Lovelace';
+      if (dob.error) dateError(errors, 'dob', dob);
+      else if (parsed.error?.issues.some((i) => i.path[0] === 'dob')) dateError(errors, 'dob', { ...dob, error: 'Enter a real date of birth' });
       return searchPage(req, res, { values, errors }, 400);
     }
     const found = await runner.read(req, A.subjectSearch, (scope) => service.search(scope, req.user!, parsed.data));
@@ -86,17 +101,18 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
   });
 
   router.get('/people/new', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), (req, res) =>
-    render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES }),
+    render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, w: { date } }),
   );
 
   // Adding a person asks first: a probable duplicate comes back to the form with the candidates
   // side by side (who added each, how many risk flags) and the choice "a different person,
   // because …", which resubmits with notDuplicateOf and the reason.
   router.post('/people', requireUser, pdp.authorize('create', 'Subject', A.subjectCreate), async (req, res) => {
+    const born = dateField(req.body, 'birthDate', 'date of birth', { past: true });
     const values = {
       givenName: str(req.body, 'givenName'),
       familyName: str(req.body, 'familyName'),
-      birthDate: str(req.body, 'birthDate'),
+      ...born.values,
       sex: str(req.body, 'sex'),
       reason: str(req.body, 'reason'),
     };
@@ -104,14 +120,21 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
     const parsed = createSubjectBody.safeParse({
       givenName: values.givenName,
       familyName: values.familyName,
-      birthDate: values.birthDate,
+      birthDate: born.iso ?? '',
       sex: values.sex,
       ...(notDuplicateOf.length || values.reason ? { notDuplicateOf, reason: values.reason } : {}),
     });
     const form = (extra: Record<string, unknown>, status: number) =>
-      render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, ...extra }, status);
-    if (!parsed.success) {
-      const errors = fieldErrors(parsed.error);
+      render(req, res, 'people/new', { title: 'Add a person', sexes: SEXES, values, w: { date }, ...extra }, status);
+    if (!parsed.success || born.error) {
+      const errors = parsed.success ? {} : fieldErrors(parsed.error);
+      delete errors.birthDate;
+      if (born.error) dateError(errors, 'birthDate', born);
+      else if (!parsed.success && parsed.error.issues.some((i) => i.path[0] === 'birthDate'))
+        dateError(errors, 'birthDate', { ...born, error: 'Enter a real date of birth' });
+      if (errors.givenName) errors.givenName = 'Enter the given name';
+      if (errors.familyName) errors.familyName = 'Enter the family name';
+      if (errors.sex) errors.sex = 'Choose the sex as recorded';
       if (errors.reason) errors.reason = 'Say in words, at least 10 characters, why this is a different person';
       return form({ errors }, 400);
     }
@@ -126,7 +149,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       );
     }
     const created = outcome.created;
-    await done(req, res, `/people/${created.id}`, `${created.givenName} ${created.familyName} was added.`);
+    await done(req, res, `/people/${created.id}`, `${personWords(created)} was added.`);
   });
 
   /** The person page: the same read as GET /v1/subjects/:id (one decision, one log entry), worded. */
@@ -151,12 +174,18 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       cases: [...facts.cases.entries()].map(([caseId, c]) => ({ id: caseId, ...c })),
       breakGlassLeft: grant ? { minutes: minutesLeft(grant.expiresAt), until: stamp(grant.expiresAt), at: new Date(grant.expiresAt).toISOString() } : undefined,
       offerBreakGlass: tierRank(record.access.tier) < tierRank(breakGlass.tier),
-      w: { day, humanize, tierName, severity: SEVERITY_WORDS },
+      w: { date, day, humanize, tierName, severity: SEVERITY_WORDS },
     });
   });
 
-  const flagForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/risk-flag', { title: 'Add a risk flag', id, severities: RISK_SEVERITIES, ...extra }, status);
+  const flagForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(
+      req,
+      res,
+      'people/risk-flag',
+      { title: 'Add a risk flag', id, person: await namePerson(deps, req, id), severities: RISK_SEVERITIES, ...extra },
+      status,
+    );
   router.get('/people/:id/risk-flags/new', requireUser, pdp.authorize('create', 'RiskFlag', A.riskFlagCreate), (req, res) => flagForm(req, res, idParam(req)));
   router.post('/people/:id/risk-flags', requireUser, pdp.authorize('create', 'RiskFlag', A.riskFlagCreate), async (req, res) => {
     const id = idParam(req);
@@ -167,12 +196,27 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.severity) errors.severity = 'Choose how serious the risk is';
       return flagForm(req, res, id, { values, errors }, 400);
     }
+    const who = await namePerson(deps, req, id);
     await runner.run(req, A.riskFlagCreate, (scope) => service.addRiskFlag(scope, req.user!, id, parsed.data));
-    await done(req, res, `/people/${id}`, `The risk flag “${humanize(parsed.data.code)}” was added.`);
+    await done(req, res, `/people/${id}`, `Risk flag “${humanize(parsed.data.code)}” added for ${who}.`);
   });
 
-  const entryForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
-    render(req, res, 'people/entry', { title: 'Add an entry', id, kinds: ENTRY_KINDS, tiers: ENTRY_TIERS, categories: SENSITIVE_CATEGORIES, ...extra }, status);
+  const entryForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+    render(
+      req,
+      res,
+      'people/entry',
+      {
+        title: 'Add an entry',
+        id,
+        person: await namePerson(deps, req, id),
+        kinds: ENTRY_KINDS,
+        tiers: ENTRY_TIERS,
+        categories: SENSITIVE_CATEGORIES,
+        ...extra,
+      },
+      status,
+    );
   router.get('/people/:id/entries/new', requireUser, pdp.authorize('create', 'Entry', A.entryCreate), (req, res) => entryForm(req, res, idParam(req)));
   router.post('/people/:id/entries', requireUser, pdp.authorize('create', 'Entry', A.entryCreate), async (req, res) => {
     const id = idParam(req);
@@ -196,18 +240,26 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       if (errors.tier) errors.tier = 'Choose who may see this entry';
       return entryForm(req, res, id, { values, errors }, 400);
     }
+    const who = await namePerson(deps, req, id);
     await runner.run(req, A.entryCreate, (scope) => service.addEntry(scope, req.user!, id, parsed.data));
-    await done(req, res, `/people/${id}`, 'The entry was added.');
+    await done(req, res, `/people/${id}`, `Entry “${parsed.data.summary}” added for ${who}.`);
   });
 
   // Break glass: the reason, then "check your answers", then the grant (flagged, reviewed, time-boxed).
   // A live grant of one's own is renewed, never doubled: `renew` with a new reason replaces it.
-  const bgForm = (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
+  const bgForm = async (req: Request, res: Response, id: string, extra: Record<string, unknown> = {}, status = 200) =>
     render(
       req,
       res,
       'people/break-glass',
-      { title: 'Emergency access', id, breakGlass, renewOptions: [['yes', 'Renew my live emergency access']], ...extra },
+      {
+        title: 'Emergency access',
+        id,
+        person: await namePerson(deps, req, id),
+        breakGlass,
+        renewOptions: [['yes', 'Renew my live emergency access']],
+        ...extra,
+      },
       status,
     );
   const guardBg = pdp.authorize('create', 'BreakGlass', A.breakGlass);
@@ -232,7 +284,7 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
         400,
       );
     req.session.pending = { breakGlass: id, reason: parsed.data.reason, renew: values.renew === 'yes' };
-    bgForm(req, res, id, { values, check: true });
+    return bgForm(req, res, id, { values, check: true });
   });
   /** What the live-grant rule and the daily cap refuse, said at the reason (the refusal is logged already). */
   const bgRefusal = (err: unknown): { reason: string; renew?: boolean } | undefined => {
@@ -268,7 +320,8 @@ export function peoplePages({ deps, render }: ConsoleContext): Router {
       return bgForm(req, res, id, { values: { reason, renew: (refused.renew ?? renew) ? 'yes' : '' }, errors: { reason: refused.reason } }, status);
     }
     const what = grant.renewalOf ? 'Emergency access renewed' : 'Emergency access granted';
-    await done(req, res, `/people/${id}`, `${what} at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
+    const who = await namePerson(deps, req, id);
+    await done(req, res, `/people/${id}`, `${what} to ${who}, at the ${tierName(grant.tier)} tier until ${stamp(grant.expiresAt)}. It will be reviewed.`);
   });
 
   return router;
