@@ -1,3 +1,7 @@
+// The console's person pages: the search, adding a person (with its duplicate screen), the person
+// page and what acts on one person (risk flags, entries, break glass). Longer than most modules
+// (about 330 lines) because these pages share the person's caption, the search's sealed hand-over
+// and the duplicate screen's state; the consent and case pages, which stand alone, have their own.
 import { Router, type Request, type Response } from 'express';
 import type { AppDeps } from '../../deps.js';
 import { AUDIT_ACTIONS as A } from '../../audit/vocabulary.js';
