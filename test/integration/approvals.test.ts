@@ -3,17 +3,16 @@
 // client registrations and clients' on-behalf-of lists take effect only once a compliance
 // officer approves them (four eyes, two roles), and no MFA reset lets them choose a password.
 import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import request from 'supertest';
+import { clientCredentialsGrant, clientKeys, type ClientKeys } from '../helpers/clients.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { totpCode } from '../../src/auth/totp.js';
 import { DEFAULT_POLICY_FILE, parsePolicy } from '../../src/authz/policy.js';
 import { logOf as accessLogOf } from '../helpers/assertions.js';
-import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, TEST_PASSWORD, type TestUser } from '../helpers/factories.js';
 
@@ -254,31 +253,10 @@ describe('four eyes, two roles', () => {
 });
 
 describe('partner clients and their on-behalf-of lists', () => {
-  async function keys() {
-    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-    const kid = `k-${short()}`;
-    return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid } };
-  }
-  async function grant(clientId: string, k: Awaited<ReturnType<typeof keys>>, extra: Record<string, string> = {}) {
-    const now = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({
-      iss: clientId,
-      sub: clientId,
-      aud: `${TEST_ENV.TOKEN_ISSUER}/oauth/token`,
-      iat: now,
-      exp: now + 60,
-      jti: randomUUID(),
-    })
-      .setProtectedHeader({ alg: 'ES256', kid: k.kid })
-      .sign(k.privateKey);
-    return request(t.app)
-      .post('/oauth/token')
-      .type('form')
-      .send({ grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion, ...extra });
-  }
+  const grant = (clientId: string, k: ClientKeys, extra: Record<string, string> = {}) => clientCredentialsGrant(t.app, clientId, k, extra);
 
   it('a client gets no token until approved, and acts for a user only once its list is approved', async () => {
-    const k = await keys();
+    const k = await clientKeys();
     const clientId = `cad-${short()}`;
     const registered = await request(t.app)
       .post('/v1/admin/clients')

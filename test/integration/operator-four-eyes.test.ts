@@ -2,12 +2,11 @@
 // the accounts and clients it creates, can approve anything or reach a partner's data. Each
 // attack of the issue is a test here, with the legitimate twin beside it.
 import { randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import request from 'supertest';
+import { clientCredentialsGrant, clientKeys, type ClientKeys } from '../helpers/clients.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { logOf as accessLogOf } from '../helpers/assertions.js';
-import { createTestApp, TEST_ENV, type TestApp } from '../helpers/app.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bearer, createAgency, createEntry, createSubject, createUser, type TestUser } from '../helpers/factories.js';
 
@@ -186,28 +185,7 @@ describe('one operator cannot become a partner clinician', () => {
 });
 
 describe('a client the operator registers never approves', () => {
-  async function clientKeys() {
-    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-    const kid = `k-${short()}`;
-    return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid } };
-  }
-  async function clientToken(clientId: string, k: Awaited<ReturnType<typeof clientKeys>>) {
-    const now = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({
-      iss: clientId,
-      sub: clientId,
-      aud: `${TEST_ENV.TOKEN_ISSUER}/oauth/token`,
-      iat: now,
-      exp: now + 60,
-      jti: randomUUID(),
-    })
-      .setProtectedHeader({ alg: 'ES256', kid: k.kid })
-      .sign(k.privateKey);
-    return request(t.app)
-      .post('/oauth/token')
-      .type('form')
-      .send({ grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion });
-  }
+  const clientToken = (clientId: string, k: ClientKeys) => clientCredentialsGrant(t.app, clientId, k);
 
   it('a gateway client with an auditing role waits for approval, and even approved its token decides nothing', async () => {
     const k = await clientKeys();
